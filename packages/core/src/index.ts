@@ -1,1 +1,12 @@
-export const PACKAGE_NAME = '@codefeedr/core';
+export * from './record.js';
+export * from './errors.js';
+export * from './message-type.js';
+export * from './source.js';
+export * from './sink.js';
+export * from './serde.js';
+export * from './buffer.js';
+export * from './logger.js';
+export * from './datastream.js';
+export * from './stage.js';
+export * from './component.js';
+export { z } from 'zod';

@@ -1,0 +1,103 @@
+import type { z } from 'zod';
+import type { DataStream } from './datastream.js';
+import type { Logger } from './logger.js';
+import type { MessageType } from './message-type.js';
+import type { Sink } from './sink.js';
+import type { Source } from './source.js';
+
+export type StageKind = 'input' | 'transform' | 'output';
+
+/** What a stage's logic gets from the runtime when it starts. */
+export interface StageContext {
+  readonly stageId: string;
+  readonly pipelineName: string;
+  readonly logger: Logger;
+  /** Aborted when the stage must stop (SIGINT/SIGTERM, pipeline failure). */
+  readonly signal: AbortSignal;
+}
+
+/** Message types of a stage's inputs, in order. */
+export type MessageTypes<In extends readonly unknown[]> = {
+  readonly [K in keyof In]: MessageType<In[K]>;
+};
+/** One DataStream per input, in order. */
+export type DataStreams<In extends readonly unknown[]> = {
+  readonly [K in keyof In]: DataStream<In[K]>;
+};
+
+interface StageBase {
+  /** Unique in a pipeline; also the stage's buffer topic and consumer group. */
+  readonly id: string;
+  /** `<package>:<component>` when the stage came from a plugin; informative. */
+  readonly component?: string | undefined;
+  /** Validated config (secrets included: never log it). */
+  readonly config: unknown;
+}
+
+export interface InputStage<Out = unknown> extends StageBase {
+  readonly kind: 'input';
+  readonly inputTypes: readonly [];
+  readonly outputType: MessageType<Out>;
+  createSource(ctx: StageContext): Source<Out> | Promise<Source<Out>>;
+}
+
+export interface TransformStage<
+  In extends readonly unknown[] = readonly unknown[],
+  Out = unknown,
+> extends StageBase {
+  readonly kind: 'transform';
+  readonly inputTypes: MessageTypes<In>;
+  readonly outputType: MessageType<Out>;
+  transform(inputs: DataStreams<In>, ctx: StageContext): DataStream<Out>;
+}
+
+export interface OutputStage<In extends readonly unknown[] = readonly unknown[]> extends StageBase {
+  readonly kind: 'output';
+  readonly inputTypes: MessageTypes<In>;
+  readonly outputType?: undefined;
+  createSink(ctx: StageContext): Sink<In[number]> | Promise<Sink<In[number]>>;
+}
+
+// `any` here lets heterogeneous stages sit in one collection; the builder keeps precise types.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyStage = InputStage<any> | TransformStage<any, any> | OutputStage<any>;
+
+/**
+ * Components are what plugins export: a named, documented stage factory with a config
+ * schema. `create(id, config)` validates the config (every problem at once, as a
+ * ConfigError) and returns a Stage ready for a PipelineBuilder.
+ */
+interface ComponentBase<Schema extends z.ZodType> {
+  readonly name: string;
+  readonly description: string;
+  readonly configSchema: Schema;
+}
+
+export interface InputComponent<
+  Schema extends z.ZodType = z.ZodType,
+  Out = unknown,
+> extends ComponentBase<Schema> {
+  readonly kind: 'input';
+  readonly outputType: MessageType<Out>;
+  create(id: string, config?: z.input<Schema>): InputStage<Out>;
+}
+
+export interface TransformComponent<
+  Schema extends z.ZodType = z.ZodType,
+  In extends readonly unknown[] = readonly unknown[],
+  Out = unknown,
+> extends ComponentBase<Schema> {
+  readonly kind: 'transform';
+  readonly inputTypes: MessageTypes<In>;
+  readonly outputType: MessageType<Out>;
+  create(id: string, config?: z.input<Schema>): TransformStage<In, Out>;
+}
+
+export interface OutputComponent<
+  Schema extends z.ZodType = z.ZodType,
+  In extends readonly unknown[] = readonly unknown[],
+> extends ComponentBase<Schema> {
+  readonly kind: 'output';
+  readonly inputTypes: MessageTypes<In>;
+  create(id: string, config?: z.input<Schema>): OutputStage<In>;
+}
