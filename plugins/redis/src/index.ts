@@ -1,1 +1,33 @@
 export const PACKAGE_NAME = '@codefeedr/plugin-redis';
+export {
+  RedisBuffer,
+  RedisStreamsProducer,
+  redisBuffer,
+  redisBufferConfigSchema,
+  type RedisBufferConfig,
+  type RedisBufferOptions,
+} from './buffer.js';
+export { RedisStreamsConsumer, MALFORMED_ENTRY_HEADER } from './consumer.js';
+export { rangeAssignment } from './group-membership.js';
+export {
+  RedisKeyManager,
+  redisKeyManager,
+  redisKeyManagerConfigSchema,
+  keyIdFor,
+  type KeyManager,
+  type KeyManagerComponent,
+  type AcquiredKey,
+  type ManagedKeySpec,
+  type ManagedKeyInfo,
+  type RedisKeyManagerConfig,
+  type RedisKeyManagerOptions,
+} from './key-manager.js';
+export { murmur2, partitionForKey } from './murmur2.js';
+export {
+  RedisUnavailableError,
+  RedisTopicNotFoundError,
+  RedisSendError,
+  RedisTopicSpecError,
+  RedisClientClosedError,
+  KeyRequestError,
+} from './errors.js';
