@@ -10,3 +10,8 @@ export * from './datastream.js';
 export * from './stage.js';
 export * from './component.js';
 export { z } from 'zod';
+export { compileTransform, StateRestoreError } from './compile-transform.js';
+export { outputTag, DataflowGraphError } from './stream-graph.js';
+export { UserFunctionError } from './operators.js';
+export { InvalidTimestampError } from './watermark-tracker.js';
+export * from './source-record-error.js';

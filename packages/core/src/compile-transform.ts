@@ -1,0 +1,290 @@
+import { CodefeedrError } from './errors.js';
+import {
+  KeyedAggregateOperator,
+  KeyedProcessOperator,
+  KeyedReduceOperator,
+} from './keyed-state.js';
+import type { CompileTransform, DeadLetterSink, OperatorChain } from './operator-chain.js';
+import {
+  FailureHandler,
+  FanOut,
+  FilterOperator,
+  FlatMapOperator,
+  ForwardOperator,
+  MapOperator,
+  type Operator,
+  OutputCollector,
+  ProcessOperator,
+  UnionOperator,
+  ValidateOperator,
+  type Downstream,
+} from './operators.js';
+import type { JsonValue, StreamRecord } from './record.js';
+import { SOURCE_ERROR_HEADER, sourceRecordError } from './source-record-error.js';
+import type { DataStreams, StageContext, TransformStage } from './stage.js';
+import {
+  DataflowGraphError,
+  DataStreamNode,
+  describeNode,
+  nodeParents,
+  StreamGraph,
+  type StreamNode,
+} from './stream-graph.js';
+import { WatermarkAssignerOperator } from './watermark-tracker.js';
+import { WindowOperator } from './windows.js';
+
+/** A checkpoint does not fit this transform's operator graph (the code changed). */
+export class StateRestoreError extends CodefeedrError {
+  constructor(stageId: string, problem: string) {
+    super(
+      'STATE_INCOMPATIBLE',
+      `Stage "${stageId}" cannot restore its checkpoint: ${problem}. The transform's operators changed since the checkpoint was taken; restore with the code that wrote it, or start the stage without its old state.`,
+      { stageId },
+    );
+  }
+}
+
+const NO_DOWNSTREAM: Downstream = { push() {}, advanceWatermark() {} };
+const STATE_VERSION = 1;
+
+/**
+ * Builds the stage's DataStream graph once and fuses it into operators that push records
+ * into each other synchronously (see operators.ts). Only nodes that feed the stage's output
+ * are compiled.
+ */
+export const compileTransform: CompileTransform = (stage, ctx, options) => {
+  const graph = new StreamGraph();
+  const inputs = stage.inputTypes.map((_, i) => graph.source(i));
+  const output = (stage as TransformStage<readonly unknown[], unknown>).transform(
+    inputs as unknown as DataStreams<readonly unknown[]>,
+    ctx,
+  );
+  if (!(output instanceof DataStreamNode) || output.graph !== graph) {
+    throw new DataflowGraphError(
+      `Stage "${stage.id}": transform() must return a DataStream derived from its inputs (got ${typeof output}).`,
+    );
+  }
+  return new CompiledChain(graph, output.nodeId, stage.inputTypes.length, ctx, options);
+};
+
+class CompiledChain implements OperatorChain {
+  private readonly failures: FailureHandler;
+  private readonly collector = new OutputCollector();
+  private readonly operators = new Map<number, Operator>();
+  /** inputIndex -> where its records enter (undefined: the input does not reach the output). */
+  private readonly heads: (Operator | undefined)[];
+  /** inputIndex -> watermark assigners its records reach. */
+  private readonly assignersByInput: WatermarkAssignerOperator[][];
+  private readonly assigners: WatermarkAssignerOperator[] = [];
+
+  constructor(
+    private readonly graph: StreamGraph,
+    outputNode: number,
+    private readonly inputCount: number,
+    private readonly ctx: StageContext,
+    options: { deadLetter: DeadLetterSink; retries: number },
+  ) {
+    this.failures = new FailureHandler(
+      ctx.stageId,
+      options.deadLetter,
+      Math.max(0, options.retries),
+    );
+    this.heads = new Array<Operator | undefined>(inputCount).fill(undefined);
+    this.assignersByInput = Array.from({ length: inputCount }, () => []);
+    this.build(outputNode);
+  }
+
+  private build(outputNode: number): void {
+    const nodes = this.graph.nodes;
+    // Keep only nodes that feed the output (walk parents back from it).
+    const live = new Set<number>([outputNode]);
+    const stack = [outputNode];
+    while (stack.length > 0) {
+      for (const parent of nodeParents(nodes[stack.pop()!]!)) {
+        if (!live.has(parent)) {
+          live.add(parent);
+          stack.push(parent);
+        }
+      }
+    }
+    const ids = [...live].sort((a, b) => a - b); // parents are always created before children
+    for (const id of ids) this.operators.set(id, this.createOperator(id, nodes[id]!));
+
+    // Which stage inputs reach each node (for per-input watermark assigners).
+    const reach = new Map<number, Set<number>>();
+    for (const id of ids) {
+      const node = nodes[id]!;
+      const set = new Set<number>();
+      if (node.kind === 'source') set.add(node.inputIndex);
+      for (const p of nodeParents(node)) for (const i of reach.get(p)!) set.add(i);
+      reach.set(id, set);
+      const op = this.operators.get(id)!;
+      if (node.kind === 'source') this.heads[node.inputIndex] = op;
+      if (op instanceof WatermarkAssignerOperator) {
+        this.assigners.push(op);
+        for (const i of set) this.assignersByInput[i]!.push(op);
+      }
+    }
+
+    // Wire: each node pushes into its children (fan-out when several) and side outputs.
+    const targets = new Map<number, Downstream[]>();
+    const sideTargets = new Map<number, Map<string, Downstream[]>>();
+    const add = <K>(map: Map<K, Downstream[]>, key: K, d: Downstream) => {
+      const list = map.get(key);
+      if (list) list.push(d);
+      else map.set(key, [d]);
+    };
+    for (const id of ids) {
+      const node = nodes[id]!;
+      const op = this.operators.get(id)!;
+      if (node.kind === 'union') {
+        node.parents.forEach((p, slot) => add(targets, p, (op as UnionOperator).input(slot)));
+      } else if (node.kind === 'sideOutput') {
+        let sides = sideTargets.get(node.parent);
+        if (!sides) sideTargets.set(node.parent, (sides = new Map()));
+        add(sides, node.tag, op);
+      } else if (node.kind !== 'source') {
+        add(targets, node.parent, op);
+      }
+    }
+    add(targets, outputNode, this.collector);
+    for (const [id, op] of this.operators) {
+      op.next = combine(targets.get(id));
+      for (const [tag, list] of sideTargets.get(id) ?? []) op.sideOutputs.set(tag, combine(list));
+    }
+  }
+
+  private createOperator(id: number, node: StreamNode): Operator {
+    const f = this.failures;
+    const name = describeNode(this.graph, id);
+    switch (node.kind) {
+      case 'source':
+        if (node.inputIndex >= this.inputCount) {
+          throw new DataflowGraphError(`Input ${node.inputIndex} does not exist.`);
+        }
+        return new ForwardOperator(f, name);
+      case 'sideOutput':
+        return new ForwardOperator(f, name);
+      case 'map':
+        return new MapOperator(f, name, node.fn);
+      case 'filter':
+        return new FilterOperator(f, name, node.fn);
+      case 'flatMap':
+        return new FlatMapOperator(f, name, node.fn);
+      case 'process':
+        return new ProcessOperator(f, name, node.fn);
+      case 'union':
+        return new UnionOperator(f, name, node.parents.length);
+      case 'watermarks':
+        return new WatermarkAssignerOperator(f, name, node.strategy);
+      case 'validate':
+        return new ValidateOperator(f, name, node.type);
+      case 'keyedReduce':
+        return new KeyedReduceOperator(f, name, node.keySelector, node.fn);
+      case 'keyedAggregate':
+        return new KeyedAggregateOperator(f, name, node.keySelector, node.fn);
+      case 'keyedProcess':
+        return new KeyedProcessOperator(f, name, node.keySelector, node.fn);
+      case 'window':
+        return new WindowOperator(f, name, node.keySelector, node.spec, node.fn);
+    }
+  }
+
+  processBatch(
+    inputIndex: number,
+    channel: string,
+    records: readonly StreamRecord[],
+  ): StreamRecord[] {
+    if (!(inputIndex >= 0 && inputIndex < this.inputCount)) {
+      throw new DataflowGraphError(
+        `Stage "${this.ctx.stageId}" has ${this.inputCount} input(s); got a batch for input ${inputIndex}.`,
+      );
+    }
+    const head = this.heads[inputIndex];
+    if (head === undefined) return []; // this input does not feed the output
+    const failures = this.failures;
+    failures.inputIndex = inputIndex;
+    const assigners = this.assignersByInput[inputIndex]!;
+    if (assigners.length > 0) {
+      const channelKey = `${inputIndex}:${channel}`;
+      for (const a of assigners) a.beginBatch(channelKey);
+    }
+    try {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        failures.inputRecord = r;
+        const headers = r.headers;
+        if (headers !== undefined && headers[SOURCE_ERROR_HEADER] !== undefined) {
+          failures.fail(sourceRecordError(r), 1);
+          continue;
+        }
+        head.push(r);
+      }
+    } finally {
+      failures.inputRecord = undefined;
+    }
+    for (const a of assigners) a.endBatch();
+    return this.collector.take();
+  }
+
+  tick(nowMs: number): StreamRecord[] {
+    for (const a of this.assigners) a.tick(nowMs);
+    return this.collector.take();
+  }
+
+  finish(): StreamRecord[] {
+    // End of input: watermark +infinity fires every window and timer (Flink's MAX_WATERMARK).
+    for (const head of this.heads) head?.advanceWatermark(Infinity);
+    return this.collector.take();
+  }
+
+  currentWatermark(): number {
+    return this.collector.watermark;
+  }
+
+  snapshotState(): JsonValue {
+    const operators: Record<string, JsonValue> = {};
+    for (const [id, op] of this.operators) {
+      const state = op.snapshot();
+      if (state !== undefined) operators[id] = { kind: this.graph.nodes[id]!.kind, state };
+    }
+    return { version: STATE_VERSION, operators };
+  }
+
+  restoreState(snapshot: JsonValue): void {
+    const s = snapshot as {
+      version?: unknown;
+      operators?: Record<string, { kind: string; state: JsonValue }>;
+    };
+    if (
+      s === null ||
+      typeof s !== 'object' ||
+      s.version !== STATE_VERSION ||
+      typeof s.operators !== 'object'
+    ) {
+      throw new StateRestoreError(
+        this.ctx.stageId,
+        `unknown state format (expected version ${STATE_VERSION})`,
+      );
+    }
+    for (const [id, entry] of Object.entries(s.operators ?? {})) {
+      const op = this.operators.get(Number(id));
+      const kind = this.graph.nodes[Number(id)]?.kind;
+      if (op === undefined || kind !== entry.kind) {
+        throw new StateRestoreError(
+          this.ctx.stageId,
+          `the checkpoint has state for ${entry.kind} #${id}, which this graph has as ${kind ?? 'nothing'}`,
+        );
+      }
+    }
+    for (const [id, entry] of Object.entries(s.operators ?? {})) {
+      this.operators.get(Number(id))!.restore(entry.state);
+    }
+  }
+}
+
+function combine(list: Downstream[] | undefined): Downstream {
+  if (list === undefined || list.length === 0) return NO_DOWNSTREAM;
+  if (list.length === 1) return list[0]!;
+  return new FanOut(list);
+}

@@ -1,0 +1,428 @@
+import type { Collector, OutputTag, ProcessContext, ProcessFunction } from './datastream.js';
+import { CodefeedrError } from './errors.js';
+import type { MessageType } from './message-type.js';
+import type { DeadLetterSink } from './operator-chain.js';
+import type { JsonValue, StreamRecord } from './record.js';
+
+/*
+ * Fused operators (Flink's operator chaining): each operator pushes one record at a time
+ * straight into the next one, synchronously. Nothing here allocates per record except
+ * what user functions return: every operator writes its output into one ScratchRecord it
+ * owns and reuses (Flink's object reuse). A receiver must copy a record it keeps; the
+ * chain's OutputCollector copies scratch records into the batch it returns.
+ */
+
+/** What every operator (and chain end) receives. */
+export interface Downstream {
+  push(record: StreamRecord): void;
+  /** Event time has reached `watermark`: no record with timestamp <= watermark is expected. */
+  advanceWatermark(watermark: number): void;
+}
+
+/** The reusable output record of one operator. Valid only during the downstream call. */
+export class ScratchRecord implements StreamRecord {
+  key: string | undefined = undefined;
+  value: unknown = undefined;
+  timestamp = 0;
+  headers: Record<string, string> | undefined = undefined;
+}
+
+/** A user function threw on a record `retries + 1` times; the record went to dead letters. */
+export class UserFunctionError extends CodefeedrError {
+  constructor(stageId: string, operator: string, attempts: number, cause: unknown) {
+    super(
+      'USER_FUNCTION_FAILED',
+      `${operator} in stage "${stageId}" threw ${attempts} time(s): ${errorMessage(cause)}. The input record went to the dead-letter topic; fix the function or the data, then replay it.`,
+      { stageId, operator, attempts },
+      { cause },
+    );
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Returned by FailureHandler.recover when every attempt failed. */
+export const FAILED: unique symbol = Symbol('codefeedr.failed');
+
+/**
+ * Shared by every operator of one chain: which stage input record is being processed
+ * (what goes to dead letters), and the retry policy. Operators catch around the user call
+ * only; try/catch costs nothing in V8 until something throws, and catching there (rather
+ * than at the batch loop) lets a flatMap's other outputs and fan-out siblings carry on.
+ */
+export class FailureHandler {
+  inputIndex = -1;
+  inputRecord: StreamRecord | undefined = undefined;
+
+  constructor(
+    readonly stageId: string,
+    private readonly deadLetter: DeadLetterSink,
+    private readonly retries: number,
+  ) {}
+
+  /** Retries `call` up to `retries` times; then dead-letters and returns FAILED. */
+  recover<R>(
+    firstError: unknown,
+    call: () => R,
+    operator: string,
+    fallback?: StreamRecord,
+  ): R | typeof FAILED {
+    let error = firstError;
+    let attempts = 1;
+    while (attempts <= this.retries) {
+      attempts++;
+      try {
+        return call();
+      } catch (next) {
+        error = next;
+      }
+    }
+    this.fail(new UserFunctionError(this.stageId, operator, attempts, error), attempts, fallback);
+    return FAILED;
+  }
+
+  /**
+   * Dead-letters the stage input record being processed; outside processBatch (timers and
+   * windows firing) there is none, so `fallback` describes what failed, with input index -1.
+   */
+  fail(error: unknown, attempts: number, fallback?: StreamRecord): void {
+    const record = this.inputRecord ?? fallback;
+    const inputIndex = this.inputRecord ? this.inputIndex : -1;
+    this.deadLetter(
+      record ? copyRecord(record) : { value: null, timestamp: 0 },
+      error,
+      attempts,
+      inputIndex,
+    );
+  }
+}
+
+export function copyRecord(r: StreamRecord): StreamRecord {
+  return { key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers };
+}
+
+const NO_DOWNSTREAM: Downstream = { push() {}, advanceWatermark() {} };
+
+/** Base of every operator: forwards watermarks (after onWatermark) to main and side outputs. */
+export abstract class Operator implements Downstream {
+  next: Downstream = NO_DOWNSTREAM;
+  /** Side-output tag id -> where `ctx.output(tag, ...)` records go. */
+  sideOutputs = new Map<string, Downstream>();
+  watermark = -Infinity;
+  protected readonly out = new ScratchRecord();
+  private readonly sideOut = new ScratchRecord();
+
+  constructor(
+    protected readonly failures: FailureHandler,
+    readonly name: string,
+  ) {}
+
+  abstract push(record: StreamRecord): void;
+
+  advanceWatermark(watermark: number): void {
+    if (watermark <= this.watermark) return;
+    this.watermark = watermark;
+    this.onWatermark(watermark);
+    this.next.advanceWatermark(watermark);
+    for (const side of this.sideOutputs.values()) side.advanceWatermark(watermark);
+  }
+
+  /** Fire what the watermark completes (timers, windows) before it moves downstream. */
+  protected onWatermark(_watermark: number): void {}
+
+  /** Emits `value` with the given key/timestamp/headers through this operator's scratch record. */
+  protected emit(
+    value: unknown,
+    key: string | undefined,
+    timestamp: number,
+    headers: Record<string, string> | undefined,
+  ): void {
+    const out = this.out;
+    out.key = key;
+    out.value = value;
+    out.timestamp = timestamp;
+    out.headers = headers;
+    this.next.push(out);
+  }
+
+  /** Sends to a side output; a tag nobody consumes drops the value, as in Flink. */
+  protected emitSide(
+    tagId: string,
+    value: unknown,
+    key: string | undefined,
+    timestamp: number,
+    headers?: Record<string, string>,
+  ): void {
+    const side = this.sideOutputs.get(tagId);
+    if (side === undefined) return;
+    const out = this.sideOut;
+    out.key = key;
+    out.value = value;
+    out.timestamp = timestamp;
+    out.headers = headers;
+    side.push(out);
+  }
+
+  /** State for checkpoints; stateless operators have none. */
+  snapshot(): JsonValue | undefined {
+    return undefined;
+  }
+
+  restore(_state: JsonValue): void {}
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- operators carry functions of any element type */
+type AnyFn = (...args: any[]) => any;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+export class MapOperator extends Operator {
+  constructor(
+    failures: FailureHandler,
+    name: string,
+    private readonly fn: AnyFn,
+  ) {
+    super(failures, name);
+  }
+
+  push(r: StreamRecord): void {
+    let value: unknown;
+    try {
+      value = this.fn(r.value, r);
+    } catch (error) {
+      value = this.failures.recover(error, () => this.fn(r.value, r), this.name, r);
+      if (value === FAILED) return;
+    }
+    this.emit(value, r.key, r.timestamp, r.headers);
+  }
+}
+
+export class FilterOperator extends Operator {
+  constructor(
+    failures: FailureHandler,
+    name: string,
+    private readonly fn: AnyFn,
+  ) {
+    super(failures, name);
+  }
+
+  push(r: StreamRecord): void {
+    let keep: unknown;
+    try {
+      keep = this.fn(r.value, r);
+    } catch (error) {
+      keep = this.failures.recover(error, () => this.fn(r.value, r), this.name, r);
+      if (keep === FAILED) return;
+    }
+    if (keep) this.next.push(r);
+  }
+}
+
+/**
+ * flatMap's Collector. One per operator; `collect` emits with the current input's key,
+ * headers and timestamp (unless given one).
+ */
+class ForwardingCollector implements Collector<unknown> {
+  current: StreamRecord = new ScratchRecord();
+  constructor(private readonly op: FlatMapOperator) {}
+  collect(value: unknown, timestamp?: number): void {
+    const c = this.current;
+    this.op.forward(value, c.key, timestamp ?? c.timestamp, c.headers);
+  }
+}
+
+export class FlatMapOperator extends Operator {
+  private readonly collector = new ForwardingCollector(this);
+
+  constructor(
+    failures: FailureHandler,
+    name: string,
+    private readonly fn: AnyFn,
+  ) {
+    super(failures, name);
+  }
+
+  forward(
+    value: unknown,
+    key: string | undefined,
+    timestamp: number,
+    headers: Record<string, string> | undefined,
+  ): void {
+    this.emit(value, key, timestamp, headers);
+  }
+
+  push(r: StreamRecord): void {
+    const collector = this.collector;
+    collector.current = r;
+    try {
+      this.fn(r.value, collector, r);
+    } catch (error) {
+      // Values collected before the throw have gone downstream already; a retry may repeat them.
+      this.failures.recover(error, () => this.fn(r.value, collector, r), this.name, r);
+    }
+  }
+}
+
+/** ProcessFunction context: one object per operator, repointed at each record. */
+class ProcessOperatorContext implements ProcessContext<unknown>, Collector<unknown> {
+  record: StreamRecord = new ScratchRecord();
+  constructor(private readonly op: ProcessOperator) {}
+  get timestamp(): number {
+    return this.record.timestamp;
+  }
+  get currentWatermark(): number {
+    return this.op.watermark;
+  }
+  output<U>(tag: OutputTag<U>, value: U): void {
+    this.op.side(tag.id, value, this.record);
+  }
+  collect(value: unknown, timestamp?: number): void {
+    const r = this.record;
+    this.op.forward(value, r.key, timestamp ?? r.timestamp, r.headers);
+  }
+}
+
+export class ProcessOperator extends Operator {
+  private readonly ctx = new ProcessOperatorContext(this);
+
+  constructor(
+    failures: FailureHandler,
+    name: string,
+    private readonly fn: ProcessFunction<unknown, unknown>,
+  ) {
+    super(failures, name);
+  }
+
+  forward(
+    value: unknown,
+    key: string | undefined,
+    timestamp: number,
+    headers: Record<string, string> | undefined,
+  ): void {
+    this.emit(value, key, timestamp, headers);
+  }
+
+  side(tagId: string, value: unknown, r: StreamRecord): void {
+    this.emitSide(tagId, value, r.key, r.timestamp, r.headers);
+  }
+
+  push(r: StreamRecord): void {
+    const ctx = this.ctx;
+    ctx.record = r;
+    try {
+      this.fn.processElement(r.value, ctx, ctx);
+    } catch (error) {
+      this.failures.recover(error, () => this.fn.processElement(r.value, ctx, ctx), this.name, r);
+    }
+  }
+}
+
+/** validate(type): a value that fails its schema goes to dead letters (no retry: it is deterministic). */
+export class ValidateOperator extends Operator {
+  constructor(
+    failures: FailureHandler,
+    name: string,
+    private readonly type: MessageType,
+  ) {
+    super(failures, name);
+  }
+
+  push(r: StreamRecord): void {
+    try {
+      this.type.check(r.value);
+    } catch (error) {
+      this.failures.fail(error, 1, r);
+      return;
+    }
+    // The original value flows on: validate checks, it does not strip or coerce.
+    this.next.push(r);
+  }
+}
+
+/** Passes records through; the node a side output or a stage input compiles to. */
+export class ForwardOperator extends Operator {
+  push(r: StreamRecord): void {
+    this.next.push(r);
+  }
+}
+
+/** One stream consumed by several operators (fan-out inside a stage). */
+export class FanOut implements Downstream {
+  constructor(private readonly targets: readonly Downstream[]) {}
+  push(r: StreamRecord): void {
+    const targets = this.targets;
+    for (let i = 0; i < targets.length; i++) targets[i]!.push(r);
+  }
+  advanceWatermark(watermark: number): void {
+    for (const t of this.targets) t.advanceWatermark(watermark);
+  }
+}
+
+/** union(): records pass straight through; the watermark is the minimum over its inputs. */
+export class UnionOperator extends Operator {
+  private readonly inputWatermarks: number[];
+
+  constructor(failures: FailureHandler, name: string, inputs: number) {
+    super(failures, name);
+    this.inputWatermarks = new Array<number>(inputs).fill(-Infinity);
+  }
+
+  push(r: StreamRecord): void {
+    this.next.push(r);
+  }
+
+  /** The Downstream the parent in slot `slot` pushes into. */
+  input(slot: number): Downstream {
+    return {
+      push: (r) => this.next.push(r),
+      advanceWatermark: (watermark) => {
+        if (watermark > this.inputWatermarks[slot]!) this.inputWatermarks[slot] = watermark;
+        this.advanceWatermark(Math.min(...this.inputWatermarks));
+      },
+    };
+  }
+
+  override snapshot(): JsonValue {
+    return { watermark: encodeTime(this.watermark), inputs: this.inputWatermarks.map(encodeTime) };
+  }
+
+  override restore(state: JsonValue): void {
+    const s = state as { watermark: JsonValue; inputs: JsonValue[] };
+    this.watermark = decodeTime(s.watermark);
+    s.inputs.forEach((w, i) => (this.inputWatermarks[i] = decodeTime(w)));
+  }
+}
+
+/** The end of the chain: gathers what reaches the stage's output into the batch returned. */
+export class OutputCollector implements Downstream {
+  batch: StreamRecord[] = [];
+  watermark = -Infinity;
+
+  push(r: StreamRecord): void {
+    // Scratch records are reused upstream: copy them; input records pass as they are.
+    this.batch.push(r instanceof ScratchRecord ? copyRecord(r) : r);
+  }
+
+  advanceWatermark(watermark: number): void {
+    if (watermark > this.watermark) this.watermark = watermark;
+  }
+
+  take(): StreamRecord[] {
+    const batch = this.batch;
+    this.batch = [];
+    return batch;
+  }
+}
+
+/** Event times in checkpoints: JSON has no infinities, so they are written as strings. */
+export function encodeTime(t: number): JsonValue {
+  if (Number.isFinite(t)) return t;
+  return t > 0 ? '+inf' : '-inf';
+}
+
+export function decodeTime(v: JsonValue | undefined): number {
+  if (typeof v === 'number') return v;
+  if (v === '+inf') return Infinity;
+  return -Infinity;
+}
