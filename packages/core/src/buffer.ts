@@ -13,6 +13,11 @@ export interface BufferMessage {
   /** Event time, epoch ms. */
   timestamp: number;
   headers?: Record<string, string> | undefined;
+  /**
+   * Explicit partition, overriding key partitioning. The runtime uses it only for control
+   * messages (end-of-stream markers go to every partition); buffers must honour it.
+   */
+  partition?: number | undefined;
 }
 
 export interface ConsumedMessage extends BufferMessage {
@@ -106,6 +111,8 @@ export interface BufferConsumer {
   commit(positions?: readonly TopicPartitionOffset[]): Promise<void>;
   /** Partitions currently assigned to this consumer. */
   assignment(): TopicPartition[];
+  /** Records behind the end of the assigned partitions, where the buffer knows it (metrics). */
+  lag?(): number | undefined;
   close(): Promise<void>;
 }
 

@@ -30,6 +30,8 @@ interface StageBase {
   readonly id: string;
   /** `<package>:<component>` when the stage came from a plugin; informative. */
   readonly component?: string | undefined;
+  /** Version of the plugin package the component came from, when known (dead letters, metrics). */
+  readonly componentVersion?: string | undefined;
   /** Validated config (secrets included: never log it). */
   readonly config: unknown;
 }

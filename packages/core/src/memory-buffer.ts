@@ -1,0 +1,530 @@
+import { z } from 'zod';
+import type {
+  Buffer,
+  BufferAdmin,
+  BufferCapabilities,
+  BufferConsumer,
+  BufferMessage,
+  BufferProducer,
+  ConsumedMessage,
+  ConsumerOptions,
+  ProducerOptions,
+  StartPosition,
+  TopicDescription,
+  TopicPartition,
+  TopicPartitionOffset,
+  TopicSpec,
+} from './buffer.js';
+import { defineBuffer } from './component.js';
+import { CodefeedrError } from './errors.js';
+import { murmur2Partition } from './murmur2.js';
+
+export const memoryBufferConfigSchema = z.object({
+  /** Partitions of a topic created implicitly by a send (Kafka's auto.create.topics). */
+  defaultPartitions: z.number().int().positive().default(1),
+  /**
+   * Backpressure bound: a send waits while a partition holds this many records not yet
+   * read by some consumer group subscribed to its topic.
+   */
+  maxRecordsPerPartition: z.number().int().positive().default(10_000),
+  /** How a group's partitions are spread over its consumers. */
+  assignment: z.enum(['range', 'roundrobin']).default('range'),
+});
+export type MemoryBufferConfig = z.input<typeof memoryBufferConfigSchema>;
+
+export class BufferClosedError extends CodefeedrError {
+  constructor() {
+    super(
+      'BUFFER_CLOSED',
+      'The memory buffer was closed. Create a new buffer (or a new run) to send or poll again.',
+    );
+  }
+}
+
+export class UnknownPartitionError extends CodefeedrError {
+  constructor(topic: string, partition: number, partitions: number) {
+    super(
+      'UNKNOWN_PARTITION',
+      `Topic "${topic}" has ${partitions} partition(s); partition ${partition} does not exist. Send without an explicit partition or add partitions with ensureTopic.`,
+      { topic, partition, partitions },
+    );
+  }
+}
+
+interface StoredMessage extends BufferMessage {
+  offset: number;
+}
+
+class PartitionLog {
+  /** Offset of messages[0]; grows as retention trims committed records. */
+  base = 0;
+  readonly messages: StoredMessage[] = [];
+  end(): number {
+    return this.base + this.messages.length;
+  }
+  at(offset: number): StoredMessage | undefined {
+    return this.messages[offset - this.base];
+  }
+}
+
+class TopicState {
+  readonly partitions: PartitionLog[] = [];
+  constructor(
+    readonly name: string,
+    partitions: number,
+  ) {
+    this.grow(partitions);
+  }
+  grow(partitions: number): void {
+    while (this.partitions.length < partitions) this.partitions.push(new PartitionLog());
+  }
+}
+
+const tpKey = (topic: string, partition: number) => `${topic}/${partition}`;
+
+class GroupState {
+  readonly members: MemoryConsumer[] = [];
+  /** topic/partition -> next offset to read, committed. */
+  readonly committed = new Map<string, number>();
+  /** topic/partition -> next offset to read by the partition's current owner. */
+  readonly position = new Map<string, number>();
+  /** topic/partition -> owning member. */
+  readonly owner = new Map<string, MemoryConsumer>();
+  constructor(readonly name: string) {}
+}
+
+/** Wakes every waiter on any change (a send, a poll, a commit): one promise per wait, not per record. */
+class ChangeNotifier {
+  private waiters = new Set<() => void>();
+  notify(): void {
+    const waiters = this.waiters;
+    this.waiters = new Set();
+    for (const wake of waiters) wake();
+  }
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+/**
+ * Core's embedded buffer: topics with partitions in this process's memory, Kafka semantics.
+ *
+ * - Partitioning: a record with a key goes to `toPositive(murmur2(utf8(key))) % partitions`,
+ *   Kafka's default partitioner, so a key lands on the same partition number here as in Kafka;
+ *   keyless records are spread round-robin per producer.
+ * - Consumer groups: committed offsets per group; partitions spread over the group's live
+ *   consumers (range or round-robin) and rebalanced when one joins or leaves. A partition that
+ *   moves restarts from the group's committed offset (uncommitted reads are redelivered:
+ *   at-least-once); a partition that stays keeps its position.
+ * - Backpressure: `send` waits while a partition holds `maxRecordsPerPartition` records that some
+ *   subscribed group has not read yet. With no group subscribed, nothing waits (and nothing is
+ *   trimmed beyond the bound's retention).
+ * - Retention: records every subscribed group has committed are trimmed once a partition holds
+ *   more than `maxRecordsPerPartition` records; uncommitted records are never trimmed.
+ */
+export class MemoryBuffer implements Buffer {
+  readonly kind = 'memory';
+  readonly capabilities: BufferCapabilities = { transactions: false, replay: true };
+  readonly admin: BufferAdmin;
+  readonly config: Required<z.output<typeof memoryBufferConfigSchema>>;
+  private readonly topics = new Map<string, TopicState>();
+  private readonly groups = new Map<string, GroupState>();
+  private readonly notifier = new ChangeNotifier();
+  private readonly consumers = new Set<MemoryConsumer>();
+  private closed = false;
+  private nextMemberId = 0;
+
+  constructor(config: MemoryBufferConfig = {}) {
+    this.config = memoryBufferConfigSchema.parse(config);
+    this.admin = {
+      ensureTopic: async (spec: TopicSpec) => {
+        this.ensureTopic(spec.name, spec.partitions);
+      },
+      describeTopic: async (name: string): Promise<TopicDescription | undefined> => {
+        const topic = this.topics.get(name);
+        return topic && { name, partitions: topic.partitions.length };
+      },
+      deleteTopic: async (name: string) => {
+        this.topics.delete(name);
+        for (const group of this.groups.values()) {
+          for (const key of [...group.committed.keys()]) {
+            if (key.startsWith(`${name}/`)) group.committed.delete(key);
+          }
+          this.rebalance(group);
+        }
+      },
+    };
+  }
+
+  async producer(options: ProducerOptions): Promise<BufferProducer> {
+    this.assertOpen();
+    if (options.transactional) {
+      throw new CodefeedrError(
+        'TRANSACTIONS_UNSUPPORTED',
+        'The memory buffer has no transactions (capabilities.transactions is false). Use a buffer with transactions (Kafka) for exactly-once, or at-least-once.',
+      );
+    }
+    let roundRobin = 0;
+    return {
+      send: async (topic, messages) => {
+        this.assertOpen();
+        const state =
+          this.topics.get(topic) ?? this.ensureTopic(topic, this.config.defaultPartitions);
+        const count = state.partitions.length;
+        const byPartition: BufferMessage[][] = Array.from({ length: count }, () => []);
+        for (const message of messages) {
+          const p =
+            message.partition !== undefined
+              ? message.partition
+              : message.key === undefined
+                ? roundRobin++ % count
+                : murmur2Partition(message.key, count);
+          if (!(p >= 0 && p < count)) throw new UnknownPartitionError(topic, p, count);
+          byPartition[p]!.push(message);
+        }
+        for (let p = 0; p < count; p++) {
+          const pending = byPartition[p]!;
+          let sent = 0;
+          while (sent < pending.length) {
+            this.assertOpen();
+            const log = state.partitions[p]!;
+            const space = this.config.maxRecordsPerPartition - this.unreadBacklog(topic, p, log);
+            if (space <= 0) {
+              await this.notifier.wait(1000);
+              continue;
+            }
+            const chunk = pending.slice(sent, sent + space);
+            for (const message of chunk) {
+              log.messages.push({
+                key: message.key,
+                value: message.value,
+                timestamp: message.timestamp,
+                headers: message.headers,
+                offset: log.end(),
+              });
+            }
+            sent += chunk.length;
+            this.notifier.notify();
+          }
+        }
+      },
+      close: async () => {},
+    };
+  }
+
+  async consumer(options: ConsumerOptions): Promise<BufferConsumer> {
+    this.assertOpen();
+    const group = this.groups.get(options.group) ?? new GroupState(options.group);
+    this.groups.set(options.group, group);
+    const consumer = new MemoryConsumer(this, group, options, this.nextMemberId++);
+    this.consumers.add(consumer);
+    group.members.push(consumer);
+    this.rebalance(group);
+    return consumer;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const consumer of [...this.consumers]) await consumer.close();
+    this.notifier.notify();
+  }
+
+  /** Records and committed offsets of a partition, for tests and the dashboard. */
+  endOffset(topic: string, partition: number): number {
+    return this.topics.get(topic)?.partitions[partition]?.end() ?? 0;
+  }
+
+  committedOffset(group: string, topic: string, partition: number): number | undefined {
+    return this.groups.get(group)?.committed.get(tpKey(topic, partition));
+  }
+
+  // ---- internals shared with MemoryConsumer ----
+
+  /** @internal */
+  topicState(name: string): TopicState | undefined {
+    return this.topics.get(name);
+  }
+
+  /** @internal */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.notifier.wait(ms, signal);
+  }
+
+  /** @internal */
+  changed(): void {
+    this.notifier.notify();
+  }
+
+  /** @internal */
+  leave(consumer: MemoryConsumer, group: GroupState): void {
+    this.consumers.delete(consumer);
+    const index = group.members.indexOf(consumer);
+    if (index >= 0) group.members.splice(index, 1);
+    this.rebalance(group);
+    this.notifier.notify();
+  }
+
+  /** @internal */
+  trim(topic: string, partition: number): void {
+    const log = this.topics.get(topic)?.partitions[partition];
+    if (log === undefined) return;
+    const excess = log.messages.length - this.config.maxRecordsPerPartition;
+    if (excess <= 0) return;
+    let safe = log.end();
+    for (const group of this.groups.values()) {
+      if (!group.members.some((m) => m.topics.includes(topic))) continue;
+      safe = Math.min(safe, group.committed.get(tpKey(topic, partition)) ?? log.base);
+    }
+    const drop = Math.min(excess, safe - log.base);
+    if (drop > 0) {
+      log.messages.splice(0, drop);
+      log.base += drop;
+    }
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.closed) throw new BufferClosedError();
+  }
+
+  private ensureTopic(name: string, partitions: number): TopicState {
+    let topic = this.topics.get(name);
+    if (topic === undefined) {
+      topic = new TopicState(name, partitions);
+      this.topics.set(name, topic);
+    } else {
+      topic.grow(partitions);
+    }
+    for (const group of this.groups.values()) {
+      if (group.members.some((m) => m.topics.includes(name))) this.rebalance(group);
+    }
+    return topic;
+  }
+
+  /** Most records of partition p some subscribed group has yet to read. */
+  private unreadBacklog(topic: string, p: number, log: PartitionLog): number {
+    let backlog = 0;
+    for (const group of this.groups.values()) {
+      if (!group.members.some((m) => m.topics.includes(topic))) continue;
+      const key = tpKey(topic, p);
+      const read = group.position.get(key) ?? group.committed.get(key) ?? log.base;
+      backlog = Math.max(backlog, log.end() - read);
+    }
+    return backlog;
+  }
+
+  /** Recomputes the group's assignment; partitions that change owner restart from committed. */
+  private rebalance(group: GroupState): void {
+    const wanted = new Map<string, MemoryConsumer>();
+    const topicNames = [...new Set(group.members.flatMap((m) => m.topics))].sort();
+    if (this.config.assignment === 'range') {
+      for (const name of topicNames) {
+        const partitions = this.topics.get(name)?.partitions.length ?? 0;
+        const members = group.members.filter((m) => m.topics.includes(name));
+        if (members.length === 0) continue;
+        const per = Math.floor(partitions / members.length);
+        const extra = partitions % members.length;
+        let p = 0;
+        members.forEach((member, i) => {
+          const n = per + (i < extra ? 1 : 0);
+          for (let k = 0; k < n; k++, p++) wanted.set(tpKey(name, p), member);
+        });
+      }
+    } else {
+      let i = 0;
+      for (const name of topicNames) {
+        const partitions = this.topics.get(name)?.partitions.length ?? 0;
+        const members = group.members.filter((m) => m.topics.includes(name));
+        if (members.length === 0) continue;
+        for (let p = 0; p < partitions; p++)
+          wanted.set(tpKey(name, p), members[i++ % members.length]!);
+      }
+    }
+    const changed = new Set<MemoryConsumer>();
+    for (const [key, previous] of group.owner) {
+      if (wanted.get(key) !== previous) {
+        changed.add(previous);
+        group.owner.delete(key);
+        group.position.delete(key);
+      }
+    }
+    for (const [key, member] of wanted) {
+      if (group.owner.get(key) === member) continue;
+      changed.add(member);
+      group.owner.set(key, member);
+      const slash = key.lastIndexOf('/');
+      const topic = key.slice(0, slash);
+      const partition = Number(key.slice(slash + 1));
+      group.position.set(key, this.startOffset(group, topic, partition, member.start));
+    }
+    for (const member of group.members) {
+      member.setAssignment(
+        [...wanted].filter(([, m]) => m === member).map(([key]) => parseKey(key)),
+        changed.has(member),
+      );
+    }
+  }
+
+  private startOffset(
+    group: GroupState,
+    topic: string,
+    partition: number,
+    start: StartPosition,
+  ): number {
+    const committed = group.committed.get(tpKey(topic, partition));
+    const log = this.topics.get(topic)!.partitions[partition]!;
+    if (
+      committed !== undefined &&
+      (start === 'committed' ||
+        start === 'earliest' ||
+        start === 'latest' ||
+        typeof start === 'object')
+    ) {
+      // A committed offset always wins: start positions apply to partitions the group never committed.
+      return Math.max(committed, log.base);
+    }
+    if (start === 'latest') return log.end();
+    if (typeof start === 'object') {
+      const found = log.messages.find((m) => m.timestamp >= start.timestamp);
+      return found?.offset ?? log.end();
+    }
+    return log.base;
+  }
+}
+
+function parseKey(key: string): TopicPartition {
+  const slash = key.lastIndexOf('/');
+  return { topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)) };
+}
+
+class MemoryConsumer implements BufferConsumer {
+  readonly topics: readonly string[];
+  readonly start: StartPosition;
+  private assigned: TopicPartition[] = [];
+  private nextPartition = 0;
+  private closed = false;
+
+  constructor(
+    private readonly buffer: MemoryBuffer,
+    private readonly group: GroupState,
+    private readonly options: ConsumerOptions,
+    readonly memberId: number,
+  ) {
+    this.topics = [...options.topics];
+    this.start = options.start ?? 'committed';
+  }
+
+  setAssignment(assigned: TopicPartition[], changed: boolean): void {
+    this.assigned = assigned;
+    if (changed) this.options.onAssignmentChange?.(assigned);
+  }
+
+  async poll(
+    maxRecords: number,
+    maxWaitMs: number,
+    signal?: AbortSignal,
+  ): Promise<ConsumedMessage[]> {
+    const deadline = Date.now() + maxWaitMs;
+    for (;;) {
+      if (this.closed) return [];
+      this.buffer.assertOpen();
+      const batch = this.take(maxRecords);
+      if (batch.length > 0 || signal?.aborted) return batch;
+      const left = deadline - Date.now();
+      if (left <= 0) return batch;
+      await this.buffer.wait(left, signal);
+    }
+  }
+
+  /** Takes records round-robin over assigned partitions so one busy partition can't starve the rest. */
+  private take(maxRecords: number): ConsumedMessage[] {
+    const out: ConsumedMessage[] = [];
+    const n = this.assigned.length;
+    for (let i = 0; i < n && out.length < maxRecords; i++) {
+      const tp = this.assigned[(this.nextPartition + i) % n]!;
+      const log = this.buffer.topicState(tp.topic)?.partitions[tp.partition];
+      if (log === undefined) continue;
+      const key = tpKey(tp.topic, tp.partition);
+      let offset = Math.max(this.group.position.get(key) ?? log.base, log.base);
+      const share = Math.max(1, Math.ceil((maxRecords - out.length) / (n - i)));
+      const until = Math.min(log.end(), offset + share);
+      for (; offset < until; offset++) {
+        const m = log.at(offset)!;
+        out.push({
+          topic: tp.topic,
+          partition: tp.partition,
+          offset: String(offset),
+          key: m.key,
+          value: m.value,
+          timestamp: m.timestamp,
+          headers: m.headers,
+        });
+      }
+      this.group.position.set(key, offset);
+    }
+    this.nextPartition = n === 0 ? 0 : (this.nextPartition + 1) % n;
+    if (out.length > 0) this.buffer.changed(); // readers advancing may unblock a waiting send
+    return out;
+  }
+
+  positions(): TopicPartitionOffset[] {
+    return this.assigned.map((tp) => {
+      const key = tpKey(tp.topic, tp.partition);
+      const log = this.buffer.topicState(tp.topic)?.partitions[tp.partition];
+      return { ...tp, offset: String(this.group.position.get(key) ?? log?.base ?? 0) };
+    });
+  }
+
+  async commit(positions?: readonly TopicPartitionOffset[]): Promise<void> {
+    for (const { topic, partition, offset } of positions ?? this.positions()) {
+      // A consumer commits only partitions it owns: a stale commit after a rebalance is ignored.
+      if (this.group.owner.get(tpKey(topic, partition)) !== this) continue;
+      this.group.committed.set(tpKey(topic, partition), Number(offset));
+      this.buffer.trim(topic, partition);
+    }
+    this.buffer.changed();
+  }
+
+  assignment(): TopicPartition[] {
+    return [...this.assigned];
+  }
+
+  /** Records behind the end of the assigned partitions (consumer lag). */
+  lag(): number {
+    let lag = 0;
+    for (const tp of this.assigned) {
+      const log = this.buffer.topicState(tp.topic)?.partitions[tp.partition];
+      if (log === undefined) continue;
+      lag += log.end() - (this.group.position.get(tpKey(tp.topic, tp.partition)) ?? log.base);
+    }
+    return lag;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.assigned = [];
+    this.buffer.leave(this, this.group);
+  }
+}
+
+/** Core's embedded default buffer as a component (`setBuffer(memoryBuffer, { ... })`). */
+export const memoryBuffer = defineBuffer({
+  name: 'memory',
+  description:
+    'In-process topics, partitions and consumer groups with Kafka semantics; the embedded default.',
+  configSchema: memoryBufferConfigSchema,
+  capabilities: { transactions: false, replay: true },
+  create: (config) => new MemoryBuffer(config),
+});

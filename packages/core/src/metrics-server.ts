@@ -1,0 +1,53 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { toPrometheusText, type PipelineMetricsSnapshot } from './metrics.js';
+
+export interface MetricsServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `/metrics` (Prometheus text) and `/metrics.json` from `snapshot()`. Port 0 picks a
+ * free port. Binds to `host` (default 127.0.0.1: metrics stay local unless asked otherwise).
+ */
+export async function startMetricsServer(
+  snapshot: () => PipelineMetricsSnapshot,
+  port: number,
+  host = '127.0.0.1',
+): Promise<MetricsServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(toPrometheusText(snapshot()));
+    } else if (path === '/metrics.json') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(snapshot()));
+    } else {
+      res
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end('Not found: try /metrics or /metrics.json\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

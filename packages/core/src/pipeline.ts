@@ -1,0 +1,145 @@
+import type {
+  BufferSetting,
+  DeadLetterOptions,
+  PipelineDefinition,
+  StageOptions,
+} from './pipeline-builder.js';
+import type { CheckpointStore } from './checkpoint-store.js';
+import type { Logger } from './logger.js';
+import type { PipelineMetricsSnapshot } from './metrics.js';
+import type { CompileTransform } from './operator-chain.js';
+import { runPipeline, type RunHandle } from './runtime.js';
+import type { AnyStage, StageKind } from './stage.js';
+
+export interface PipelineEdge {
+  from: string;
+  to: string;
+  /** Which input of `to` this edge feeds (order of edge()/addParents() calls). */
+  inputIndex: number;
+}
+
+export interface StageDescription {
+  id: string;
+  kind: StageKind;
+  component: string | null;
+  inputTypes: string[];
+  outputType: string | null;
+}
+
+export interface PipelineDescription {
+  name: string;
+  /** Topological order. */
+  stages: StageDescription[];
+  edges: PipelineEdge[];
+}
+
+export type RunMode = 'inline' | 'local' | 'worker';
+
+export interface RunOptions {
+  /** `inline` (default): whole DAG, in-memory edges. `local`: every edge through the buffer. `worker`: one stage. */
+  mode?: RunMode;
+  /** The stage a `worker` runs. */
+  stage?: string;
+  /** Worker instance name; keeps checkpoints of several workers of one stage apart (default `0`). */
+  instance?: string;
+  /** Aborting stops the run gracefully: drain the batch in flight, flush sinks, commit, resolve. */
+  signal?: AbortSignal;
+  /** Stop gracefully on SIGINT/SIGTERM (the CLI sets this). */
+  handleSignals?: boolean;
+  /** Directory of a FileCheckpointStore; or pass `checkpointStore`. Without either, state is not persisted. */
+  checkpointDir?: string;
+  checkpointStore?: CheckpointStore;
+  /** Checkpoint + commit at most this often (default 1000 ms) and always at the end. */
+  checkpointIntervalMs?: number;
+  /** Records per source poll / consumer poll (default 500). */
+  batchSize?: number;
+  /** How long a consumer poll waits for the first record (default 100 ms). */
+  pollTimeoutMs?: number;
+  /** Processing-time tick for idle watermarks and timers (default 200 ms). */
+  tickIntervalMs?: number;
+  /** Attempts after the first for a failing source/sink/buffer call before the run fails (default 3). */
+  ioRetries?: number;
+  /** First backoff between those attempts, doubled each time up to 5 s (default 100 ms). */
+  ioRetryBackoffMs?: number;
+  /** Serve /metrics and /metrics.json on this port (0 = any free port). Off when undefined. */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Called once the metrics endpoint listens. */
+  onMetricsListening?: (url: string) => void;
+  logger?: Logger;
+  /** Override the DataStream compiler (alternative engines, tests). */
+  compileTransform?: CompileTransform;
+}
+
+export interface RunSummary {
+  pipeline: string;
+  mode: RunMode;
+  /** `finished`: every bounded input ended and was drained. `stopped`: aborted/signalled and drained. */
+  status: 'finished' | 'stopped';
+  durationMs: number;
+  metrics: PipelineMetricsSnapshot;
+}
+
+/** A validated pipeline DAG (from PipelineBuilder.build()), ready to describe and run. */
+export class Pipeline {
+  readonly definition: PipelineDefinition;
+  private current: RunHandle | undefined;
+
+  constructor(definition: PipelineDefinition) {
+    this.definition = definition;
+  }
+
+  get name(): string {
+    return this.definition.name;
+  }
+
+  get stages(): readonly AnyStage[] {
+    return this.definition.stages;
+  }
+
+  get buffer(): BufferSetting | undefined {
+    return this.definition.buffer;
+  }
+
+  get deadLetter(): DeadLetterOptions {
+    return this.definition.deadLetter;
+  }
+
+  stageOptions(stageId: string): StageOptions {
+    return this.definition.stageOptions.get(stageId) ?? {};
+  }
+
+  /** The DAG as data: stages and edges in topological order. */
+  describe(): PipelineDescription {
+    return {
+      name: this.name,
+      stages: this.definition.stages.map((s) => ({
+        id: s.id,
+        kind: s.kind,
+        component: s.component ?? null,
+        inputTypes: s.inputTypes.map((t) => t.id),
+        outputType: s.outputType?.id ?? null,
+      })),
+      edges: this.definition.edges.map((e) => ({ ...e })),
+    };
+  }
+
+  /** Runs the pipeline until its bounded inputs end or `signal` aborts. */
+  async run(options: RunOptions = {}): Promise<RunSummary> {
+    const handle = runPipeline(this.definition, options);
+    this.current = handle;
+    return handle.done;
+  }
+
+  /** Live metrics of the current (or last) run; empty before the first run. */
+  metrics(): PipelineMetricsSnapshot {
+    return (
+      this.current?.metrics.snapshot() ?? {
+        pipeline: this.name,
+        mode: 'none',
+        startedAt: 0,
+        stages: [],
+      }
+    );
+  }
+}
