@@ -1,0 +1,348 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compileChain, runInBatches } from './chain-harness.js';
+import type { DataStream, WindowAssigner, WindowedStream } from './datastream.js';
+import type { StreamRecord } from './record.js';
+import { outputTag } from './stream-graph.js';
+
+interface Event {
+  key: string;
+  n: number;
+}
+
+interface WindowResult {
+  key: string;
+  start: number;
+  end: number;
+  sum: number;
+  count: number;
+}
+
+const byWindow = (a: WindowResult, b: WindowResult) =>
+  a.key.localeCompare(b.key) || a.start - b.start || a.end - b.end;
+
+/** Naive windows: every element lands in every window that contains it, computed from scratch. */
+function referenceWindows(
+  assigner: WindowAssigner,
+  input: readonly StreamRecord<Event>[],
+): WindowResult[] {
+  const windows = new Map<string, WindowResult>();
+  const add = (key: string, start: number, end: number, n: number) => {
+    const id = `${key}|${start}|${end}`;
+    const w = windows.get(id) ?? { key, start, end, sum: 0, count: 0 };
+    w.sum += n;
+    w.count += 1;
+    windows.set(id, w);
+  };
+  if (assigner.type === 'session') {
+    const keys = new Set(input.map((r) => r.value.key));
+    for (const key of keys) {
+      const sorted = input
+        .filter((r) => r.value.key === key)
+        .sort((a, b) => a.timestamp - b.timestamp);
+      let session: { start: number; end: number; members: number[] } | undefined;
+      const close = () => {
+        if (session) for (const n of session.members) add(key, session.start, session.end, n);
+      };
+      for (const r of sorted) {
+        if (session && r.timestamp <= session.end) {
+          session.end = Math.max(session.end, r.timestamp + assigner.gapMs);
+          session.members.push(r.value.n);
+        } else {
+          close();
+          session = { start: r.timestamp, end: r.timestamp + assigner.gapMs, members: [r.value.n] };
+        }
+      }
+      close();
+    }
+  } else {
+    for (const r of input) {
+      // Enumerate candidate window starts by brute force over a range that surely covers them.
+      const size =
+        assigner.type === 'tumbling'
+          ? assigner.sizeMs
+          : assigner.type === 'sliding'
+            ? assigner.sizeMs
+            : 0;
+      const step = assigner.type === 'sliding' ? assigner.slideMs : size;
+      for (
+        let start = Math.floor((r.timestamp - size) / step) * step;
+        start <= r.timestamp;
+        start += step
+      ) {
+        if (start <= r.timestamp && r.timestamp < start + size)
+          add(r.value.key, start, start + size, r.value.n);
+      }
+    }
+  }
+  return [...windows.values()].sort(byWindow);
+}
+
+function summed(w: WindowedStream<Event>): DataStream<unknown> {
+  return w.process<WindowResult>((key, window, values, out) => {
+    let sum = 0;
+    for (const v of values) sum += v.n;
+    out.collect({ key, start: window.start, end: window.end, sum, count: values.length });
+  }) as DataStream<unknown>;
+}
+
+const assignerArb: fc.Arbitrary<WindowAssigner> = fc.oneof(
+  fc.record({ type: fc.constant('tumbling' as const), sizeMs: fc.integer({ min: 1, max: 50 }) }),
+  fc
+    .tuple(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 5 }))
+    .map(([slideMs, factor]) => ({ type: 'sliding' as const, sizeMs: slideMs * factor, slideMs })),
+  fc.record({ type: fc.constant('session' as const), gapMs: fc.integer({ min: 1, max: 40 }) }),
+);
+
+const eventsArb = fc.array(
+  fc.record({
+    key: fc.constantFrom('a', 'b', 'c'),
+    n: fc.integer({ min: -50, max: 50 }),
+    timestamp: fc.integer({ min: -300, max: 300 }),
+  }),
+  { maxLength: 120 },
+);
+
+const cutsArb = fc
+  .array(fc.nat({ max: 120 }), { maxLength: 8 })
+  .map((c) => c.sort((a, b) => a - b));
+
+const toRecords = (
+  events: { key: string; n: number; timestamp: number }[],
+): StreamRecord<Event>[] =>
+  events.map((e) => ({ value: { key: e.key, n: e.n }, timestamp: e.timestamp }));
+
+const results = (out: StreamRecord[]) => (out.map((r) => r.value) as WindowResult[]).sort(byWindow);
+
+describe('windows against a naive reference', () => {
+  it('without watermarks, every window fires at end of input with exactly its elements (random timestamps)', () => {
+    fc.assert(
+      fc.property(assignerArb, eventsArb, cutsArb, (assigner, events, cuts) => {
+        const input = toRecords(events);
+        const { chain, deadLetters } = compileChain((s) =>
+          summed((s as DataStream<Event>).keyBy((e) => e.key).window(assigner)),
+        );
+        const out = runInBatches(chain, input, cuts);
+        expect(deadLetters).toEqual([]);
+        expect(results(out)).toEqual(referenceWindows(assigner, input));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('with in-order watermarks, windows fire as event time passes them and nothing is late (random batch splits)', () => {
+    fc.assert(
+      fc.property(
+        assignerArb,
+        eventsArb,
+        cutsArb,
+        fc.nat({ max: 20 }),
+        (assigner, events, cuts, bound) => {
+          const input = toRecords(events).sort((a, b) => a.timestamp - b.timestamp);
+          const late = outputTag<Event>('late');
+          const { chain } = compileChain((s) => {
+            const windowed = (s as DataStream<Event>)
+              .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: bound })
+              .keyBy((e) => e.key)
+              .window(assigner)
+              .sideOutputLateData(late);
+            const main = summed(windowed);
+            return main.union(main.getSideOutput(late).map((e) => ({ late: e })));
+          });
+          const beforeFinish: StreamRecord[] = [];
+          let from = 0;
+          for (const cut of [...cuts, input.length]) {
+            if (cut < from) continue;
+            beforeFinish.push(...chain.processBatch(0, 'p0', input.slice(from, cut)));
+            from = cut;
+          }
+          // Everything that fired before the end lies entirely behind the final watermark.
+          const finalWatermark = input.length
+            ? input[input.length - 1]!.timestamp - bound - 1
+            : -Infinity;
+          for (const r of beforeFinish) {
+            expect((r.value as WindowResult).end - 1).toBeLessThanOrEqual(finalWatermark);
+            expect(r.timestamp).toBe((r.value as WindowResult).end - 1);
+          }
+          const all = [...beforeFinish, ...chain.finish()];
+          expect(results(all)).toEqual(referenceWindows(assigner, input));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('reduce and aggregate give the same sums as process (incremental aggregation)', () => {
+    fc.assert(
+      fc.property(assignerArb, eventsArb, (assigner, events) => {
+        const input = toRecords(events);
+        const expected = referenceWindows(assigner, input)
+          .map((w) => `${w.key}:${w.end - 1}:${w.sum}`)
+          .sort();
+        const reduced = compileChain(
+          (s) =>
+            (s as DataStream<Event>)
+              .keyBy((e) => e.key)
+              .window(assigner)
+              .reduce((a, b) => ({ key: a.key, n: a.n + b.n })) as DataStream<unknown>,
+        );
+        const viaReduce = runInBatches(reduced.chain, input).map(
+          (r) => `${r.key}:${r.timestamp}:${(r.value as Event).n}`,
+        );
+        expect(viaReduce.sort()).toEqual(expected);
+        const aggregated = compileChain(
+          (s) =>
+            (s as DataStream<Event>)
+              .keyBy((e) => e.key)
+              .window(assigner)
+              .aggregate({
+                createAccumulator: () => ({ sum: 0 }),
+                add: (e, acc) => ({ sum: acc.sum + e.n }),
+                getResult: (acc) => acc.sum,
+                merge: (a, b) => ({ sum: a.sum + b.sum }),
+              }) as DataStream<unknown>,
+        );
+        const viaAggregate = runInBatches(aggregated.chain, input).map(
+          (r) => `${r.key}:${r.timestamp}:${String(r.value)}`,
+        );
+        expect(viaAggregate.sort()).toEqual(expected);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
+describe('window triggers and lateness', () => {
+  const ev = (key: string, n: number, timestamp: number): StreamRecord<Event> => ({
+    value: { key, n },
+    timestamp,
+  });
+
+  function lateChain(allowedLatenessMs: number) {
+    const late = outputTag<Event>('late');
+    return compileChain((s) => {
+      const sums = (s as DataStream<Event>)
+        .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: 0 })
+        .keyBy((e) => e.key)
+        .window({ type: 'tumbling', sizeMs: 10 })
+        .allowedLateness(allowedLatenessMs)
+        .sideOutputLateData(late)
+        .reduce((a, b) => ({ key: a.key, n: a.n + b.n }));
+      return sums
+        .map((e) => `sum ${e.n}`)
+        .union(sums.getSideOutput(late).map((e) => `late ${e.n}`)) as DataStream<unknown>;
+    });
+  }
+
+  it('sends records behind the watermark to the late side output', () => {
+    const { chain } = lateChain(0);
+    // Watermark after the first batch: 15 - 0 - 1 = 14, past window [0, 10).
+    expect(chain.processBatch(0, 'p', [ev('a', 1, 5), ev('a', 2, 15)]).map((r) => r.value)).toEqual(
+      ['sum 1'],
+    );
+    expect(chain.processBatch(0, 'p', [ev('a', 4, 3)]).map((r) => r.value)).toEqual(['late 4']);
+    expect(chain.finish().map((r) => r.value)).toEqual(['sum 2']);
+  });
+
+  it('within allowed lateness, a late record fires its window again with the new contents', () => {
+    const { chain } = lateChain(10);
+    expect(chain.processBatch(0, 'p', [ev('a', 1, 5), ev('a', 2, 15)]).map((r) => r.value)).toEqual(
+      ['sum 1'],
+    );
+    expect(chain.processBatch(0, 'p', [ev('a', 4, 3)]).map((r) => r.value)).toEqual(['sum 5']);
+    // Watermark 29: window [10,20) fires; [0,10) is cleaned up at 9 + 10 = 19, so 7 is late now.
+    expect(chain.processBatch(0, 'p', [ev('a', 8, 30)]).map((r) => r.value)).toEqual(['sum 2']);
+    expect(chain.processBatch(0, 'p', [ev('a', 16, 7)]).map((r) => r.value)).toEqual(['late 16']);
+  });
+
+  it('countTrigger fires and purges every n elements per key; an unfinished count is dropped (Flink countWindow)', () => {
+    const { chain } = compileChain(
+      (s) =>
+        (s as DataStream<Event>)
+          .keyBy((e) => e.key)
+          .window({ type: 'global' })
+          .countTrigger(3)
+          .reduce((a, b) => ({ key: a.key, n: a.n + b.n }))
+          .map((e) => `${e.key}=${e.n}`) as DataStream<unknown>,
+    );
+    const input = [1, 2, 3, 4, 5, 6, 7].map((n, i) => ev(n % 2 ? 'odd' : 'even', n, i));
+    const out = runInBatches(chain, input, [2, 5]).map((r) => r.value);
+    expect(out).toEqual(['odd=9', 'even=12']);
+  });
+
+  it('a global window fires once at end of input with the newest element timestamp', () => {
+    const { chain } = compileChain(
+      (s) =>
+        (s as DataStream<Event>)
+          .keyBy((e) => e.key)
+          .window({ type: 'global' })
+          .aggregate({
+            createAccumulator: () => 0,
+            add: (e, acc: number) => acc + e.n,
+            getResult: (acc) => acc,
+          }) as DataStream<unknown>,
+    );
+    expect(chain.processBatch(0, 'p', [ev('a', 1, 50), ev('a', 2, 20), ev('b', 5, 7)])).toEqual([]);
+    const out = chain.finish().sort((x, y) => String(x.key).localeCompare(String(y.key)));
+    expect(out).toEqual([
+      { key: 'a', value: 3, timestamp: 50, headers: undefined },
+      { key: 'b', value: 5, timestamp: 7, headers: undefined },
+    ]);
+  });
+
+  it('a record bridging two sessions merges them into one', () => {
+    const { chain } = compileChain((s) =>
+      summed((s as DataStream<Event>).keyBy((e) => e.key).window({ type: 'session', gapMs: 10 })),
+    );
+    chain.processBatch(0, 'p', [ev('a', 1, 0), ev('a', 2, 18)]);
+    chain.processBatch(0, 'p', [ev('a', 4, 9)]);
+    expect(chain.finish().map((r) => r.value)).toEqual([
+      { key: 'a', start: 0, end: 28, sum: 7, count: 3 },
+    ]);
+  });
+
+  it('a window function that throws dead-letters the window contents and later windows still fire', () => {
+    const { chain, deadLetters } = compileChain(
+      (s) =>
+        (s as DataStream<Event>)
+          .keyBy((e) => e.key)
+          .window({ type: 'tumbling', sizeMs: 10 })
+          .process<string>((key, window, values, out) => {
+            if (window.start === 0) throw new Error('boom');
+            out.collect(`${key}@${window.start}:${values.length}`);
+          }) as DataStream<unknown>,
+    );
+    expect(runInBatches(chain, [ev('a', 1, 1), ev('a', 2, 11)]).map((r) => r.value)).toEqual([
+      'a@10:1',
+    ]);
+    expect(deadLetters).toHaveLength(1);
+    expect(deadLetters[0]!.inputIndex).toBe(-1);
+    expect(deadLetters[0]!.record).toMatchObject({
+      key: 'a',
+      value: { window: { start: 0, end: 10 }, contents: [{ key: 'a', n: 1 }] },
+    });
+  });
+
+  it('rejects invalid window settings with a clear message', () => {
+    expect(() =>
+      compileChain((s) =>
+        summed(
+          (s as DataStream<Event>).keyBy((e) => e.key).window({ type: 'tumbling', sizeMs: 0 }),
+        ),
+      ),
+    ).toThrow(/Invalid window assigner/);
+    expect(() =>
+      compileChain(
+        (s) =>
+          (s as DataStream<Event>)
+            .keyBy((e) => e.key)
+            .window({ type: 'session', gapMs: 5 })
+            .aggregate({
+              createAccumulator: () => 0,
+              add: (e, a: number) => a + e.n,
+              getResult: (a) => a,
+            }) as DataStream<unknown>,
+      ),
+    ).toThrow(/merge\(a, b\)/);
+  });
+});
