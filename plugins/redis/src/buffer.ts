@@ -19,10 +19,11 @@ import {
   RedisSendError,
   RedisTopicNotFoundError,
   RedisTopicSpecError,
+  RedisUnknownPartitionError,
 } from './errors.js';
 import { defineHeartbeatCommand } from './group-membership.js';
 import { partitionForKey } from './murmur2.js';
-import { RedisStreamsConsumer } from './consumer.js';
+import { FIND_TIMESTAMP_LUA, RedisStreamsConsumer } from './consumer.js';
 
 export const redisBufferConfigSchema = z
   .object({
@@ -79,6 +80,14 @@ export const redisBufferConfigSchema = z
       .default(30_000)
       .describe(
         'Entries delivered but not acknowledged for this long are reclaimed (XAUTOCLAIM) by the partition owner.',
+      ),
+    timestampSkewMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(3_600_000)
+      .describe(
+        'A timestamp start scans entries appended from (timestamp - this) on for the first record with event time >= timestamp.',
       ),
     claimIntervalMs: z
       .number()
@@ -180,6 +189,7 @@ export class RedisBuffer implements CodefeedrBuffer {
     this.keys = new RedisKeys(config.prefix);
     client.defineCommand('codefeedrEnsureTopic', { numberOfKeys: 1, lua: ENSURE_TOPIC_LUA });
     defineHeartbeatCommand(client);
+    client.defineCommand('codefeedrFindTimestamp', { numberOfKeys: 1, lua: FIND_TIMESTAMP_LUA });
     this.admin = {
       ensureTopic: (spec) => this.ensureTopic(spec).then(() => undefined),
       describeTopic: (name) => this.describeTopic(name),
@@ -292,10 +302,16 @@ export class RedisStreamsProducer implements BufferProducer {
     const keys = this.buffer.keys;
     const pipeline = this.client.pipeline();
     for (const message of messages) {
+      // An explicit partition (the runtime's end-of-stream markers) overrides key partitioning.
+      const explicit = (message as { partition?: number | undefined }).partition;
       const partition =
-        message.key === undefined
-          ? this.roundRobin++ % meta.partitions
-          : partitionForKey(message.key, meta.partitions);
+        explicit !== undefined
+          ? explicit
+          : message.key === undefined
+            ? this.roundRobin++ % meta.partitions
+            : partitionForKey(message.key, meta.partitions);
+      if (!(Number.isInteger(partition) && partition >= 0 && partition < meta.partitions))
+        throw new RedisUnknownPartitionError(topic, partition, meta.partitions);
       const value = message.value;
       const args: (string | number | globalThis.Buffer)[] = [
         keys.stream(topic, partition),

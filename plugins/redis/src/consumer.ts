@@ -20,6 +20,40 @@ import {
   type StreamId,
 } from './stream-id.js';
 
+/** One bounded step of the event-time scan: ['found', id] | ['end', lastId] | ['more', lastId]. */
+export const FIND_TIMESTAMP_LUA = `
+local target = tonumber(ARGV[1])
+local cursor = ARGV[2]
+local budget = tonumber(ARGV[3])
+local last = ''
+while budget > 0 do
+  local entries = redis.call('XRANGE', KEYS[1], cursor, '+', 'COUNT', 200)
+  if #entries == 0 then return { 'end', last } end
+  for _, entry in ipairs(entries) do
+    local fields = entry[2]
+    local t = nil
+    for i = 1, #fields, 2 do
+      if fields[i] == 't' then t = tonumber(fields[i + 1]) break end
+    end
+    if t == nil then t = tonumber(string.match(entry[1], '^(%d+)')) end
+    if t >= target then return { 'found', entry[1] } end
+    last = entry[1]
+  end
+  budget = budget - #entries
+  cursor = '(' .. last
+end
+return { 'more', last }
+`;
+
+interface FindTimestampCommand {
+  codefeedrFindTimestamp(
+    stream: string,
+    timestamp: number,
+    cursor: string,
+    budget: number,
+  ): Promise<[string, string]>;
+}
+
 type RawFields = globalThis.Buffer[] | null;
 type RawEntry = [globalThis.Buffer, RawFields];
 
@@ -81,6 +115,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
   private carried: Promise<ConsumedMessage[]> | undefined;
   private wake: (() => void) | undefined;
   private closed = false;
+  private reportedAssignment = '';
   private readonly group: string;
 
   static async start(init: RedisStreamsConsumerInit): Promise<RedisStreamsConsumer> {
@@ -196,9 +231,11 @@ export class RedisStreamsConsumer implements BufferConsumer {
     if (failed) throw failed[0];
   }
 
+  /** Partitions this consumer owns and reads; a gained partition joins after its settle time. */
   assignment(): TopicPartition[] {
+    const now = Date.now();
     return [...this.partitions.values()]
-      .filter((p) => p.owned)
+      .filter((p) => p.owned && p.readableAt <= now)
       .map((p) => ({ topic: p.topic, partition: p.partition }));
   }
 
@@ -280,23 +317,54 @@ export class RedisStreamsConsumer implements BufferConsumer {
       }
     }
     await this.ensureGroups(gained.filter((p) => !p.groupReady));
-    if (changed) {
-      this.init.options.onAssignmentChange?.(this.assignment());
-      this.wake?.();
+    if (changed) this.wake?.();
+    // Reported when it takes effect: gains after their settle time (checked every heartbeat).
+    const effective = this.assignment();
+    const signature = effective.map((tp) => partitionKey(tp.topic, tp.partition)).join(',');
+    if (signature !== this.reportedAssignment) {
+      this.reportedAssignment = signature;
+      this.init.options.onAssignmentChange?.(effective);
     }
   }
 
   private async ensureGroups(states: readonly PartitionState[]): Promise<void> {
     if (states.length === 0) return;
-    const startId = groupStartId(this.init.options.start);
+    const start = this.init.options.start;
+    const startIds =
+      typeof start === 'object'
+        ? await Promise.all(
+            states.map((state) => this.lastIdBeforeEventTime(state.stream, start.timestamp)),
+          )
+        : states.map(() => groupStartId(start));
     const pipeline = this.init.client.pipeline();
-    for (const state of states)
-      pipeline.xgroup('CREATE', state.stream, this.group, startId, 'MKSTREAM');
+    states.forEach((state, i) =>
+      pipeline.xgroup('CREATE', state.stream, this.group, startIds[i]!, 'MKSTREAM'),
+    );
     const results = (await pipeline.exec()) ?? [];
     results.forEach(([error], i) => {
       if (!error || String((error as Error).message).startsWith('BUSYGROUP'))
         states[i]!.groupReady = true;
     });
+  }
+
+  /**
+   * Kafka's offsetsForTimes on a stream: the group starts before the first entry whose event
+   * time (field t) is >= `timestamp`. Entries appended more than timestampSkewMs before
+   * `timestamp` are assumed older and skipped without reading (stream ids are append times).
+   * Only runs when a group is created for a partition. Scans in bounded Lua steps.
+   */
+  private async lastIdBeforeEventTime(stream: string, timestamp: number): Promise<string> {
+    const scanFrom = Math.max(0, Math.floor(timestamp) - this.init.buffer.config.timestampSkewMs);
+    const commands = this.init.client as unknown as FindTimestampCommand;
+    let cursor = scanFrom > 0 ? `${scanFrom}-0` : '-';
+    let lastBefore = scanFrom > 0 ? lastIdBeforeTimestamp(scanFrom) : '0';
+    for (;;) {
+      const [status, id] = await commands.codefeedrFindTimestamp(stream, timestamp, cursor, 10_000);
+      if (status === 'found') return idBefore(id);
+      if (id !== '') lastBefore = id;
+      if (status === 'end') return lastBefore;
+      cursor = `(${id}`;
+    }
   }
 
   private nextReadableIn(now: number): number {
@@ -335,7 +403,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
     const out: ConsumedMessage[] = [];
     for (const p of this.partitions.values()) {
       if (out.length >= maxRecords) break;
-      if (!p.owned || !p.groupReady) continue;
+      if (!p.owned || !p.groupReady || p.readableAt > now) continue;
       if (!p.recovering && p.nextClaimAt > now) continue;
       if (p.recovering && p.ownPendingCursor !== '') {
         const reply = (await this.reader.callBuffer('XREADGROUP', [
@@ -466,6 +534,13 @@ export class RedisStreamsConsumer implements BufferConsumer {
     if (result === undefined) this.carried = read;
     return result;
   }
+}
+
+/** The greatest stream id below `id`. */
+function idBefore(id: string): string {
+  const parsed = parseStreamId(id)!;
+  if (parsed.seq > 0) return `${parsed.ms}-${parsed.seq - 1}`;
+  return parsed.ms > 0 ? lastIdBeforeTimestamp(parsed.ms) : '0';
 }
 
 function partitionKey(topic: string, partition: number): string {

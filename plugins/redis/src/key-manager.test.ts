@@ -132,16 +132,19 @@ describe('RedisKeyManager', () => {
   it('keeps secrets out of errors and listings', async () => {
     const manager = await openManager();
     await manager.setKey('secret', { key: 'ghp_very-secret-token', limit: 1, intervalMs: 1_000 });
-    const error = await manager
-      .acquire('secret', 0)
-      .catch((e: unknown) => e as Error & { code: string });
+    const error = (await manager.acquire('secret', 0).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as (Error & { code: string }) | undefined;
     expect(error).toMatchObject({ code: 'KEY_REQUEST_INVALID' });
     expect(error!.message).toContain('secret');
     expect(error!.message).not.toContain('ghp_very-secret-token');
     expect(JSON.stringify(await manager.listKeys('secret'))).not.toContain('ghp_very-secret-token');
-    const bad = await RedisKeyManager.connect({ url: 'redis://:ghp_pw@127.0.0.1:1' }).catch(
-      (e: unknown) => e as Error,
-    );
+    const bad = (await RedisKeyManager.connect({ url: 'redis://:ghp_pw@127.0.0.1:1' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error;
+    expect(bad).toBeInstanceOf(Error);
     expect(bad.message).not.toContain('ghp_pw');
   });
 
