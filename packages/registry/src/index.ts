@@ -1,1 +1,10 @@
-export const PACKAGE_NAME = '@codefeedr/registry';
+export * from './errors.js';
+export * from './manifest-schema.js';
+export * from './manifest.js';
+export * from './manifest-from-module.js';
+export * from './package-json.js';
+export * from './plugin-catalog.js';
+export * from './pipeline-file.js';
+export * from './pipeline-check.js';
+export * from './remote-search.js';
+export * from './plugin-name.js';
