@@ -1,0 +1,247 @@
+import type {
+  Buffer as CodefeedrBuffer,
+  BufferAdmin,
+  BufferCapabilities,
+  BufferConsumer,
+  BufferProducer,
+  ConsumerOptions,
+  ProducerOptions,
+  TopicDescription,
+  TopicSpec,
+} from '@codefeedr/core';
+import { defineBuffer, z } from '@codefeedr/core';
+import kafkajs from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import { createKafkaClient, kafkaClientConfigSchema } from './client-config.js';
+import { KafkaBufferConsumer } from './consumer.js';
+import { KafkaCompressionCodecMissingError, KafkaTopicNotReadyError } from './errors.js';
+import { KafkaBufferProducer } from './producer.js';
+
+const { CompressionTypes, CompressionCodecs } = kafkajs;
+
+const COMPRESSION = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+} as const;
+
+export const kafkaBufferConfigSchema = kafkaClientConfigSchema
+  .extend({
+    partitions: z
+      .number()
+      .int()
+      .positive()
+      .default(6)
+      .describe('Partitions of each topic the buffer creates.'),
+    replicationFactor: z
+      .number()
+      .int()
+      .min(-1)
+      .refine((n) => n !== 0, 'must be -1 (broker default) or at least 1')
+      .default(-1)
+      .describe('Replication factor of created topics; -1 = the broker default.'),
+    topicConfig: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Kafka topic configs for created topics, e.g. { "min.insync.replicas": "2" }.'),
+    compression: z
+      .enum(['none', 'gzip', 'snappy', 'lz4', 'zstd'])
+      .default('none')
+      .describe('Batch compression; gzip is built in, the others need a registered kafkajs codec.'),
+    acks: z
+      .union([z.literal(-1), z.literal(0), z.literal(1)])
+      .default(-1)
+      .describe('-1 = all in-sync replicas.'),
+    idempotent: z.boolean().default(true).describe('Idempotent producer: retries never duplicate.'),
+    transactionalIdPrefix: z.string().min(1).default('codefeedr'),
+    transactionTimeoutMs: z.number().int().positive().default(60_000),
+    sessionTimeoutMs: z.number().int().positive().default(10_000),
+    heartbeatIntervalMs: z.number().int().positive().default(1_000),
+    rebalanceTimeoutMs: z.number().int().positive().default(30_000),
+    maxWaitTimeMs: z
+      .number()
+      .int()
+      .positive()
+      .default(100)
+      .describe('Longest a fetch waits for data.'),
+    maxBytesPerPartition: z.number().int().positive().default(1_048_576),
+    maxBufferedRecords: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('Consumer queue bound (backpressure).'),
+    isolation: z.enum(['read_committed', 'read_uncommitted']).default('read_committed'),
+    joinTimeoutMs: z.number().int().positive().default(30_000),
+  })
+  .refine((c) => !c.idempotent || c.acks === -1, {
+    message: 'an idempotent producer needs acks -1; set idempotent: false to use acks 0 or 1',
+    path: ['acks'],
+  });
+
+export type KafkaBufferConfig = z.output<typeof kafkaBufferConfigSchema>;
+
+const CAPABILITIES: BufferCapabilities = { transactions: true, replay: true };
+
+/** Topics, producers and consumer groups on an Apache Kafka cluster, through kafkajs. */
+export class KafkaBuffer implements CodefeedrBuffer {
+  readonly kind = 'kafka';
+  readonly capabilities = CAPABILITIES;
+  readonly admin: BufferAdmin;
+  private readonly kafka: Kafka;
+  private adminConnection: Promise<Admin> | undefined;
+  private readonly open = new Set<{ close(): Promise<void> }>();
+
+  constructor(readonly config: KafkaBufferConfig) {
+    this.kafka = createKafkaClient(config);
+    const compression = config.compression;
+    if (
+      compression !== 'none' &&
+      compression !== 'gzip' &&
+      CompressionCodecs[COMPRESSION[compression]] === undefined
+    ) {
+      throw new KafkaCompressionCodecMissingError(compression);
+    }
+    this.admin = {
+      ensureTopic: (spec) => this.ensureTopic(spec),
+      describeTopic: (name) => this.describeTopic(name),
+      deleteTopic: (name) => this.deleteTopic(name),
+    };
+  }
+
+  /** The shared admin client, connected on first use. */
+  connectedAdmin(): Promise<Admin> {
+    this.adminConnection ??= (async () => {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      return admin;
+    })();
+    return this.adminConnection;
+  }
+
+  async producer(options: ProducerOptions): Promise<BufferProducer> {
+    const transactional = options.transactional === true;
+    const producer = this.kafka.producer({
+      idempotent: transactional || this.config.idempotent,
+      allowAutoTopicCreation: false,
+      maxInFlightRequests: transactional || this.config.idempotent ? 1 : undefined,
+      transactionTimeout: this.config.transactionTimeoutMs,
+      ...(transactional
+        ? { transactionalId: `${this.config.transactionalIdPrefix}-${options.clientId}` }
+        : {}),
+    });
+    await producer.connect();
+    const wrapped = new KafkaBufferProducer(producer, options.clientId, transactional, {
+      acks: transactional ? -1 : this.config.acks,
+      compression: COMPRESSION[this.config.compression],
+    });
+    return this.track(wrapped);
+  }
+
+  async consumer(options: ConsumerOptions): Promise<BufferConsumer> {
+    const consumer = new KafkaBufferConsumer(this.kafka, () => this.connectedAdmin(), options, {
+      sessionTimeoutMs: this.config.sessionTimeoutMs,
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      rebalanceTimeoutMs: this.config.rebalanceTimeoutMs,
+      maxWaitTimeMs: this.config.maxWaitTimeMs,
+      maxBytesPerPartition: this.config.maxBytesPerPartition,
+      maxBufferedRecords: this.config.maxBufferedRecords,
+      readUncommitted: this.config.isolation === 'read_uncommitted',
+      joinTimeoutMs: this.config.joinTimeoutMs,
+    });
+    try {
+      await consumer.open();
+    } catch (error) {
+      await consumer.close().catch(() => undefined);
+      throw error;
+    }
+    return this.track(consumer);
+  }
+
+  private async ensureTopic(spec: TopicSpec): Promise<void> {
+    const admin = await this.connectedAdmin();
+    const config = { ...this.config.topicConfig, ...spec.config };
+    // createTopics answers false (no error) when the topic exists, so concurrent workers are fine.
+    await admin.createTopics({
+      waitForLeaders: false,
+      topics: [
+        {
+          topic: spec.name,
+          numPartitions: spec.partitions,
+          replicationFactor: spec.replicationFactor ?? this.config.replicationFactor,
+          configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
+        },
+      ],
+    });
+    await this.waitForLeaders(admin, spec.name);
+  }
+
+  /**
+   * kafkajs's own waitForLeaders fails on the UNKNOWN_TOPIC_OR_PARTITION a broker answers
+   * while a new topic propagates; this waits (bounded) until every partition has a leader.
+   */
+  private async waitForLeaders(admin: Admin, topic: string): Promise<void> {
+    const deadline = Date.now() + this.config.requestTimeoutMs;
+    for (;;) {
+      try {
+        const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+        const partitions = metadata.topics[0]?.partitions ?? [];
+        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+      if (Date.now() > deadline) throw new KafkaTopicNotReadyError(topic);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  private async describeTopic(name: string): Promise<TopicDescription | undefined> {
+    const admin = await this.connectedAdmin();
+    const topics = await admin.listTopics();
+    if (!topics.includes(name)) return undefined;
+    const metadata = await admin.fetchTopicMetadata({ topics: [name] });
+    const topic = metadata.topics.find((t) => t.name === name);
+    return topic ? { name, partitions: topic.partitions.length } : undefined;
+  }
+
+  private async deleteTopic(name: string): Promise<void> {
+    const admin = await this.connectedAdmin();
+    const topics = await admin.listTopics();
+    if (!topics.includes(name)) return;
+    await admin.deleteTopics({ topics: [name] });
+  }
+
+  private track<T extends { close(): Promise<void> }>(resource: T): T {
+    const close = resource.close.bind(resource);
+    this.open.add(resource);
+    resource.close = async () => {
+      this.open.delete(resource);
+      await close();
+    };
+    return resource;
+  }
+
+  async close(): Promise<void> {
+    const resources = [...this.open];
+    await Promise.allSettled(resources.map((r) => r.close()));
+    if (this.adminConnection) await (await this.adminConnection).disconnect();
+    this.adminConnection = undefined;
+  }
+}
+
+/**
+ * The Kafka buffer component.
+ *
+ * @example
+ * const buffer = await kafkaBuffer.create({ brokers: ['127.0.0.1:9092'] });
+ */
+export const kafkaBuffer = defineBuffer({
+  name: 'kafka',
+  description:
+    'Apache Kafka topics between stages: partitioned by key, consumer groups, transactions.',
+  configSchema: kafkaBufferConfigSchema,
+  capabilities: CAPABILITIES,
+  create: (config) => new KafkaBuffer(config),
+});

@@ -1,0 +1,385 @@
+import type {
+  BufferConsumer,
+  ConsumedMessage,
+  ConsumerOptions,
+  StartPosition,
+  TopicPartition,
+  TopicPartitionOffset,
+} from '@codefeedr/core';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { KafkaCommitFailedError, KafkaConsumerCrashedError } from './errors.js';
+
+export interface KafkaConsumerSettings {
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  rebalanceTimeoutMs: number;
+  maxWaitTimeMs: number;
+  maxBytesPerPartition: number;
+  maxBufferedRecords: number;
+  readUncommitted: boolean;
+  /** How long `open()` waits for the first group assignment. */
+  joinTimeoutMs: number;
+}
+
+/** Messages of one partition in offset order, as one fetch delivered them. */
+interface Chunk {
+  readonly key: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: ConsumedMessage[];
+  /** Index of the first message not yet returned by poll. */
+  next: number;
+}
+
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+// Commit failures that a rejoin of the group cures; any other error is reported.
+const REBALANCE_ERRORS = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'COORDINATOR_NOT_AVAILABLE',
+]);
+
+/**
+ * Bridges kafkajs's push model (`eachBatch`) to the pull `poll()` contract: fetched batches
+ * land in a bounded queue; when it is full every assigned partition is paused and resumed
+ * once `poll` has drained it to half. Offsets are tracked per partition here (kafkajs's
+ * auto-commit is off) and committed explicitly. On a rebalance, queued records of revoked
+ * partitions are dropped (their new owner reads them from the committed offset) and kept
+ * partitions continue where this consumer left off.
+ */
+export class KafkaBufferConsumer implements BufferConsumer {
+  private readonly queue: Chunk[] = [];
+  private queued = 0;
+  /** Next offset after the last record returned by poll, per assigned partition. */
+  private readonly polledPositions = new Map<string, TopicPartitionOffset>();
+  /** Next offset after the last record put in the queue (dedupes kafkajs refetches). */
+  private readonly enqueuedNext = new Map<string, bigint>();
+  private assigned: TopicPartition[] = [];
+  private assignedKeys = new Set<string>();
+  /** Partitions held back until their start offset (timestamp start) is resolved. */
+  private readonly awaitingStart = new Set<string>();
+  private pausedForBackpressure = false;
+  /**
+   * Between the start of a rebalance and the next assignment this consumer owns nothing
+   * (Kafka's eager protocol revokes every partition before reassigning), so it reports an
+   * empty assignment and holds commits back until it knows what it still owns.
+   */
+  private rebalancing = true;
+  private wake: (() => void) | undefined;
+  private joins = 0;
+  private joinWaiters: { count: number; resolve: () => void }[] = [];
+  private failure: Error | undefined;
+  private closed = false;
+  private readonly consumer: Consumer;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly admin: () => Promise<Admin>,
+    private readonly options: ConsumerOptions,
+    private readonly settings: KafkaConsumerSettings,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId: options.group,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      rebalanceTimeout: settings.rebalanceTimeoutMs,
+      maxWaitTimeInMs: settings.maxWaitTimeMs,
+      maxBytesPerPartition: settings.maxBytesPerPartition,
+      readUncommitted: settings.readUncommitted,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  private get start(): StartPosition {
+    return this.options.start ?? 'committed';
+  }
+
+  private get maxBuffered(): number {
+    return this.options.maxBufferedRecords ?? this.settings.maxBufferedRecords;
+  }
+
+  /** Connects, subscribes and waits (bounded) for the first assignment. */
+  async open(): Promise<void> {
+    const { consumer } = this;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => this.onJoin(event.payload.memberAssignment));
+    consumer.on(consumer.events.REBALANCING, () => this.onRevokeAll());
+    consumer.on(consumer.events.CRASH, (event) => {
+      this.onRevokeAll();
+      if (!event.payload.restart)
+        this.fail(new KafkaConsumerCrashedError(this.options.group, event.payload.error));
+    });
+    await consumer.connect();
+    await consumer.subscribe({
+      topics: [...this.options.topics],
+      fromBeginning: this.start !== 'latest',
+    });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    await this.waitForJoin(1, this.settings.joinTimeoutMs);
+  }
+
+  /** Resolves once the group has assigned partitions `count` times (or the deadline passes). */
+  waitForJoin(count: number, timeoutMs: number): Promise<void> {
+    if (this.joins >= count) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { count, resolve: () => (clearTimeout(timer), resolve()) };
+      const timer = setTimeout(() => {
+        this.joinWaiters = this.joinWaiters.filter((w) => w !== waiter);
+        resolve();
+      }, timeoutMs);
+      this.joinWaiters.push(waiter);
+    });
+  }
+
+  private onRevokeAll(): void {
+    if (this.rebalancing) return;
+    this.rebalancing = true;
+    this.options.onAssignmentChange?.([]);
+  }
+
+  private onJoin(memberAssignment: Record<string, number[]>): void {
+    const next: TopicPartition[] = [];
+    for (const [topic, partitions] of Object.entries(memberAssignment)) {
+      for (const partition of partitions) next.push({ topic, partition });
+    }
+    const nextKeys = new Set(next.map((tp) => tpKey(tp.topic, tp.partition)));
+
+    // Revoked: forget queued records and positions; the new owner resumes from the commit.
+    for (const key of this.assignedKeys) {
+      if (nextKeys.has(key)) continue;
+      this.polledPositions.delete(key);
+      this.enqueuedNext.delete(key);
+      this.awaitingStart.delete(key);
+    }
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const chunk = this.queue[i]!;
+      if (nextKeys.has(chunk.key)) continue;
+      this.queued -= chunk.messages.length - chunk.next;
+      this.queue.splice(i, 1);
+    }
+
+    // kafkajs restarts kept partitions from the committed offset after every join; move
+    // them back to where this consumer's queue ends so nothing is delivered twice.
+    const fresh: TopicPartition[] = [];
+    for (const tp of next) {
+      const key = tpKey(tp.topic, tp.partition);
+      const resumeAt = this.enqueuedNext.get(key);
+      if (resumeAt !== undefined) this.consumer.seek({ ...tp, offset: resumeAt.toString() });
+      else if (!this.assignedKeys.has(key)) fresh.push(tp);
+    }
+
+    this.assigned = next;
+    this.assignedKeys = nextKeys;
+    const start = this.start;
+    if (typeof start === 'object' && fresh.length > 0) this.seekToTimestamp(fresh, start.timestamp);
+    if (this.pausedForBackpressure) this.consumer.pause(this.byTopic(next));
+
+    this.rebalancing = false;
+    this.joins++;
+    const due = this.joinWaiters.filter((w) => w.count <= this.joins);
+    this.joinWaiters = this.joinWaiters.filter((w) => w.count > this.joins);
+    for (const waiter of due) waiter.resolve();
+    this.options.onAssignmentChange?.(this.assignment());
+  }
+
+  /** Partitions with no committed offset start at the first record at or after `timestamp`. */
+  private seekToTimestamp(partitions: TopicPartition[], timestamp: number): void {
+    for (const tp of partitions) this.awaitingStart.add(tpKey(tp.topic, tp.partition));
+    this.consumer.pause(this.byTopic(partitions));
+    void (async () => {
+      const admin = await this.admin();
+      const topics = [...new Set(partitions.map((tp) => tp.topic))];
+      const committed = await admin.fetchOffsets({ groupId: this.options.group, topics });
+      for (const topic of topics) {
+        const byTime = await admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+        const commits = committed.find((c) => c.topic === topic)?.partitions ?? [];
+        for (const tp of partitions.filter((p) => p.topic === topic)) {
+          const key = tpKey(topic, tp.partition);
+          if (!this.awaitingStart.has(key)) continue;
+          const hasCommit = commits.some((c) => c.partition === tp.partition && c.offset !== '-1');
+          const target = byTime.find((o) => o.partition === tp.partition)?.offset;
+          if (!hasCommit && target !== undefined)
+            this.consumer.seek({ topic, partition: tp.partition, offset: target });
+        }
+      }
+    })()
+      .catch((error: unknown) =>
+        this.fail(new KafkaConsumerCrashedError(this.options.group, error)),
+      )
+      .finally(() => {
+        const ready = partitions.filter((tp) =>
+          this.awaitingStart.delete(tpKey(tp.topic, tp.partition)),
+        );
+        if (!this.pausedForBackpressure && ready.length > 0)
+          this.consumer.resume(this.byTopic(ready));
+      });
+  }
+
+  private async onBatch({ batch, isStale }: EachBatchPayload): Promise<void> {
+    const key = tpKey(batch.topic, batch.partition);
+    if (this.closed || !this.assignedKeys.has(key) || this.awaitingStart.has(key) || isStale())
+      return;
+    const from = this.enqueuedNext.get(key);
+    const messages = batch.messages;
+    const converted: ConsumedMessage[] = [];
+    let last: string | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
+      if (from !== undefined && BigInt(message.offset) < from) continue;
+      converted.push(toConsumedMessage(batch.topic, batch.partition, message));
+      last = message.offset;
+    }
+    if (last === undefined) return;
+    this.enqueuedNext.set(key, BigInt(last) + 1n);
+    this.queue.push({
+      key,
+      topic: batch.topic,
+      partition: batch.partition,
+      messages: converted,
+      next: 0,
+    });
+    this.queued += converted.length;
+    if (this.queued >= this.maxBuffered && !this.pausedForBackpressure) {
+      this.pausedForBackpressure = true;
+      this.consumer.pause(this.byTopic(this.assigned));
+    }
+    this.wake?.();
+  }
+
+  async poll(
+    maxRecords: number,
+    maxWaitMs: number,
+    signal?: AbortSignal,
+  ): Promise<ConsumedMessage[]> {
+    if (this.failure) throw this.failure;
+    if (this.queued === 0 && maxWaitMs > 0 && !signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          this.wake = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, maxWaitMs);
+        signal?.addEventListener('abort', done, { once: true });
+        this.wake = done;
+      });
+      if (this.failure) throw this.failure;
+    }
+    const out: ConsumedMessage[] = [];
+    while (out.length < maxRecords && this.queue.length > 0) {
+      const chunk = this.queue[0]!;
+      const take = Math.min(maxRecords - out.length, chunk.messages.length - chunk.next);
+      for (let i = 0; i < take; i++) out.push(chunk.messages[chunk.next + i]!);
+      chunk.next += take;
+      const lastTaken = chunk.messages[chunk.next - 1]!;
+      this.polledPositions.set(chunk.key, {
+        topic: chunk.topic,
+        partition: chunk.partition,
+        offset: (BigInt(lastTaken.offset) + 1n).toString(),
+      });
+      if (chunk.next === chunk.messages.length) this.queue.shift();
+    }
+    this.queued -= out.length;
+    if (this.pausedForBackpressure && this.queued <= this.maxBuffered / 2) {
+      this.pausedForBackpressure = false;
+      const resumable = this.assigned.filter(
+        (tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition)),
+      );
+      this.consumer.resume(this.byTopic(resumable));
+    }
+    return out;
+  }
+
+  positions(): TopicPartitionOffset[] {
+    return [...this.polledPositions.values()];
+  }
+
+  async commit(positions?: readonly TopicPartitionOffset[]): Promise<void> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (this.rebalancing)
+        await this.waitForJoin(this.joins + 1, this.settings.rebalanceTimeoutMs);
+      // Only partitions still owned: a revoked partition's commit belongs to its new owner.
+      const owned = (positions ?? this.positions()).filter((p) =>
+        this.assignedKeys.has(tpKey(p.topic, p.partition)),
+      );
+      if (owned.length === 0) return;
+      try {
+        await this.consumer.commitOffsets(
+          owned.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
+        );
+        return;
+      } catch (error) {
+        lastError = error;
+        if (!REBALANCE_ERRORS.has((error as { type?: string }).type ?? '')) break;
+        // Wait for the group to settle (the next join), then commit what is still ours.
+        await this.waitForJoin(this.joins + 1, this.settings.sessionTimeoutMs);
+      }
+    }
+    throw new KafkaCommitFailedError(this.options.group, lastError);
+  }
+
+  assignment(): TopicPartition[] {
+    return this.rebalancing ? [] : this.assigned.map((tp) => ({ ...tp }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onRevokeAll();
+    this.wake?.();
+    await this.consumer.disconnect();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.wake?.();
+  }
+
+  private byTopic(
+    partitions: readonly TopicPartition[],
+  ): { topic: string; partitions: number[] }[] {
+    const grouped = new Map<string, number[]>();
+    for (const tp of partitions) {
+      const list = grouped.get(tp.topic) ?? [];
+      list.push(tp.partition);
+      grouped.set(tp.topic, list);
+    }
+    return [...grouped].map(([topic, list]) => ({ topic, partitions: list }));
+  }
+}
+
+function toConsumedMessage(
+  topic: string,
+  partition: number,
+  message: KafkaMessage,
+): ConsumedMessage {
+  const consumed: ConsumedMessage = {
+    topic,
+    partition,
+    offset: message.offset,
+    value: message.value ?? new Uint8Array(0),
+    timestamp: Number(message.timestamp),
+  };
+  if (message.key !== null && message.key !== undefined)
+    consumed.key = message.key.toString('utf8');
+  const headers = message.headers;
+  if (headers !== undefined) {
+    let converted: Record<string, string> | undefined;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      converted ??= {};
+      converted[name] = Array.isArray(value) ? String(value[value.length - 1]) : value.toString();
+    }
+    if (converted !== undefined) consumed.headers = converted;
+  }
+  return consumed;
+}
