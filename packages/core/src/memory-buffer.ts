@@ -245,6 +245,11 @@ export class MemoryBuffer implements Buffer {
     return this.topics.get(topic)?.partitions[partition]?.end() ?? 0;
   }
 
+  /** Live consumers in a group (tests wait on this instead of sleeping). */
+  groupSize(group: string): number {
+    return this.groups.get(group)?.members.length ?? 0;
+  }
+
   committedOffset(group: string, topic: string, partition: number): number | undefined {
     return this.groups.get(group)?.committed.get(tpKey(topic, partition));
   }

@@ -1,0 +1,389 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { BufferMessage } from './buffer.js';
+import { defineInput, defineOutput, defineTransform } from './component.js';
+import { silentLogger } from './console-logger.js';
+import { decodeDeadLetter, type DeadLetterRecord } from './dead-letter.js';
+import { MemoryBuffer } from './memory-buffer.js';
+import { defineMessageType } from './message-type.js';
+import { PipelineBuilder } from './pipeline-builder.js';
+import type { JsonValue, StreamRecord } from './record.js';
+import type { Source } from './source.js';
+import type { OutputStage } from './stage.js';
+import { CONTROL_HEADER, END_HEADER } from './stage-worker.js';
+
+const Num = defineMessageType('test.Number', 1, z.number());
+
+/** Counts 1..to (or forever when `to` is undefined); records every commit with what was flushed then. */
+class CountingSource implements Source<number> {
+  next = 1;
+  readonly commits: number[] = [];
+  constructor(
+    private readonly to: number | undefined,
+    private readonly onCommit: (position: number) => void = () => {},
+  ) {}
+  async poll(max: number, signal: AbortSignal): Promise<StreamRecord<number>[] | null> {
+    if (this.to !== undefined && this.next > this.to) return null;
+    if (signal.aborted) return [];
+    const end =
+      this.to === undefined ? this.next + max - 1 : Math.min(this.to, this.next + max - 1);
+    const out: StreamRecord<number>[] = [];
+    for (; this.next <= end; this.next++)
+      out.push({ key: `k${this.next}`, value: this.next, timestamp: this.next });
+    if (this.to === undefined) await new Promise((r) => setTimeout(r, 1)); // unbounded: yield like a real feed
+    return out;
+  }
+  position(): JsonValue {
+    return this.next;
+  }
+  restore(position: JsonValue): void {
+    this.next = position as number;
+  }
+  async commit(position: JsonValue): Promise<void> {
+    this.onCommit(position as number);
+    this.commits.push(position as number);
+  }
+  async close(): Promise<void> {}
+}
+
+/** Write buffers; flush makes durable. `failAfter` throws on the Nth write (a crash). */
+class CollectingSink {
+  pending: number[] = [];
+  flushed: number[] = [];
+  writes = 0;
+  constructor(private readonly failAfter = Infinity) {}
+  write(batch: readonly StreamRecord<number>[]) {
+    if (++this.writes > this.failAfter) throw new Error('disk on fire');
+    for (const r of batch) this.pending.push(r.value);
+  }
+  async flush() {
+    this.flushed.push(...this.pending);
+    this.pending = [];
+  }
+  async close() {}
+}
+
+function numbers(id: string, source: () => Source<number>) {
+  return defineInput({
+    name: 'counting',
+    description: 'counts',
+    configSchema: z.object({}),
+    outputType: Num,
+    createSource: source,
+  }).create(id);
+}
+
+function mapper(id: string, fn: (n: number) => number) {
+  return defineTransform({
+    name: 'mapper',
+    description: 'maps',
+    configSchema: z.object({}),
+    inputTypes: [Num] as const,
+    outputType: Num,
+    transform: ([input]) => input.map(fn),
+  }).create(id);
+}
+
+function collector(id: string, sink: CollectingSink, inputs = 1) {
+  return defineOutput({
+    name: 'collector',
+    description: 'collects',
+    configSchema: z.object({}),
+    inputTypes: Array.from({ length: inputs }, () => Num),
+    createSink: () => sink,
+  }).create(id) as unknown as OutputStage<readonly [number]>;
+}
+
+const fast = {
+  logger: silentLogger,
+  pollTimeoutMs: 10,
+  tickIntervalMs: 20,
+  checkpointIntervalMs: 20,
+};
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function readTopic(buffer: MemoryBuffer, topic: string): Promise<BufferMessage[]> {
+  const consumer = await buffer.consumer({
+    group: `reader-${Math.random()}`,
+    topics: [topic],
+    start: 'earliest',
+  });
+  const out: BufferMessage[] = [];
+  for (;;) {
+    const batch = await consumer.poll(1000, 20);
+    if (batch.length === 0) break;
+    out.push(...batch);
+  }
+  await consumer.close();
+  return out;
+}
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+describe('pipeline.run', () => {
+  it('inline: source -> map -> sink delivers every record in order, then finishes', async () => {
+    const sink = new CollectingSink();
+    const pipeline = new PipelineBuilder('inline')
+      .append(numbers('numbers', () => new CountingSource(1000)))
+      .append(mapper('double', (n) => n * 2))
+      .append(collector('out', sink))
+      .build();
+    const summary = await pipeline.run({ ...fast, batchSize: 64 });
+    expect(summary.status).toBe('finished');
+    expect(sink.flushed).toEqual(range(1, 1000).map((n) => n * 2));
+    const stages = Object.fromEntries(summary.metrics.stages.map((s) => [s.stage, s]));
+    expect(stages.numbers!.recordsOut).toBe(1000);
+    expect(stages.double!.recordsIn).toBe(1000);
+    expect(stages.out!.recordsOut).toBe(1000);
+  });
+
+  it('inline and local give identical results on a fan-out/fan-in DAG', async () => {
+    const run = async (mode: 'inline' | 'local') => {
+      const a = new CollectingSink();
+      const b = new CollectingSink();
+      const src1 = numbers('odds', () => new CountingSource(300));
+      const src2 = numbers('evens', () => new CountingSource(200));
+      const plus = mapper('plus', (n) => n + 1000);
+      const neg = mapper('neg', (n) => -n);
+      const both = collector('both', a, 2);
+      const only = collector('only', b);
+      const pipeline = new PipelineBuilder(`dag-${mode}`)
+        .edge(src1, plus)
+        .edge(plus, both)
+        .edge(src2, both)
+        .edge(src2, neg)
+        .edge(neg, only)
+        .setStageOptions('odds', { partitions: 3 })
+        .setStageOptions('plus', { serde: 'msgpack', partitions: 2 })
+        .build();
+      const summary = await pipeline.run({ ...fast, mode, batchSize: 50 });
+      expect(summary.status).toBe('finished');
+      return {
+        both: [...a.flushed].sort((x, y) => x - y),
+        only: [...b.flushed].sort((x, y) => x - y),
+      };
+    };
+    const inline = await run('inline');
+    const local = await run('local');
+    expect(local).toEqual(inline);
+    expect(inline.both).toEqual([...range(1, 200), ...range(1001, 1300)]);
+    expect(inline.only).toEqual(
+      range(1, 200)
+        .map((n) => -n)
+        .sort((x, y) => x - y),
+    );
+  });
+
+  it('user code that throws goes to <stage>.dlq after retries, and the pipeline keeps running', async () => {
+    for (const mode of ['inline', 'local'] as const) {
+      const buffer = new MemoryBuffer();
+      const sink = new CollectingSink();
+      let calls = 0;
+      const pipeline = new PipelineBuilder(`dlq-${mode}`)
+        .append(numbers('numbers', () => new CountingSource(100)))
+        .append(
+          mapper('picky', (n) => {
+            calls++;
+            if (n % 10 === 0) throw new Error(`no multiples of ten: ${n}`);
+            return n;
+          }),
+        )
+        .append(collector('out', sink))
+        .setBuffer(buffer)
+        .setDeadLetter({ retries: 2 })
+        .build();
+      const summary = await pipeline.run({ ...fast, mode });
+      expect(sink.flushed).toEqual(range(1, 100).filter((n) => n % 10 !== 0));
+      expect(calls).toBe(90 + 10 * 3);
+      const letters = (await readTopic(buffer, 'picky.dlq')).map((m) => decodeDeadLetter(m.value));
+      expect(letters.map((l) => (l.original as { value: number }).value)).toEqual(
+        range(1, 10).map((n) => n * 10),
+      );
+      const first = letters[0]!;
+      expect(first).toMatchObject({
+        stageId: 'picky',
+        pipeline: `dlq-${mode}`,
+        component: 'mapper',
+        attempts: 3,
+        inputIndex: 0,
+        original: { encoding: 'json', value: 10 },
+      } satisfies Partial<DeadLetterRecord>);
+      expect(first.error.message).toContain('no multiples of ten: 10');
+      expect(summary.metrics.stages.find((s) => s.stage === 'picky')!.deadLettered).toBe(10);
+      await buffer.close();
+    }
+  });
+
+  it('bytes that fail to decode go to the dead-letter topic as base64; end markers end the stage', async () => {
+    const buffer = new MemoryBuffer();
+    const sink = new CollectingSink();
+    const pipeline = new PipelineBuilder('decode')
+      .append(numbers('numbers', () => new CountingSource(0)))
+      .append(collector('out', sink))
+      .setBuffer(buffer)
+      .build();
+    const producer = await buffer.producer({ clientId: 'test' });
+    await buffer.admin.ensureTopic({ name: 'numbers', partitions: 1 });
+    const enc = new TextEncoder();
+    const bad = new Uint8Array([0xff, 0xfe, 0x7b]);
+    const worker = pipeline.run({ ...fast, mode: 'worker', stage: 'out' });
+    await producer.send('numbers', [
+      { value: enc.encode('1'), timestamp: 1 },
+      { value: bad, timestamp: 2, key: 'bad-key' },
+      { value: enc.encode('{"unterminated'), timestamp: 3 },
+      { value: enc.encode('4'), timestamp: 4 },
+      {
+        value: new Uint8Array(0),
+        timestamp: 5,
+        headers: {
+          [CONTROL_HEADER]: 'end',
+          [END_HEADER]: JSON.stringify({ stage: 'numbers', covered: ['source'], total: 1 }),
+        },
+      },
+    ]);
+    const summary = await worker;
+    expect(summary.status).toBe('finished');
+    expect(sink.flushed).toEqual([1, 4]);
+    const letters = (await readTopic(buffer, 'out.dlq')).map((m) => decodeDeadLetter(m.value));
+    expect(letters).toHaveLength(2);
+    expect(letters[0]).toMatchObject({
+      stageId: 'out',
+      attempts: 1,
+      key: 'bad-key',
+      error: { code: 'DECODE_FAILED' },
+      original: { encoding: 'base64', data: Buffer.from(bad).toString('base64') },
+      origin: { topic: 'numbers', partition: 0, offset: '1' },
+    });
+    expect(Buffer.from((letters[1]!.original as { data: string }).data, 'base64').toString()).toBe(
+      '{"unterminated',
+    );
+    // Committed up to (not past) the end marker, so a later owner sees the end too.
+    expect(buffer.committedOffset('out', 'numbers', 0)).toBe(4);
+    await buffer.close();
+  });
+
+  it('at-least-once: a crash mid-run loses nothing on restart and commits never pass flushed data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cf-ckpt-'));
+    dirs.push(dir);
+    const total = 2000;
+    const build = (sink: CollectingSink, source: CountingSource) =>
+      new PipelineBuilder('crash')
+        .append(numbers('numbers', () => source))
+        .append(mapper('id', (n) => n))
+        .append(collector('out', sink))
+        .build();
+    const first = new CollectingSink(15);
+    const source1 = new CountingSource(total, (position) => {
+      // Everything before `position` must already be flushed by the sink.
+      expect(Math.max(0, ...first.flushed)).toBeGreaterThanOrEqual(position - 1);
+    });
+    await expect(
+      build(first, source1).run({
+        ...fast,
+        batchSize: 50,
+        checkpointIntervalMs: 0,
+        checkpointDir: dir,
+        ioRetries: 0,
+      }),
+    ).rejects.toMatchObject({ code: 'STAGE_FAILED' });
+    expect(source1.commits.length).toBeGreaterThan(0);
+    expect(first.flushed.length).toBeLessThan(total);
+
+    const second = new CollectingSink();
+    const source2 = new CountingSource(total);
+    const summary = await build(second, source2).run({
+      ...fast,
+      batchSize: 50,
+      checkpointDir: dir,
+    });
+    expect(summary.status).toBe('finished');
+    // Resumed from the last checkpoint, not from the start...
+    expect(second.flushed[0]).toBe(source1.commits.at(-1));
+    // ...and every record is present at least once.
+    const seen = new Set([...first.flushed, ...second.flushed]);
+    expect(range(1, total).filter((n) => !seen.has(n))).toEqual([]);
+  });
+
+  it('an abort (SIGINT-style) drains in-flight batches, flushes, commits and resolves', async () => {
+    const sink = new CollectingSink();
+    const source = new CountingSource(undefined);
+    const controller = new AbortController();
+    const pipeline = new PipelineBuilder('unbounded')
+      .append(numbers('numbers', () => source))
+      .append(mapper('id', (n) => n))
+      .append(collector('out', sink))
+      .build();
+    const running = pipeline.run({
+      ...fast,
+      batchSize: 100,
+      signal: controller.signal,
+      checkpointIntervalMs: 60_000,
+    });
+    const deadline = Date.now() + 10_000;
+    while (
+      pipeline.metrics().stages.find((s) => s.stage === 'out')?.recordsOut === 0 ||
+      pipeline.metrics().stages.length === 0
+    ) {
+      if (Date.now() > deadline) throw new Error('no records reached the sink within 10 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    controller.abort();
+    const summary = await running;
+    expect(summary.status).toBe('stopped');
+    // The final commit covers exactly what was flushed: nothing in flight was lost or skipped.
+    expect(sink.pending).toEqual([]);
+    expect(source.commits.at(-1)).toBe(sink.flushed.length + 1);
+    expect(sink.flushed).toEqual(range(1, sink.flushed.length));
+  });
+
+  it('worker mode: two workers of one stage share the partitions through the consumer group', async () => {
+    const buffer = new MemoryBuffer();
+    const sink = new CollectingSink();
+    const pipeline = new PipelineBuilder('workers')
+      .append(numbers('numbers', () => new CountingSource(1000)))
+      .append(mapper('triple', (n) => n * 3))
+      .append(collector('out', sink))
+      .setBuffer(buffer)
+      .setStageOptions('numbers', { partitions: 4 })
+      .setStageOptions('triple', { partitions: 2 })
+      .build();
+    const seenBy = new Map<string, number>();
+    const counting = (instance: string) => ({
+      ...fast,
+      mode: 'worker' as const,
+      stage: 'triple',
+      instance,
+      compileTransform: undefined,
+    });
+    const out = pipeline.run({ ...fast, mode: 'worker', stage: 'out' });
+    const w1 = pipeline.run(counting('a'));
+    const w2 = pipeline.run(counting('b'));
+    const deadline = Date.now() + 10_000;
+    while (buffer.groupSize('triple') < 2) {
+      if (Date.now() > deadline)
+        throw new Error('the two workers did not join group "triple" within 10 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await pipeline.run({ ...fast, mode: 'worker', stage: 'numbers' });
+    const [s1, s2] = await Promise.all([w1, w2]);
+    for (const [name, s] of [
+      ['a', s1],
+      ['b', s2],
+    ] as const)
+      seenBy.set(name, s.metrics.stages[0]!.recordsIn);
+    await out;
+    expect([...sink.flushed].sort((x, y) => x - y)).toEqual(range(1, 1000).map((n) => n * 3));
+    // Both workers did part of the work, together all of it.
+    expect(seenBy.get('a')! + seenBy.get('b')!).toBe(1000);
+    expect(seenBy.get('a')).toBeGreaterThan(0);
+    expect(seenBy.get('b')).toBeGreaterThan(0);
+    await buffer.close();
+  });
+});
