@@ -364,11 +364,15 @@ export class RedisStreamsProducer implements BufferProducer {
 }
 
 /** The `buffer` component of @codefeedr/plugin-redis. */
-export const redisBuffer = defineBuffer({
-  name: 'buffer',
-  description:
-    'Redis Streams buffer: one stream per topic partition, consumer groups with lease-based partition assignment.',
-  configSchema: redisBufferConfigSchema,
-  capabilities: { transactions: false, replay: true },
-  create: (config) => RedisBuffer.connect(config),
-});
+export const redisBuffer = Object.assign(
+  defineBuffer({
+    name: 'buffer',
+    description:
+      'Redis Streams buffer: one stream per topic partition, consumer groups with lease-based partition assignment.',
+    configSchema: redisBufferConfigSchema,
+    capabilities: { transactions: false, replay: true },
+    create: (config) => RedisBuffer.connect(config),
+  }),
+  // No transactions: XACK after the sink has flushed gives at-least-once.
+  { guarantees: ['at-least-once'] as const },
+);
