@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { defineTransform } from './component.js';
+import type { DataStream } from './datastream.js';
+import { Any, defineMessageType } from './message-type.js';
+import { ndjsonFileInput } from './ndjson-file-input.js';
+import { ndjsonFileOutput } from './ndjson-file-output.js';
+import { PipelineBuilder } from './pipeline-builder.js';
+import { z } from 'zod';
+
+/*
+ * End to end over 10,557 real GitHub events: total commits pushed per repository.
+ * Commit count of a PushEvent = `payload.size` (the number of commits in the push; GH
+ * Archive caps `payload.commits` at 20 entries, so its length undercounts big pushes).
+ * The keyed reduce emits a running total per record, so the LAST line per repo is its total.
+ */
+
+const fixture = resolve(import.meta.dirname, '../../../test/fixtures/github/events.ndjson.gz');
+const dir = mkdtempSync(join(tmpdir(), 'cf-push-totals-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface GithubEvent {
+  type: string;
+  repo: { name: string };
+  payload: { size?: number };
+}
+
+const PushTotal = defineMessageType(
+  'test.PushTotal',
+  1,
+  z.object({ repo: z.string(), commits: z.number().int().nonnegative() }),
+);
+type PushTotal = z.output<typeof PushTotal.schema>;
+
+const pushTotals = defineTransform({
+  name: 'push-totals',
+  description: 'Total commits pushed per repository.',
+  configSchema: z.object({}),
+  inputTypes: [Any] as const,
+  outputType: PushTotal,
+  transform: ([events]) =>
+    (events as DataStream<GithubEvent>)
+      .filter((e) => e.type === 'PushEvent')
+      .map((e): PushTotal => ({ repo: e.repo.name, commits: e.payload.size ?? 0 }))
+      .keyBy((t) => t.repo)
+      .reduce((a, b) => ({ repo: a.repo, commits: a.commits + b.commits })),
+});
+
+/** The same totals computed plainly from the gzip file, without any CodeFeedr code. */
+function expectedTotals(): { totals: Map<string, number>; pushEvents: number } {
+  const totals = new Map<string, number>();
+  let pushEvents = 0;
+  for (const line of gunzipSync(readFileSync(fixture)).toString('utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const event = JSON.parse(line) as GithubEvent;
+    if (event.type !== 'PushEvent') continue;
+    pushEvents++;
+    totals.set(event.repo.name, (totals.get(event.repo.name) ?? 0) + (event.payload.size ?? 0));
+  }
+  return { totals, pushEvents };
+}
+
+function lastPerRepo(path: string): { totals: Map<string, number>; lines: number } {
+  const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  const totals = new Map<string, number>();
+  for (const line of lines) {
+    const t = JSON.parse(line) as PushTotal;
+    totals.set(t.repo, t.commits);
+  }
+  return { totals, lines: lines.length };
+}
+
+describe('GitHub push totals, end to end', () => {
+  const expected = expectedTotals();
+
+  for (const mode of ['inline', 'local'] as const) {
+    it(`ndjsonFileInput -> filter/map/keyBy/reduce -> ndjsonFileOutput gives the right totals (${mode})`, async () => {
+      const out = join(dir, `totals-${mode}.ndjson`);
+      const pipeline = new PipelineBuilder('github-push-totals')
+        .append(ndjsonFileInput.create('events', { path: fixture, timestampField: 'created_at' }))
+        .append(pushTotals.create('push-totals'))
+        .append(ndjsonFileOutput.create('totals', { path: out, mode: 'truncate' }))
+        .build();
+      const summary = await pipeline.run({ mode, batchSize: 1000 });
+      expect(summary.status).toBe('finished');
+      const { totals, lines } = lastPerRepo(out);
+      expect(totals).toEqual(expected.totals);
+      // One running total per PushEvent, not one per repo.
+      expect(lines).toBe(expected.pushEvents);
+      expect(expected.totals.size).toBeGreaterThan(1000);
+    });
+  }
+});
