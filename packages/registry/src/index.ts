@@ -8,3 +8,4 @@ export * from './pipeline-file.js';
 export * from './pipeline-check.js';
 export * from './remote-search.js';
 export * from './plugin-name.js';
+export * from './pipeline-loader.js';

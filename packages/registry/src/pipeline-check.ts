@@ -63,6 +63,8 @@ function checkConfig(
     if (error.keyword === 'if') continue;
     const [line] = describeSchemaErrors([error], 'with');
     const keys = instancePathKeys(error.instancePath);
+    if (error.keyword === 'additionalProperties')
+      keys.push(String(error.params['additionalProperty']));
     problems.push({
       code: 'CONFIG_INVALID',
       message: `${owner} (${component.id}): ${line}`,

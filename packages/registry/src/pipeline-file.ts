@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import * as core from '@codefeedr/core';
+import { registerSecret } from '@codefeedr/core';
 import {
   isMap,
   isScalar,
@@ -53,12 +53,6 @@ const TOP_LEVEL_KEYS = new Set(['name', 'description', 'buffer', 'stages']);
 const STAGE_KEYS = new Set(['id', 'use', 'with', 'from', 'description']);
 const STAGE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const ENV_REFERENCE = /\$\$\{|\$\{([^}]*)\}/g;
-
-/** Registers a value with core's log redaction, when this core build offers it. */
-function registerSecretValue(value: string): void {
-  const register = (core as unknown as Record<string, unknown>)['registerSecret'];
-  if (typeof register === 'function') (register as (v: string) => void)(value);
-}
 
 export function readPipelineFile(file: string, options: ParseOptions = {}): PipelineFileSpec {
   let text: string;
@@ -153,7 +147,7 @@ export function parsePipelineText(
         }
         if (value !== '') {
           secrets.push(value);
-          registerSecretValue(value);
+          registerSecret(value);
         }
         return value;
       });

@@ -2,7 +2,7 @@ import { globSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as core from '@codefeedr/core';
-import { CodefeedrError } from '@codefeedr/core';
+import type { CodefeedrError } from '@codefeedr/core';
 import semver from 'semver';
 import {
   ComponentAmbiguousError,
