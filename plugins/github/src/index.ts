@@ -1,1 +1,8 @@
 export const PACKAGE_NAME = '@codefeedr/plugin-github';
+
+export * from './errors.js';
+export * from './event-types.js';
+export * from './event-transforms.js';
+export * from './events-input.js';
+export * from './key-manager.js';
+export * from './recent-id-window.js';
