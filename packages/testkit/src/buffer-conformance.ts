@@ -8,6 +8,16 @@ import type {
   JsonValue,
   TopicPartition,
 } from '@codefeedr/core';
+import {
+  decodeDeadLetter,
+  defineOutput,
+  defineTransform,
+  PipelineBuilder,
+  SequenceNumber,
+  sequenceInput,
+  silentLogger,
+  z,
+} from '@codefeedr/core';
 import { describe, expect, it } from 'vitest';
 import { decodeTestRecord, sendInBatches, testRecords } from './test-records.js';
 import { waitFor } from './wait-for.js';
@@ -169,6 +179,28 @@ export function bufferConformanceSuite(options: BufferConformanceOptions): void 
       });
     });
 
+    it('honours an explicit partition over the key', async () => {
+      await withBuffer(async (buffer) => {
+        const topic = await topicWith(buffer, 'explicit');
+        const producer = await buffer.producer({ clientId: unique('producer') });
+        // One key, every partition: the explicit partition must win over key hashing.
+        const messages = Array.from({ length: s.partitions }, (_, partition) => ({
+          key: 'same-key',
+          value: new TextEncoder().encode(String(partition)),
+          timestamp: Date.now(),
+          partition,
+        }));
+        await producer.send(topic, messages);
+        await producer.close();
+        const consumer = await buffer.consumer({ group: unique('group'), topics: [topic] });
+        const received = await drain(consumer, s.partitions, 30_000);
+        await consumer.close();
+        expect(
+          received.map((m) => [m.partition, new TextDecoder().decode(m.value)]).sort(),
+        ).toEqual(messages.map((m) => [m.partition, String(m.partition)]).sort());
+      });
+    });
+
     it('resumes from committed positions after a consumer restarts, losing nothing', async () => {
       await withBuffer(async (buffer) => {
         const topic = await topicWith(buffer, 'restart');
@@ -292,6 +324,80 @@ export function bufferConformanceSuite(options: BufferConformanceOptions): void 
             await Promise.allSettled(members.map((m) => m.leave()));
             await producer.close();
           }
+        });
+      },
+      s.slowTestTimeoutMs,
+    );
+
+    it(
+      'through the core runtime, sends an undecodable record to the dead-letter topic and processes the rest',
+      async () => {
+        await withBuffer(async (buffer) => {
+          const numbers = unique('numbers');
+          const doubled = unique('double');
+          const collect = unique('collect');
+          const count = Math.min(s.records, 1_000);
+          const poison = Uint8Array.from([0xff, 0xfe, 0x00, 0x7b]); // not JSON in any encoding
+          // The poison record sits in the input stage's topic before the pipeline starts.
+          await buffer.admin.ensureTopic({ name: numbers, partitions: s.partitions });
+          const producer = await buffer.producer({ clientId: unique('producer') });
+          await producer.send(numbers, [{ key: 'poison', value: poison, timestamp: Date.now() }]);
+          await producer.close();
+
+          const collected: number[] = [];
+          const double = defineTransform({
+            name: 'double',
+            description: 'x → 2x',
+            configSchema: z.object({}),
+            inputTypes: [SequenceNumber] as const,
+            outputType: SequenceNumber,
+            transform: ([input]) => input.map((n) => n * 2),
+          });
+          const sink = defineOutput({
+            name: 'collect',
+            description: 'keeps values in memory',
+            configSchema: z.object({}),
+            inputTypes: [SequenceNumber] as const,
+            createSink: () => ({
+              write: (batch) => void batch.forEach((r) => collected.push(r.value)),
+              flush: async () => undefined,
+              close: async () => undefined,
+            }),
+          });
+          const pipeline = new PipelineBuilder(unique('dlq-pipeline'))
+            .append(sequenceInput.create(numbers, { from: 1, to: count }))
+            .append(double.create(doubled, {}))
+            .append(sink.create(collect, {}))
+            .setBuffer(buffer)
+            .setStageOptions(numbers, { partitions: s.partitions })
+            .setStageOptions(doubled, { partitions: s.partitions })
+            .build();
+          const summary = await pipeline.run({
+            mode: 'local',
+            logger: silentLogger,
+            checkpointIntervalMs: 200,
+          });
+          expect(summary.status).toBe('finished');
+
+          const expected = Array.from({ length: count }, (_, i) => 2 * (i + 1));
+          expect(new Set(collected)).toEqual(new Set(expected));
+          const reader = await buffer.consumer({
+            group: unique('reader'),
+            topics: [`${doubled}.dlq`],
+            start: 'earliest',
+          });
+          const letters = await drain(reader, 1, 30_000);
+          letters.push(...(await reader.poll(100, 500)));
+          await reader.close();
+          expect(letters.length).toBe(1);
+          const letter = decodeDeadLetter(letters[0]!.value);
+          expect(letter.stageId).toBe(doubled);
+          expect(letter.error.code).toBe('DECODE_FAILED');
+          expect(letter.original).toEqual({
+            encoding: 'base64',
+            data: Buffer.from(poison).toString('base64'),
+          });
+          expect(letter.origin?.topic).toBe(numbers);
         });
       },
       s.slowTestTimeoutMs,

@@ -55,6 +55,8 @@ export class KafkaBufferConsumer implements BufferConsumer {
   private queued = 0;
   /** Next offset after the last record returned by poll, per assigned partition. */
   private readonly polledPositions = new Map<string, TopicPartitionOffset>();
+  /** High watermark per partition as of its last fetch, for `lag()`. */
+  private readonly highWatermarks = new Map<string, bigint>();
   /** Next offset after the last record put in the queue (dedupes kafkajs refetches). */
   private readonly enqueuedNext = new Map<string, bigint>();
   private assigned: TopicPartition[] = [];
@@ -155,6 +157,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
       if (nextKeys.has(key)) continue;
       this.polledPositions.delete(key);
       this.enqueuedNext.delete(key);
+      this.highWatermarks.delete(key);
       this.awaitingStart.delete(key);
     }
     for (let i = this.queue.length - 1; i >= 0; i--) {
@@ -225,6 +228,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
     const key = tpKey(batch.topic, batch.partition);
     if (this.closed || !this.assignedKeys.has(key) || this.awaitingStart.has(key) || isStale())
       return;
+    this.highWatermarks.set(key, BigInt(batch.highWatermark));
     const from = this.enqueuedNext.get(key);
     const messages = batch.messages;
     const converted: ConsumedMessage[] = [];
@@ -299,6 +303,18 @@ export class KafkaBufferConsumer implements BufferConsumer {
 
   positions(): TopicPartitionOffset[] {
     return [...this.polledPositions.values()];
+  }
+
+  /** Records between what poll returned and each assigned partition's high watermark at its last fetch. */
+  lag(): number | undefined {
+    if (this.highWatermarks.size === 0) return undefined;
+    let lag = 0n;
+    for (const [key, highWatermark] of this.highWatermarks) {
+      const polled = this.polledPositions.get(key);
+      const position = polled === undefined ? undefined : BigInt(polled.offset);
+      if (position !== undefined && highWatermark > position) lag += highWatermark - position;
+    }
+    return Number(lag);
   }
 
   async commit(positions?: readonly TopicPartitionOffset[]): Promise<void> {

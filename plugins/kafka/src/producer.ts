@@ -105,6 +105,7 @@ export function toKafkaMessages(messages: readonly BufferMessage[]): Message[] {
     const message: Message = { value, timestamp: String(m.timestamp) };
     if (m.key !== undefined) message.key = m.key;
     if (m.headers !== undefined) message.headers = m.headers;
+    if (m.partition !== undefined) message.partition = m.partition;
     out[i] = message;
   }
   return out;
