@@ -92,8 +92,15 @@ describe('validateManifest', () => {
         validateManifest(pkg({ apiVersion: 1, components: [validComponent, validComponent] })),
       ),
     ).toEqual([
-      expect.stringContaining('codefeedr.components[1].name "hello" is used by another component'),
+      expect.stringContaining(
+        'codefeedr.components[1].name "hello" is used by another transform component',
+      ),
     ]);
+    // The same name for another kind is fine (an input and an output of one technology).
+    const { outputType: _none, ...asOutput } = { ...validComponent, kind: 'output' };
+    expect(
+      validateManifest(pkg({ apiVersion: 1, components: [validComponent, asOutput] })).components,
+    ).toHaveLength(2);
   });
 
   it('ships the schema file identical to the exported constant', () => {

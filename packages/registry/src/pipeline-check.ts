@@ -96,7 +96,7 @@ export function checkPipeline(spec: PipelineFileSpec, catalog: PluginCatalog): R
   let buffer: ResolvedPipeline['buffer'];
   if (spec.buffer) {
     try {
-      const component = catalog.resolve(spec.buffer.use);
+      const component = catalog.resolve(spec.buffer.use, ['buffer']);
       if (component.kind !== 'buffer') {
         problems.push({
           code: 'COMPONENT_KIND_MISMATCH',
@@ -115,7 +115,10 @@ export function checkPipeline(spec: PipelineFileSpec, catalog: PluginCatalog): R
   for (const stage of spec.stages) {
     const base = ['stages', stage.index];
     try {
-      const component = catalog.resolve(stage.use);
+      const component = catalog.resolve(
+        stage.use,
+        stage.from.length === 0 ? ['input'] : ['transform', 'output'],
+      );
       if (
         component.kind !== 'input' &&
         component.kind !== 'transform' &&

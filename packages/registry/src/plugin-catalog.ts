@@ -14,7 +14,12 @@ import {
 } from './errors.js';
 import { validateManifest } from './manifest.js';
 import { isComponent, manifestFromModule } from './manifest-from-module.js';
-import { PLUGIN_KEYWORD, type ManifestComponent, type PluginManifest } from './manifest-schema.js';
+import {
+  PLUGIN_KEYWORD,
+  type ComponentKind,
+  type ManifestComponent,
+  type PluginManifest,
+} from './manifest-schema.js';
 import {
   findInstalledPackage,
   packageEntry,
@@ -213,13 +218,22 @@ export class PluginCatalog {
   }
 
   /**
-   * Resolves `<package>:<name>` or an unambiguous short `<name>`. Throws
+   * Resolves `<package>:<name>` or an unambiguous short `<name>`, preferring `kinds`
+   * when the name has several. Throws
    * ComponentNotFoundError, ComponentAmbiguousError, or the plugin's own problem
    * (ManifestInvalidError, PluginCoreIncompatibleError).
    */
-  resolve(ref: string): CatalogComponent {
+  resolve(ref: string, kinds?: readonly ComponentKind[]): CatalogComponent {
     const separator = ref.lastIndexOf(':');
-    const all = this.allComponents();
+    let all = this.allComponents();
+    // A name shared by several kinds of one package (ndjson-file input and output) is
+    // settled by the role the caller needs.
+    if (kinds) {
+      const named = (list: CatalogComponent[]) =>
+        list.filter((c) => (separator > 0 ? c.id === ref : c.name === ref));
+      const fitting = all.filter((c) => kinds.includes(c.kind));
+      if (named(fitting).length > 0 || named(all).length > 1) all = fitting;
+    }
     let matches: CatalogComponent[];
     if (separator > 0) {
       const packageName = ref.slice(0, separator);
