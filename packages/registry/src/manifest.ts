@@ -73,14 +73,17 @@ export function validateManifest(packageJson: Record<string, unknown>): PluginMa
   } else if (!validateSchema(manifest)) {
     problems.push(...describeSchemaErrors(validateSchema.errors, 'codefeedr'));
   } else {
+    // One name may serve several kinds (an `ndjson-file` input and output, as Redpanda
+    // Connect names its `kafka` input and output); a stage's role picks between them.
     const seen = new Set<string>();
     (manifest as PluginManifest).components.forEach((component, index) => {
-      if (seen.has(component.name)) {
+      const key = `${component.kind}:${component.name}`;
+      if (seen.has(key)) {
         problems.push(
-          `codefeedr.components[${index}].name "${component.name}" is used by another component of this package`,
+          `codefeedr.components[${index}].name "${component.name}" is used by another ${component.kind} component of this package`,
         );
       }
-      seen.add(component.name);
+      seen.add(key);
     });
   }
   if (problems.length > 0) throw new ManifestInvalidError(packageName, problems);
