@@ -216,6 +216,26 @@ describe('RedisBuffer producer and consumer', () => {
     await consumer.close();
   });
 
+  it('reports the lag of its partitions: entries not yet delivered to the group', async () => {
+    const buffer = await openBuffer();
+    await buffer.admin.ensureTopic({ name: 'lag', partitions: 2 });
+    const producer = await buffer.producer({ clientId: 'lag' });
+    await producer.send(
+      'lag',
+      Array.from({ length: 30 }, (_, n) => message(`k${n}`, n)),
+    );
+    const consumer = (await buffer.consumer({
+      group: 'lag-g',
+      topics: ['lag'],
+    })) as BufferConsumer & {
+      lag(): number | undefined;
+    };
+    await waitFor('lag 30', () => consumer.lag() === 30);
+    await pollUntil(consumer, 30);
+    await waitFor('lag 0', () => consumer.lag() === 0);
+    await consumer.close();
+  });
+
   it('returns promptly when a poll is aborted and loses nothing read meanwhile', async () => {
     const buffer = await openBuffer();
     await buffer.admin.ensureTopic({ name: 'abort', partitions: 1 });

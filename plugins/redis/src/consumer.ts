@@ -116,6 +116,8 @@ export class RedisStreamsConsumer implements BufferConsumer {
   private wake: (() => void) | undefined;
   private closed = false;
   private reportedAssignment = '';
+  /** Entries not yet delivered to the group, per owned partition, as of the last heartbeat. */
+  private lagByStream = new Map<string, number | undefined>();
   private readonly group: string;
 
   static async start(init: RedisStreamsConsumerInit): Promise<RedisStreamsConsumer> {
@@ -231,6 +233,17 @@ export class RedisStreamsConsumer implements BufferConsumer {
     if (failed) throw failed[0];
   }
 
+  /** Entries of the assigned partitions not yet delivered to the group (XINFO GROUPS lag), as of the last heartbeat. */
+  lag(): number | undefined {
+    let total = 0;
+    for (const tp of this.assignment()) {
+      const lag = this.lagByStream.get(this.init.buffer.keys.stream(tp.topic, tp.partition));
+      if (lag === undefined) return undefined;
+      total += lag;
+    }
+    return total;
+  }
+
   /** Partitions this consumer owns and reads; a gained partition joins after its settle time. */
   assignment(): TopicPartition[] {
     const now = Date.now();
@@ -318,6 +331,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
     }
     await this.ensureGroups(gained.filter((p) => !p.groupReady));
     if (changed) this.wake?.();
+    await this.refreshLag();
     // Reported when it takes effect: gains after their settle time (checked every heartbeat).
     const effective = this.assignment();
     const signature = effective.map((tp) => partitionKey(tp.topic, tp.partition)).join(',');
@@ -325,6 +339,28 @@ export class RedisStreamsConsumer implements BufferConsumer {
       this.reportedAssignment = signature;
       this.init.options.onAssignmentChange?.(effective);
     }
+  }
+
+  private async refreshLag(): Promise<void> {
+    const streams = [...this.partitions.values()]
+      .filter((p) => p.owned && p.groupReady)
+      .map((p) => p.stream);
+    const pipeline = this.init.client.pipeline();
+    for (const stream of streams) pipeline.xinfo('GROUPS', stream);
+    const replies = streams.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+    const lags = new Map<string, number | undefined>();
+    replies.forEach(([error, reply], i) => {
+      if (error) return;
+      for (const info of reply as unknown[][]) {
+        const fields = new Map<unknown, unknown>();
+        for (let f = 0; f + 1 < info.length; f += 2) fields.set(info[f], info[f + 1]);
+        // Redis reports no lag (nil) when it cannot tell, e.g. after entries were deleted mid-stream.
+        const lag = fields.get('lag');
+        if (fields.get('name') === this.group)
+          lags.set(streams[i]!, typeof lag === 'number' ? lag : undefined);
+      }
+    });
+    this.lagByStream = lags;
   }
 
   private async ensureGroups(states: readonly PartitionState[]): Promise<void> {
