@@ -13,6 +13,7 @@ import { PipelineBuilder } from './pipeline-builder.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { Source } from './source.js';
 import type { OutputStage } from './stage.js';
+import { badSourceRecord } from './source-record-error.js';
 import { CONTROL_HEADER, END_HEADER } from './stage-worker.js';
 
 const Num = defineMessageType('test.Number', 1, z.number());
@@ -385,5 +386,127 @@ describe('pipeline.run', () => {
     expect(seenBy.get('a')).toBeGreaterThan(0);
     expect(seenBy.get('b')).toBeGreaterThan(0);
     await buffer.close();
+  });
+
+  it('event-time windows give identical results inline and through a 3-partition buffer', async () => {
+    const windowSums = (id: string) =>
+      defineTransform({
+        name: 'window-sums',
+        description: 'sums per key per 100 ms of event time',
+        configSchema: z.object({}),
+        inputTypes: [Num] as const,
+        outputType: Num,
+        transform: ([input]) =>
+          input
+            .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: 0 })
+            .keyBy((n) => String(n % 3))
+            .window({ type: 'tumbling', sizeMs: 100 })
+            .reduce((a, b) => a + b),
+      }).create(id);
+    const expected = new Map<string, number>();
+    for (let n = 1; n <= 1000; n++) {
+      const k = `${n % 3}/${Math.floor(n / 100)}`;
+      expected.set(k, (expected.get(k) ?? 0) + n);
+    }
+    const sortedExpected = [...expected.values()].sort((a, b) => a - b);
+    for (const mode of ['inline', 'local'] as const) {
+      const sink = new CollectingSink();
+      const summary = await new PipelineBuilder(`windows-${mode}`)
+        .append(numbers('numbers', () => new CountingSource(1000)))
+        .append(windowSums('sums'))
+        .append(collector('out', sink))
+        .setStageOptions('numbers', { partitions: 3 })
+        .build()
+        .run({ ...fast, mode, batchSize: 64 });
+      expect(summary.status).toBe('finished');
+      expect([...sink.flushed].sort((a, b) => a - b)).toEqual(sortedExpected);
+    }
+  });
+
+  it('retries a flaky sink with backoff and counts the errors', async () => {
+    let failures = 0;
+    const sink = new CollectingSink();
+    const flaky = {
+      write: (batch: readonly StreamRecord<number>[]) => {
+        if (failures < 2) {
+          failures++;
+          throw new Error('connection reset');
+        }
+        sink.write(batch);
+      },
+      flush: () => sink.flush(),
+      close: () => sink.close(),
+    };
+    const summary = await new PipelineBuilder('flaky')
+      .append(numbers('numbers', () => new CountingSource(100)))
+      .append(collector('out', flaky as unknown as CollectingSink))
+      .build()
+      .run({ ...fast, ioRetries: 3, ioRetryBackoffMs: 1 });
+    expect(summary.status).toBe('finished');
+    expect(sink.flushed).toEqual(range(1, 100));
+    expect(summary.metrics.stages.find((s) => s.stage === 'out')!.errors).toBe(2);
+  });
+
+  it('schema checks (validation: all) and source-flagged bad records go to dead letters in both modes', async () => {
+    for (const mode of ['inline', 'local'] as const) {
+      const buffer = new MemoryBuffer();
+      const sink = new CollectingSink();
+      // A source that breaks its own contract: every 25th value is a string, every 40th unparseable.
+      const lying = () => {
+        const inner = new CountingSource(100);
+        return {
+          ...inner,
+          position: () => inner.position(),
+          restore: (p: JsonValue) => inner.restore(p),
+          close: () => inner.close(),
+          async poll(max: number, signal: AbortSignal) {
+            const batch = await inner.poll(max, signal);
+            return (
+              batch?.map((r) =>
+                r.value % 40 === 0
+                  ? (badSourceRecord(
+                      `{garbage ${r.value}`,
+                      'not JSON',
+                      r.timestamp,
+                    ) as unknown as StreamRecord<number>)
+                  : r.value % 25 === 0
+                    ? ({ ...r, value: `n${r.value}` } as unknown as StreamRecord<number>)
+                    : r,
+              ) ?? null
+            );
+          },
+        } as Source<number>;
+      };
+      const summary = await new PipelineBuilder(`bad-${mode}`)
+        .append(numbers('numbers', lying))
+        .append(collector('out', sink))
+        .setBuffer(buffer)
+        .setStageOptions('out', { validation: 'all' })
+        .build()
+        .run({ ...fast, mode });
+      const wrongType = range(1, 100).filter((n) => n % 25 === 0 && n % 40 !== 0);
+      const unparseable = range(1, 100).filter((n) => n % 40 === 0);
+      expect(sink.flushed).toEqual(
+        range(1, 100).filter((n) => !wrongType.includes(n) && !unparseable.includes(n)),
+      );
+      const schema = (await readTopic(buffer, 'out.dlq')).map((m) => decodeDeadLetter(m.value));
+      expect(schema.map((l) => l.original)).toEqual(
+        wrongType.map((n) => ({ encoding: 'json', value: `n${n}` })),
+      );
+      expect(schema.every((l) => l.error.code === 'SCHEMA_MISMATCH')).toBe(true);
+      const flagged = (await readTopic(buffer, 'numbers.dlq')).map((m) =>
+        decodeDeadLetter(m.value),
+      );
+      expect(flagged.map((l) => [l.error.code, l.original])).toEqual(
+        unparseable.map((n) => [
+          'SOURCE_RECORD_INVALID',
+          { encoding: 'json', value: `{garbage ${n}` },
+        ]),
+      );
+      const stages = Object.fromEntries(summary.metrics.stages.map((s) => [s.stage, s]));
+      expect(stages.out!.deadLettered).toBe(wrongType.length);
+      expect(stages.numbers!.deadLettered).toBe(unparseable.length);
+      await buffer.close();
+    }
   });
 });
