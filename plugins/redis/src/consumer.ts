@@ -329,7 +329,8 @@ export class RedisStreamsConsumer implements BufferConsumer {
         changed = true;
       }
     }
-    await this.ensureGroups(gained.filter((p) => !p.groupReady));
+    // Also retries groups whose creation failed before, and groups of deleted-then-recreated topics.
+    await this.ensureGroups([...this.partitions.values()].filter((p) => p.owned && !p.groupReady));
     if (changed) this.wake?.();
     await this.refreshLag();
     // Reported when it takes effect: gains after their settle time (checked every heartbeat).
@@ -434,50 +435,65 @@ export class RedisStreamsConsumer implements BufferConsumer {
    * every claimIntervalMs.
    */
   private async recover(maxRecords: number): Promise<ConsumedMessage[]> {
-    const { claimMinIdleMs, claimIntervalMs } = this.init.buffer.config;
     const now = Date.now();
     const out: ConsumedMessage[] = [];
     for (const p of this.partitions.values()) {
       if (out.length >= maxRecords) break;
       if (!p.owned || !p.groupReady || p.readableAt > now) continue;
       if (!p.recovering && p.nextClaimAt > now) continue;
-      if (p.recovering && p.ownPendingCursor !== '') {
-        const reply = (await this.reader.callBuffer('XREADGROUP', [
-          'GROUP',
-          this.group,
-          this.init.name,
-          'COUNT',
-          maxRecords - out.length,
-          'STREAMS',
-          p.stream,
-          p.ownPendingCursor,
-        ])) as [globalThis.Buffer, RawEntry[]][] | null;
-        const entries = reply?.[0]?.[1] ?? [];
-        if (entries.length === 0) p.ownPendingCursor = '';
-        else {
-          p.ownPendingCursor = entries[entries.length - 1]![0].toString();
-          this.collect(p, entries, out);
-          continue;
-        }
-      }
-      const [cursor, entries] = (await this.reader.callBuffer('XAUTOCLAIM', [
-        p.stream,
-        this.group,
-        this.init.name,
-        claimMinIdleMs,
-        p.claimCursor,
-        'COUNT',
-        maxRecords - out.length,
-      ])) as [globalThis.Buffer, RawEntry[], globalThis.Buffer[]];
-      p.claimCursor = cursor.toString();
-      this.collect(p, entries, out);
-      if (p.claimCursor === '0-0') {
-        // A full pass over the pending list is done.
-        p.recovering = false;
-        p.nextClaimAt = now + claimIntervalMs;
+      try {
+        await this.recoverPartition(p, maxRecords - out.length, out, now);
+      } catch (error) {
+        if (this.closed) break;
+        if (!isNoGroupError(error)) throw error;
+        p.groupReady = false; // the stream was deleted: the next heartbeat recreates the group
       }
     }
     return out;
+  }
+
+  private async recoverPartition(
+    p: PartitionState,
+    budget: number,
+    out: ConsumedMessage[],
+    now: number,
+  ): Promise<void> {
+    const { claimMinIdleMs, claimIntervalMs } = this.init.buffer.config;
+    if (p.recovering && p.ownPendingCursor !== '') {
+      const reply = (await this.reader.callBuffer('XREADGROUP', [
+        'GROUP',
+        this.group,
+        this.init.name,
+        'COUNT',
+        budget,
+        'STREAMS',
+        p.stream,
+        p.ownPendingCursor,
+      ])) as [globalThis.Buffer, RawEntry[]][] | null;
+      const entries = reply?.[0]?.[1] ?? [];
+      if (entries.length === 0) p.ownPendingCursor = '';
+      else {
+        p.ownPendingCursor = entries[entries.length - 1]![0].toString();
+        this.collect(p, entries, out);
+        return;
+      }
+    }
+    const [cursor, entries] = (await this.reader.callBuffer('XAUTOCLAIM', [
+      p.stream,
+      this.group,
+      this.init.name,
+      claimMinIdleMs,
+      p.claimCursor,
+      'COUNT',
+      budget,
+    ])) as [globalThis.Buffer, RawEntry[], globalThis.Buffer[]];
+    p.claimCursor = cursor.toString();
+    this.collect(p, entries, out);
+    if (p.claimCursor === '0-0') {
+      // A full pass over the pending list is done.
+      p.recovering = false;
+      p.nextClaimAt = now + claimIntervalMs;
+    }
   }
 
   private async readNew(
@@ -498,7 +514,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
         reply = (await this.reader.callBuffer('XREADGROUP', args)) as typeof reply;
       } catch (error) {
         if (this.closed) return out;
-        if (String((error as Error).message).startsWith('NOGROUP')) {
+        if (isNoGroupError(error)) {
           // The stream was deleted (deleteTopic): recreate the group before reading again.
           for (const p of streams) p.groupReady = false;
           await this.ensureGroups(streams);
@@ -570,6 +586,10 @@ export class RedisStreamsConsumer implements BufferConsumer {
     if (result === undefined) this.carried = read;
     return result;
   }
+}
+
+function isNoGroupError(error: unknown): boolean {
+  return String((error as Error)?.message).startsWith('NOGROUP');
 }
 
 /** The greatest stream id below `id`. */

@@ -7,12 +7,15 @@ export interface StreamId {
   readonly seq: number;
 }
 
-const STREAM_ID = /^(\d+)-(\d+)$/;
-
 export function parseStreamId(id: string): StreamId | undefined {
-  const match = STREAM_ID.exec(id);
-  if (!match) return undefined;
-  return { ms: Number(match[1]), seq: Number(match[2]) };
+  // indexOf + Number rather than a regex: this runs once per delivered record.
+  const dash = id.indexOf('-');
+  if (dash <= 0 || dash === id.length - 1) return undefined;
+  const ms = Number(id.slice(0, dash));
+  const seq = Number(id.slice(dash + 1));
+  if (!Number.isSafeInteger(ms) || !Number.isSafeInteger(seq) || ms < 0 || seq < 0)
+    return undefined;
+  return { ms, seq };
 }
 
 export function compareStreamIds(a: StreamId, b: StreamId): number {
