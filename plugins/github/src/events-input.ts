@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { defineInput, z } from '@codefeedr/core';
+import { badSourceRecord, defineInput, z } from '@codefeedr/core';
 import type { JsonValue, Logger, Source, StreamRecord } from '@codefeedr/core';
 import { Octokit } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
@@ -121,6 +121,10 @@ interface RequestFailure {
 
 const ThrottledOctokit = Octokit.plugin(throttling, retry);
 
+/** Carry the id and time of an event that is emitted as a dead-letter record. */
+const EVENT_ID_HEADER = 'codefeedr-github-event-id';
+const EVENT_CREATED_AT_HEADER = 'codefeedr-github-created-at';
+
 /**
  * Polls a GitHub events feed through octokit. One poll: the first page conditionally (the
  * ETag of the previous first page; a 304 costs no rate limit), then `Link: rel="next"` pages
@@ -158,6 +162,8 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
   private consecutiveFailures = 0;
   private lastKey: string | undefined;
   private started = false;
+  /** Events of the current poll that failed github.Event@1, with the reason. */
+  private invalid = new WeakMap<object, string>();
 
   constructor(
     private readonly config: EventsInputConfig,
@@ -237,11 +243,11 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
   private take(maxRecords: number): StreamRecord<GitHubEvent>[] {
     const batch = this.pending.splice(0, Math.max(1, maxRecords));
     for (const record of batch) {
-      const event = record.value;
-      this.recent.add(event.id);
-      if (this.newestId === null || compareEventIds(event.id, this.newestId) > 0) {
-        this.newestId = event.id;
-        this.newestCreatedAt = event.created_at;
+      const id = record.headers?.[EVENT_ID_HEADER] ?? record.value.id;
+      this.recent.add(id);
+      if (this.newestId === null || compareEventIds(id, this.newestId) > 0) {
+        this.newestId = id;
+        this.newestCreatedAt = record.headers?.[EVENT_CREATED_AT_HEADER] ?? record.value.created_at;
       }
     }
     this.metrics.eventsEmitted += batch.length;
@@ -326,11 +332,20 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
     this.started = true;
     fresh.sort(byEventTime);
     for (const event of fresh) {
-      this.pending.push({
-        key: event.repo.name,
-        value: event,
-        timestamp: Date.parse(event.created_at),
-      });
+      const timestamp = Date.parse(event.created_at);
+      const problem = this.invalid.get(event);
+      if (problem === undefined) {
+        this.pending.push({ key: event.repo.name, value: event, timestamp });
+        continue;
+      }
+      // Kept, not dropped: the runtime sends it to the dead-letter topic with the reason.
+      const bad = badSourceRecord(
+        JSON.stringify(event),
+        `GitHub event ${event.id} does not match github.Event@1: ${problem}`,
+        Number.isFinite(timestamp) ? timestamp : Date.now(),
+        { [EVENT_ID_HEADER]: event.id, [EVENT_CREATED_AT_HEADER]: event.created_at },
+      );
+      this.pending.push(bad as unknown as StreamRecord<GitHubEvent>);
     }
   }
 
@@ -363,16 +378,23 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
     const events: GitHubEvent[] = [];
     for (const item of data) {
       const result = GitHubEventType.schema.safeParse(item);
-      if (result.success) events.push(result.data);
-      else {
-        // Kept, not dropped: downstream validation sends it to the dead-letter topic with the reason.
-        const raw = item as Partial<GitHubEvent>;
-        if (typeof raw?.id === 'string' && typeof raw.created_at === 'string')
-          events.push(raw as GitHubEvent);
-        else
-          this.logger.error('GitHub returned an event without id/created_at; skipped', {
-            feed: this.path,
-          });
+      if (result.success) {
+        events.push(result.data);
+        continue;
+      }
+      const raw = item as Partial<GitHubEvent> | null;
+      const problem = result.error.issues
+        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+        .join('; ');
+      if (typeof raw?.id === 'string' && typeof raw.created_at === 'string') {
+        // De-duplicated by id like any event, then emitted as a dead-letter record.
+        this.invalid.set(raw, problem);
+        events.push(raw as GitHubEvent);
+      } else {
+        this.logger.error('GitHub returned an item that is not an event (no id/created_at)', {
+          feed: this.path,
+          problem,
+        });
       }
     }
     return events;

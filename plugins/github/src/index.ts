@@ -6,3 +6,4 @@ export * from './event-transforms.js';
 export * from './events-input.js';
 export * from './key-manager.js';
 export * from './recent-id-window.js';
+export * from './replay-input.js';
