@@ -27,6 +27,18 @@ const COMPRESSION = {
   zstd: CompressionTypes.ZSTD,
 } as const;
 
+/** kafkajs lists every codec, but the ones it lacks throw when asked for their implementation. */
+function codecRegistered(type: number): boolean {
+  const factory = CompressionCodecs[type as keyof typeof CompressionCodecs];
+  if (factory === undefined) return false;
+  try {
+    factory();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const kafkaBufferConfigSchema = kafkaClientConfigSchema
   .extend({
     partitions: z
@@ -93,15 +105,13 @@ export class KafkaBuffer implements CodefeedrBuffer {
   private readonly kafka: Kafka;
   private adminConnection: Promise<Admin> | undefined;
   private readonly open = new Set<{ close(): Promise<void> }>();
+  /** Topics known to exist (ensured by this buffer), so a send creates a missing one only once. */
+  private readonly knownTopics = new Map<string, Promise<void>>();
 
   constructor(readonly config: KafkaBufferConfig) {
     this.kafka = createKafkaClient(config);
     const compression = config.compression;
-    if (
-      compression !== 'none' &&
-      compression !== 'gzip' &&
-      CompressionCodecs[COMPRESSION[compression]] === undefined
-    ) {
+    if (compression !== 'none' && !codecRegistered(COMPRESSION[compression])) {
       throw new KafkaCompressionCodecMissingError(compression);
     }
     this.admin = {
@@ -136,6 +146,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
     const wrapped = new KafkaBufferProducer(producer, options.clientId, transactional, {
       acks: transactional ? -1 : this.config.acks,
       compression: COMPRESSION[this.config.compression],
+      prepareTopic: (topic) => this.topicReady(topic),
     });
     return this.track(wrapped);
   }
@@ -160,6 +171,21 @@ export class KafkaBuffer implements CodefeedrBuffer {
     return this.track(consumer);
   }
 
+  /**
+   * Resolves once `topic` exists. A send to a topic nobody ensured creates it with the
+   * buffer's default partitions (as the memory buffer does), rather than relying on the
+   * broker's auto.create.topics.enable, which production clusters usually turn off.
+   */
+  private topicReady(topic: string): Promise<void> {
+    let ready = this.knownTopics.get(topic);
+    if (ready === undefined) {
+      ready = this.ensureTopic({ name: topic, partitions: this.config.partitions });
+      this.knownTopics.set(topic, ready);
+      ready.catch(() => this.knownTopics.delete(topic));
+    }
+    return ready;
+  }
+
   private async ensureTopic(spec: TopicSpec): Promise<void> {
     const admin = await this.connectedAdmin();
     const config = { ...this.config.topicConfig, ...spec.config };
@@ -176,6 +202,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
       ],
     });
     await this.waitForLeaders(admin, spec.name);
+    this.knownTopics.set(spec.name, Promise.resolve());
   }
 
   /**
@@ -209,6 +236,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
   private async deleteTopic(name: string): Promise<void> {
     const admin = await this.connectedAdmin();
     const topics = await admin.listTopics();
+    this.knownTopics.delete(name);
     if (!topics.includes(name)) return;
     await admin.deleteTopics({ topics: [name] });
   }
@@ -237,11 +265,15 @@ export class KafkaBuffer implements CodefeedrBuffer {
  * @example
  * const buffer = await kafkaBuffer.create({ brokers: ['127.0.0.1:9092'] });
  */
-export const kafkaBuffer = defineBuffer({
-  name: 'kafka',
-  description:
-    'Apache Kafka topics between stages: partitioned by key, consumer groups, transactions.',
-  configSchema: kafkaBufferConfigSchema,
-  capabilities: CAPABILITIES,
-  create: (config) => new KafkaBuffer(config),
-});
+export const kafkaBuffer = Object.assign(
+  defineBuffer({
+    name: 'kafka',
+    description:
+      'Apache Kafka topics between stages: partitioned by key, consumer groups, transactions.',
+    configSchema: kafkaBufferConfigSchema,
+    capabilities: CAPABILITIES,
+    create: (config) => new KafkaBuffer(config),
+  }),
+  // Listed in the plugin manifest: exactly-once needs a transform stage with guarantee `exactly-once`.
+  { guarantees: ['at-least-once', 'exactly-once'] as const },
+);

@@ -5,6 +5,18 @@ export {
   kafkaBufferConfigSchema,
   type KafkaBufferConfig,
 } from './buffer.js';
+export {
+  kafkaInput,
+  KafkaInputSource,
+  kafkaInputConfigSchema,
+  type KafkaInputConfig,
+} from './kafka-input.js';
+export {
+  kafkaOutput,
+  KafkaOutputSink,
+  kafkaOutputConfigSchema,
+  type KafkaOutputConfig,
+} from './kafka-output.js';
 export { KafkaBufferConsumer } from './consumer.js';
 export { KafkaBufferProducer } from './producer.js';
 export {
@@ -12,4 +24,5 @@ export {
   createKafkaClient,
   type KafkaClientConfig,
 } from './client-config.js';
+export { stringSerde } from './value-serde.js';
 export * from './errors.js';

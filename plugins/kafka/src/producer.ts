@@ -10,6 +10,8 @@ import { KafkaNotTransactionalError } from './errors.js';
 export interface KafkaProducerSettings {
   acks: -1 | 0 | 1;
   compression: CompressionTypes;
+  /** Resolves once the topic exists (creating it on first use). */
+  prepareTopic: (topic: string) => Promise<void>;
 }
 
 /**
@@ -30,14 +32,15 @@ export class KafkaBufferProducer implements BufferProducer {
 
   send(topic: string, messages: readonly BufferMessage[]): Promise<void> {
     if (messages.length === 0) return Promise.resolve();
-    const next = this.tail.then(() =>
-      this.producer.send({
+    const next = this.tail.then(async () => {
+      await this.settings.prepareTopic(topic);
+      return this.producer.send({
         topic,
         messages: toKafkaMessages(messages),
         acks: this.settings.acks,
         compression: this.settings.compression,
-      }),
-    );
+      });
+    });
     this.tail = next.catch(() => undefined);
     return next.then(() => undefined);
   }
@@ -63,6 +66,7 @@ class KafkaBufferTransaction implements BufferTransaction {
 
   async send(topic: string, messages: readonly BufferMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    await this.settings.prepareTopic(topic);
     await this.transaction.send({
       topic,
       messages: toKafkaMessages(messages),

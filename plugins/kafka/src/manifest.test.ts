@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { manifestFromModule, validateManifest } from '@codefeedr/registry';
+import { describe, expect, it } from 'vitest';
+import * as plugin from './index.js';
+
+const packageJson = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+) as Record<string, unknown>;
+
+describe('@codefeedr/plugin-kafka manifest', () => {
+  it('is a valid manifest listing the buffer, the input and the output', () => {
+    const manifest = validateManifest(packageJson);
+    expect(manifest.components.map((c) => [c.name, c.kind, c.export, c.guarantees])).toEqual([
+      ['kafka', 'buffer', 'kafkaBuffer', ['at-least-once', 'exactly-once']],
+      ['kafka-input', 'input', 'kafkaInput', ['at-least-once']],
+      ['kafka-output', 'output', 'kafkaOutput', ['at-least-once']],
+    ]);
+    expect(packageJson.keywords).toContain('codefeedr-plugin');
+  });
+
+  it('matches what the code declares (regenerate with manifestFromModule when a config changes)', () => {
+    expect(packageJson.codefeedr).toEqual(
+      manifestFromModule(plugin as unknown as Record<string, unknown>),
+    );
+  });
+});
