@@ -1,7 +1,7 @@
 import type { BufferConsumer, ConsumedMessage } from '@codefeedr/core';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisBuffer, type RedisBufferOptions } from './buffer.js';
+import { RedisBuffer, redisBuffer, type RedisBufferOptions } from './buffer.js';
 import { MALFORMED_ENTRY_HEADER } from './consumer.js';
 import { RedisUnavailableError } from './errors.js';
 import { partitionForKey } from './murmur2.js';
@@ -98,6 +98,25 @@ describe('RedisBuffer admin', () => {
     });
   });
 
+  it('is a buffer component that validates its whole config up front', async () => {
+    expect(redisBuffer.kind).toBe('buffer');
+    expect(redisBuffer.capabilities).toEqual({ transactions: false, replay: true });
+    const error = (await Promise.resolve()
+      .then(() =>
+        redisBuffer.create({ url: redisUrl(), heartbeatMs: 5_000, leaseMs: 1_000, maxLen: 0 }),
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as (Error & { code: string; problems: string[] }) | undefined;
+    expect(error?.code).toBe('CONFIG_INVALID');
+    expect(error?.problems.some((p) => p.startsWith('maxLen'))).toBe(true);
+    expect(error?.problems.some((p) => p.startsWith('heartbeatMs'))).toBe(true); // every problem at once
+    const buffer = await redisBuffer.create({ url: redisUrl(), prefix });
+    opened.push(buffer as RedisBuffer);
+    expect(buffer.kind).toBe('redis');
+  });
+
   it('fails with a clear error naming host:port but not the password when Redis is unreachable', async () => {
     const error = await RedisBuffer.connect({ url: 'redis://user:s3cret-pass@127.0.0.1:1' }).catch(
       (e: unknown) => e,
@@ -137,6 +156,22 @@ describe('RedisBuffer producer and consumer', () => {
     const first = received.find((m) => m.key === 'alpha')!;
     expect(first.timestamp).toBe(sent[0]!.timestamp);
     await consumer.close();
+  });
+
+  it('honours an explicit partition and rejects one the topic does not have', async () => {
+    const buffer = await openBuffer();
+    await buffer.admin.ensureTopic({ name: 'explicit', partitions: 3 });
+    const producer = await buffer.producer({ clientId: 'explicit' });
+    await producer.send(
+      'explicit',
+      [0, 1, 2].map((partition) => ({ ...message('same-key', partition), partition })),
+    );
+    for (const p of [0, 1, 2]) expect(await raw.xlen(`${prefix}:explicit:${p}`)).toBe(1);
+    await expect(
+      producer.send('explicit', [{ ...message('k', 9), partition: 3 }]),
+    ).rejects.toMatchObject({
+      code: 'UNKNOWN_PARTITION',
+    });
   });
 
   it('acknowledges only up to the committed position', async () => {
