@@ -6,12 +6,8 @@ import { sourceRecordError } from '@codefeedr/core';
 import type { StreamRecord } from '@codefeedr/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GitHubEvent } from './event-types.js';
-import {
-  GitHubReplaySource,
-  replayFiles,
-  replayInput,
-  type ReplayInputOptions,
-} from './replay-input.js';
+import type { GitHubReplaySource } from './replay-input.js';
+import { replayFiles, replayInput, type ReplayInputOptions } from './replay-input.js';
 
 const fixture = new URL('../../../test/fixtures/github/events.ndjson.gz', import.meta.url).pathname;
 const lines = gunzipSync(readFileSync(fixture)).toString('utf8').split('\n').filter(Boolean);
