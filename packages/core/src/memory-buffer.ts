@@ -245,6 +245,20 @@ export class MemoryBuffer implements Buffer {
     return this.topics.get(topic)?.partitions[partition]?.end() ?? 0;
   }
 
+  /**
+   * Commits a group's offsets from outside its consumers, as Kafka's transactional
+   * `sendOffsetsToTransaction` does broker-side (for transactional wrappers and tools).
+   */
+  commitOffsets(group: string, positions: readonly TopicPartitionOffset[]): void {
+    const state = this.groups.get(group) ?? new GroupState(group);
+    this.groups.set(group, state);
+    for (const { topic, partition, offset } of positions) {
+      state.committed.set(tpKey(topic, partition), Number(offset));
+      this.trim(topic, partition);
+    }
+    this.notifier.notify();
+  }
+
   /** Live consumers in a group (tests wait on this instead of sleeping). */
   groupSize(group: string): number {
     return this.groups.get(group)?.members.length ?? 0;

@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { BufferMessage } from './buffer.js';
+import type {
+  Buffer as CfBuffer,
+  BufferMessage,
+  BufferProducer,
+  TopicPartitionOffset,
+} from './buffer.js';
 import { defineInput, defineOutput, defineTransform } from './component.js';
 import { silentLogger } from './console-logger.js';
 import { decodeDeadLetter, type DeadLetterRecord } from './dead-letter.js';
@@ -508,5 +513,60 @@ describe('pipeline.run', () => {
       expect(stages.numbers!.deadLettered).toBe(unparseable.length);
       await buffer.close();
     }
+  });
+
+  it('exactly-once: a transform on a transactional buffer sends outputs and offsets in one transaction', async () => {
+    const inner = new MemoryBuffer();
+    const stats = { committed: 0, aborted: 0, withOffsets: 0, plainSends: 0 };
+    // The memory buffer with Kafka-style transactions on top: sends and offsets become visible at commit.
+    const transactional: CfBuffer = {
+      kind: 'memory-tx',
+      capabilities: { transactions: true, replay: true },
+      admin: inner.admin,
+      consumer: (options) => inner.consumer(options),
+      close: () => inner.close(),
+      async producer(options): Promise<BufferProducer> {
+        const producer = await inner.producer({ clientId: options.clientId });
+        return {
+          send: async (topic, messages) => {
+            stats.plainSends++;
+            await producer.send(topic, messages);
+          },
+          close: () => producer.close(),
+          beginTransaction: async () => {
+            const sends: [string, readonly BufferMessage[]][] = [];
+            let offsets: [string, readonly TopicPartitionOffset[]] | undefined;
+            return {
+              send: async (topic, messages) => void sends.push([topic, messages]),
+              sendOffsets: async (group, positions) => void (offsets = [group, positions]),
+              commit: async () => {
+                for (const [topic, messages] of sends) await producer.send(topic, messages);
+                if (offsets) {
+                  inner.commitOffsets(...offsets);
+                  stats.withOffsets++;
+                }
+                stats.committed++;
+              },
+              abort: async () => void stats.aborted++,
+            };
+          },
+        };
+      },
+    };
+    const sink = new CollectingSink();
+    const summary = await new PipelineBuilder('eo')
+      .append(numbers('numbers', () => new CountingSource(300)))
+      .append(mapper('double', (n) => n * 2))
+      .append(collector('out', sink))
+      .setBuffer(transactional)
+      .setStageOptions('double', { guarantee: 'exactly-once' })
+      .build()
+      .run({ ...fast, mode: 'local', batchSize: 50 });
+    expect(summary.status).toBe('finished');
+    expect([...sink.flushed].sort((a, b) => a - b)).toEqual(range(1, 300).map((n) => n * 2));
+    expect(stats.withOffsets).toBeGreaterThanOrEqual(300 / 50);
+    expect(stats.aborted).toBe(0);
+    // The transform's consumer offsets went through the transactions, up to the end marker at 300.
+    expect(inner.committedOffset('double', 'numbers', 0)).toBe(300);
   });
 });

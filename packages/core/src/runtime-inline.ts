@@ -61,6 +61,7 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
   const mutex = new AsyncMutex();
   const retry = ctx.retryPolicy();
   let dlqProducer: BufferProducer | undefined;
+  const ensuredDlqTopics = new Set<string>();
   let checkpointId = 0;
   const opened: Node[] = [];
 
@@ -148,6 +149,11 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
         if (node.dlq.size === 0) continue;
         const letters: BufferMessage[] = node.dlq.drain();
         dlqProducer ??= await ctx.buffer.producer({ clientId: `${def.name}.inline.dlq` });
+        if (!ensuredDlqTopics.has(node.dlq.topic)) {
+          // Buffers without topic auto-creation (Kafka's default off in production) need it made.
+          await ctx.buffer.admin.ensureTopic({ name: node.dlq.topic, partitions: 1 });
+          ensuredDlqTopics.add(node.dlq.topic);
+        }
         await withRetries(node.stage.id, 'dead-letter send', retry, node.metrics, () =>
           dlqProducer!.send(node.dlq.topic, letters),
         );

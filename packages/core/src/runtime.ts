@@ -2,6 +2,7 @@ import type { Buffer } from './buffer.js';
 import { FileCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
 import { compileTransform } from './compile-transform.js';
 import { ConsoleLogger } from './console-logger.js';
+import { CodefeedrError } from './errors.js';
 import { DeadLetterQueue } from './dead-letter.js';
 import type { Logger } from './logger.js';
 import { MemoryBuffer } from './memory-buffer.js';
@@ -57,6 +58,13 @@ export function runPipeline(def: PipelineDefinition, options: RunOptions): RunHa
   const started = Date.now();
   const done = (async (): Promise<RunSummary> => {
     const stages = def.stages.map((s) => s.id);
+    if (!['inline', 'local', 'worker'].includes(mode)) {
+      throw new CodefeedrError(
+        'RUN_OPTIONS_INVALID',
+        `Unknown run mode "${String(mode)}". Use 'inline', 'local' or 'worker'.`,
+        { mode },
+      );
+    }
     if (mode === 'worker' && (options.stage === undefined || !stages.includes(options.stage))) {
       throw new UnknownWorkerStageError(options.stage, stages);
     }

@@ -92,6 +92,8 @@ abstract class StageWorker {
   protected readonly topic: string;
   protected readonly serde: Serde;
   protected producer: BufferProducer | undefined;
+  /** The producer was made transactional (exactly-once): every send runs in a transaction. */
+  protected transactional = false;
   protected checkpointId = 0;
   private lastCheckpoint = Date.now();
 
@@ -175,8 +177,23 @@ abstract class StageWorker {
     if (messages.length === 0) return;
     const producer = await this.producerFor();
     const started = performance.now();
-    await withRetries(this.stage.id, `buffer send to ${topic}`, this.retry, this.metrics, () =>
-      producer.send(topic, messages),
+    await withRetries(
+      this.stage.id,
+      `buffer send to ${topic}`,
+      this.retry,
+      this.metrics,
+      async () => {
+        if (!this.transactional) return producer.send(topic, messages);
+        // A transactional producer (Kafka) cannot send outside a transaction.
+        const tx = await producer.beginTransaction!();
+        try {
+          await tx.send(topic, messages);
+          await tx.commit();
+        } catch (error) {
+          await tx.abort().catch(() => undefined);
+          throw error;
+        }
+      },
     );
     this.metrics.backpressureMs += performance.now() - started;
   }
@@ -327,6 +344,7 @@ class ConsumerWorker extends StageWorker {
         clientId: this.clientId,
         ...(this.exactlyOnce ? { transactional: true } : {}),
       });
+      this.transactional = this.exactlyOnce;
     } else if (this.stage.kind === 'output') {
       this.sink = await this.stage.createSink(sctx);
     }
