@@ -87,6 +87,17 @@ function workspaceDirs(projectDir: string, pkg: PackageJson): string[] {
   return dirs;
 }
 
+/**
+ * Why a plugin package (its package.json) cannot be used with `coreVersion`: a malformed
+ * manifest or an excluded core; undefined when it is fine. Used before installing, too.
+ */
+export function pluginPackageProblem(
+  pkg: PackageJson,
+  coreVersion: string | undefined,
+): CodefeedrError | undefined {
+  return inspectPlugin('', pkg, 'dependency', coreVersion).problem;
+}
+
 function inspectPlugin(
   dir: string,
   pkg: PackageJson,

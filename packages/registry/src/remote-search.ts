@@ -1,4 +1,6 @@
+import semver from 'semver';
 import { RegistrySearchError } from './errors.js';
+import type { PackageJson } from './package-json.js';
 import { PLUGIN_KEYWORD, type PluginManifest } from './manifest-schema.js';
 
 export interface RemotePlugin {
@@ -104,4 +106,47 @@ export async function packageExists(name: string, options: SearchOptions): Promi
   } catch (error) {
     throw new RegistrySearchError(options.registry, `request failed (${(error as Error).message})`);
   }
+}
+
+/**
+ * The package.json of the version `npm install name@spec` would pick (dist-tag, exact
+ * version or range; default `latest`), read from the registry without installing.
+ * Undefined when the package or a matching version does not exist.
+ */
+export async function fetchPackageVersion(
+  name: string,
+  spec: string,
+  options: SearchOptions,
+): Promise<PackageJson | undefined> {
+  let response: Response;
+  try {
+    response = await fetch(registryUrl(options.registry, name.replace('/', '%2f')), {
+      headers: {
+        accept: 'application/json',
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      },
+      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+    });
+  } catch (error) {
+    throw new RegistrySearchError(options.registry, `request failed (${(error as Error).message})`);
+  }
+  if (response.status === 404) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new RegistrySearchError(options.registry, `GET ${name} answered HTTP ${response.status}`);
+  }
+  const packument = (await response.json()) as {
+    'dist-tags'?: Record<string, string>;
+    versions?: Record<string, PackageJson>;
+  };
+  const versions = packument.versions ?? {};
+  const wanted = spec === '' ? 'latest' : spec;
+  const tagged = packument['dist-tags']?.[wanted];
+  if (tagged) return versions[tagged];
+  if (versions[wanted]) return versions[wanted];
+  const best = semver.maxSatisfying(Object.keys(versions), wanted, { includePrerelease: true });
+  return best ? versions[best] : undefined;
 }

@@ -1,0 +1,89 @@
+import type { ResolvedPipeline } from '@codefeedr/registry';
+
+export type GraphFormat = 'text' | 'mermaid' | 'dot';
+
+export interface GraphModel {
+  name: string;
+  stages: {
+    id: string;
+    kind: string;
+    component: string;
+    inputTypes: string[];
+    outputType: string | null;
+  }[];
+  edges: { from: string; to: string; inputIndex: number; type: string | null }[];
+}
+
+/** The pipeline DAG as data, from manifests alone (no plugin code imported). */
+export function graphModel(pipeline: ResolvedPipeline): GraphModel {
+  const byId = new Map(pipeline.stages.map((s) => [s.id, s]));
+  return {
+    name: pipeline.name,
+    stages: pipeline.stages.map((s) => ({
+      id: s.id,
+      kind: s.component.kind,
+      component: s.component.id,
+      inputTypes: [...(s.component.inputTypes ?? [])],
+      outputType: s.component.outputType ?? null,
+    })),
+    edges: pipeline.stages.flatMap((s) =>
+      s.from.map((from, inputIndex) => ({
+        from,
+        to: s.id,
+        inputIndex,
+        type: byId.get(from)?.component.outputType ?? null,
+      })),
+    ),
+  };
+}
+
+const quoteDot = (text: string): string => `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+const mermaidId = (id: string): string => `s_${id.replace(/[^A-Za-z0-9_]/g, '_')}`;
+const mermaidText = (text: string): string => text.replace(/"/g, '#quot;');
+
+export function renderGraph(model: GraphModel, format: GraphFormat): string {
+  if (format === 'mermaid') {
+    const lines = ['flowchart LR'];
+    for (const s of model.stages) {
+      const label = mermaidText(`${s.id}<br/>${s.kind} ${s.component}`);
+      const shape =
+        s.kind === 'input'
+          ? `(["${label}"])`
+          : s.kind === 'output'
+            ? `[/"${label}"/]`
+            : `["${label}"]`;
+      lines.push(`  ${mermaidId(s.id)}${shape}`);
+    }
+    for (const e of model.edges) {
+      lines.push(`  ${mermaidId(e.from)} -->|"${mermaidText(e.type ?? '')}"| ${mermaidId(e.to)}`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+  if (format === 'dot') {
+    const lines = [`digraph ${quoteDot(model.name)} {`, '  rankdir=LR;', '  node [shape=box];'];
+    for (const s of model.stages) {
+      const shape = s.kind === 'input' ? 'ellipse' : s.kind === 'output' ? 'parallelogram' : 'box';
+      lines.push(
+        `  ${quoteDot(s.id)} [label=${quoteDot(`${s.id}\n${s.kind} ${s.component}`)}, shape=${shape}];`,
+      );
+    }
+    for (const e of model.edges) {
+      lines.push(`  ${quoteDot(e.from)} -> ${quoteDot(e.to)} [label=${quoteDot(e.type ?? '')}];`);
+    }
+    lines.push('}');
+    return `${lines.join('\n')}\n`;
+  }
+  const lines = [`pipeline ${model.name}`, '', 'stages:'];
+  for (const s of model.stages) {
+    const types =
+      s.kind === 'input'
+        ? `→ ${s.outputType}`
+        : `(${s.inputTypes.join(', ')})${s.outputType ? ` → ${s.outputType}` : ''}`;
+    lines.push(`  ${s.id}  ${s.kind} ${s.component}  ${types}`);
+  }
+  lines.push('', 'edges:');
+  for (const e of model.edges) {
+    lines.push(`  ${e.from} ─▶ ${e.to}  [input ${e.inputIndex + 1}: ${e.type ?? '?'}]`);
+  }
+  return `${lines.join('\n')}\n`;
+}
