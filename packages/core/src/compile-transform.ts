@@ -20,7 +20,8 @@ import {
   type Downstream,
 } from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
-import { SOURCE_ERROR_HEADER, sourceRecordError } from './source-record-error.js';
+import { freshCopy } from './operator-specialization.js';
+import { SOURCE_ERROR_HEADER } from './source-record-error.js';
 import type { DataStreams, StageContext, TransformStage } from './stage.js';
 import {
   DataflowGraphError,
@@ -76,6 +77,7 @@ class CompiledChain implements OperatorChain {
   /** inputIndex -> watermark assigners its records reach. */
   private readonly assignersByInput: WatermarkAssignerOperator[][];
   private readonly assigners: WatermarkAssignerOperator[] = [];
+  private loops: (((records: readonly StreamRecord[]) => void) | undefined)[] = [];
 
   constructor(
     private readonly graph: StreamGraph,
@@ -152,6 +154,14 @@ class CompiledChain implements OperatorChain {
       op.next = combine(targets.get(id));
       for (const [tag, list] of sideTargets.get(id) ?? []) op.sideOutputs.set(tag, combine(list));
     }
+    for (const op of this.operators.values()) op.specialize();
+    this.collector.specialize();
+    // Each input gets its own copy of the batch loop, entering straight at the source's children.
+    this.loops = this.heads.map((head) =>
+      head === undefined
+        ? undefined
+        : freshCopy(batchLoop)(head.next, this.failures, SOURCE_ERROR_HEADER),
+    );
   }
 
   private createOperator(id: number, node: StreamNode): Operator {
@@ -210,16 +220,7 @@ class CompiledChain implements OperatorChain {
       for (const a of assigners) a.beginBatch(channelKey);
     }
     try {
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i]!;
-        failures.inputRecord = r;
-        const headers = r.headers;
-        if (headers !== undefined && headers[SOURCE_ERROR_HEADER] !== undefined) {
-          failures.fail(sourceRecordError(r), 1);
-          continue;
-        }
-        head.push(r);
-      }
+      this.loops[inputIndex]!(records);
     } finally {
       failures.inputRecord = undefined;
     }
@@ -281,6 +282,26 @@ class CompiledChain implements OperatorChain {
       this.operators.get(Number(id))!.restore(entry.state);
     }
   }
+}
+
+/** The per-record loop of processBatch, self-contained for freshCopy. */
+function batchLoop(
+  head: Downstream,
+  failures: FailureHandler,
+  errorHeader: string,
+): (records: readonly StreamRecord[]) => void {
+  return function batchLoop(records: readonly StreamRecord[]): void {
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      failures.inputRecord = r;
+      const headers = r.headers;
+      if (headers !== undefined && headers[errorHeader] !== undefined) {
+        failures.failBadSourceRecord(r);
+        continue;
+      }
+      head.push(r);
+    }
+  };
 }
 
 function combine(list: Downstream[] | undefined): Downstream {

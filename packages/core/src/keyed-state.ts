@@ -18,6 +18,7 @@ import {
 } from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { KeySelector } from './stream-graph.js';
+import { freshCopy } from './operator-specialization.js';
 import { TimerQueue } from './timer-queue.js';
 
 /*
@@ -49,6 +50,45 @@ function selectKey(
   }
 }
 
+/** keyed reduce's push, self-contained for freshCopy (uses only its parameters). */
+function keyedReducePush(
+  op: Operator,
+  keySelector: KeySelector,
+  fn: (accumulator: unknown, value: unknown) => unknown,
+  state: Map<string, unknown>,
+  failures: FailureHandler,
+  failed: typeof FAILED,
+  out: ScratchRecord,
+): (r: StreamRecord) => void {
+  return function keyedReducePush(r: StreamRecord): void {
+    let key: string | typeof failed;
+    try {
+      key = keySelector(r.value);
+    } catch (error) {
+      key = failures.recover(error, () => keySelector(r.value), `keyBy of ${op.name}`, r);
+      if (key === failed) return;
+    }
+    const previous = state.get(key);
+    let next: unknown;
+    if (previous === undefined && !state.has(key)) {
+      next = r.value;
+    } else {
+      try {
+        next = fn(previous, r.value);
+      } catch (error) {
+        next = failures.recover(error, () => fn(previous, r.value), op.name, r);
+        if (next === failed) return;
+      }
+    }
+    state.set(key, next);
+    out.key = key;
+    out.value = next;
+    out.timestamp = r.timestamp;
+    out.headers = r.headers;
+    op.next.push(out);
+  };
+}
+
 /** keyBy().reduce(): emits the running reduction of the record's key, per record (as Flink). */
 export class KeyedReduceOperator extends Operator {
   private readonly state = new Map<string, unknown>();
@@ -60,26 +100,23 @@ export class KeyedReduceOperator extends Operator {
     private readonly fn: (accumulator: unknown, value: unknown) => unknown,
   ) {
     super(failures, name);
+    this.specializeWith(keyedReducePush);
   }
 
-  push(r: StreamRecord): void {
-    const key = selectKey(this, this.failures, this.keySelector, r);
-    if (key === FAILED) return;
-    const state = this.state;
-    const previous = state.get(key);
-    let next: unknown;
-    if (previous === undefined && !state.has(key)) {
-      next = r.value;
-    } else {
-      try {
-        next = this.fn(previous, r.value);
-      } catch (error) {
-        next = this.failures.recover(error, () => this.fn(previous, r.value), this.name, r);
-        if (next === FAILED) return;
-      }
-    }
-    state.set(key, next);
-    this.emit(next, key, r.timestamp, r.headers);
+  private specializeWith(factory: typeof keyedReducePush): void {
+    this.push = factory(
+      this,
+      this.keySelector,
+      this.fn,
+      this.state,
+      this.failures,
+      FAILED,
+      this.out,
+    );
+  }
+
+  override specialize(): void {
+    this.specializeWith(freshCopy(keyedReducePush));
   }
 
   override snapshot(): JsonValue {
@@ -104,7 +141,7 @@ export class KeyedAggregateOperator extends Operator {
     super(failures, name);
   }
 
-  push(r: StreamRecord): void {
+  protected override receive(r: StreamRecord): void {
     const key = selectKey(this, this.failures, this.keySelector, r);
     if (key === FAILED) return;
     let result: unknown;
@@ -256,7 +293,7 @@ export class KeyedProcessOperator extends Operator {
     if (times.size === 0) this.registered.delete(key);
   }
 
-  push(r: StreamRecord): void {
+  protected override receive(r: StreamRecord): void {
     const key = selectKey(this, this.failures, this.keySelector, r);
     if (key === FAILED) return;
     const ctx = this.ctx;

@@ -2,7 +2,9 @@ import type { Collector, OutputTag, ProcessContext, ProcessFunction } from './da
 import { CodefeedrError } from './errors.js';
 import type { MessageType } from './message-type.js';
 import type { DeadLetterSink } from './operator-chain.js';
+import { freshCopy } from './operator-specialization.js';
 import type { JsonValue, StreamRecord } from './record.js';
+import { sourceRecordError } from './source-record-error.js';
 
 /*
  * Fused operators (Flink's operator chaining): each operator pushes one record at a time
@@ -83,6 +85,11 @@ export class FailureHandler {
     return FAILED;
   }
 
+  /** A record its source flagged as unparseable (source-record-error.ts) goes straight to dead letters. */
+  failBadSourceRecord(record: StreamRecord): void {
+    this.fail(sourceRecordError(record), 1, record);
+  }
+
   /**
    * Dead-letters the stage input record being processed; outside processBatch (timers and
    * windows firing) there is none, so `fallback` describes what failed, with input index -1.
@@ -107,6 +114,8 @@ const NO_DOWNSTREAM: Downstream = { push() {}, advanceWatermark() {} };
 
 /** Base of every operator: forwards watermarks (after onWatermark) to main and side outputs. */
 export abstract class Operator implements Downstream {
+  /** Hot operators replace this with a closure specialised for them (operator-specialization.ts). */
+  push: (record: StreamRecord) => void = (record) => this.receive(record);
   next: Downstream = NO_DOWNSTREAM;
   /** Side-output tag id -> where `ctx.output(tag, ...)` records go. */
   sideOutputs = new Map<string, Downstream>();
@@ -119,7 +128,10 @@ export abstract class Operator implements Downstream {
     readonly name: string,
   ) {}
 
-  abstract push(record: StreamRecord): void;
+  protected receive(_record: StreamRecord): void {}
+
+  /** Called once the chain is wired: hot operators build their specialised push here. */
+  specialize(): void {}
 
   advanceWatermark(watermark: number): void {
     if (watermark <= this.watermark) return;
@@ -177,6 +189,30 @@ export abstract class Operator implements Downstream {
 type AnyFn = (...args: any[]) => any;
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
+/** map's push, self-contained for freshCopy (uses only its parameters). */
+function mapPush(
+  op: Operator,
+  fn: AnyFn,
+  failures: FailureHandler,
+  failed: typeof FAILED,
+  out: ScratchRecord,
+): (r: StreamRecord) => void {
+  return function mapPush(r: StreamRecord): void {
+    let value: unknown;
+    try {
+      value = fn(r.value, r);
+    } catch (error) {
+      value = failures.recover(error, () => fn(r.value, r), op.name, r);
+      if (value === failed) return;
+    }
+    out.key = r.key;
+    out.value = value;
+    out.timestamp = r.timestamp;
+    out.headers = r.headers;
+    op.next.push(out);
+  };
+}
+
 export class MapOperator extends Operator {
   constructor(
     failures: FailureHandler,
@@ -184,18 +220,35 @@ export class MapOperator extends Operator {
     private readonly fn: AnyFn,
   ) {
     super(failures, name);
+    this.specializeWith(mapPush);
   }
 
-  push(r: StreamRecord): void {
-    let value: unknown;
-    try {
-      value = this.fn(r.value, r);
-    } catch (error) {
-      value = this.failures.recover(error, () => this.fn(r.value, r), this.name, r);
-      if (value === FAILED) return;
-    }
-    this.emit(value, r.key, r.timestamp, r.headers);
+  private specializeWith(factory: typeof mapPush): void {
+    this.push = factory(this, this.fn, this.failures, FAILED, this.out);
   }
+
+  override specialize(): void {
+    this.specializeWith(freshCopy(mapPush));
+  }
+}
+
+/** filter's push, self-contained for freshCopy. */
+function filterPush(
+  op: Operator,
+  fn: AnyFn,
+  failures: FailureHandler,
+  failed: typeof FAILED,
+): (r: StreamRecord) => void {
+  return function filterPush(r: StreamRecord): void {
+    let keep: unknown;
+    try {
+      keep = fn(r.value, r);
+    } catch (error) {
+      keep = failures.recover(error, () => fn(r.value, r), op.name, r);
+      if (keep === failed) return;
+    }
+    if (keep) op.next.push(r);
+  };
 }
 
 export class FilterOperator extends Operator {
@@ -205,17 +258,15 @@ export class FilterOperator extends Operator {
     private readonly fn: AnyFn,
   ) {
     super(failures, name);
+    this.specializeWith(filterPush);
   }
 
-  push(r: StreamRecord): void {
-    let keep: unknown;
-    try {
-      keep = this.fn(r.value, r);
-    } catch (error) {
-      keep = this.failures.recover(error, () => this.fn(r.value, r), this.name, r);
-      if (keep === FAILED) return;
-    }
-    if (keep) this.next.push(r);
+  private specializeWith(factory: typeof filterPush): void {
+    this.push = factory(this, this.fn, this.failures, FAILED);
+  }
+
+  override specialize(): void {
+    this.specializeWith(freshCopy(filterPush));
   }
 }
 
@@ -252,7 +303,7 @@ export class FlatMapOperator extends Operator {
     this.emit(value, key, timestamp, headers);
   }
 
-  push(r: StreamRecord): void {
+  protected override receive(r: StreamRecord): void {
     const collector = this.collector;
     collector.current = r;
     try {
@@ -307,7 +358,7 @@ export class ProcessOperator extends Operator {
     this.emitSide(tagId, value, r.key, r.timestamp, r.headers);
   }
 
-  push(r: StreamRecord): void {
+  protected override receive(r: StreamRecord): void {
     const ctx = this.ctx;
     ctx.record = r;
     try {
@@ -328,7 +379,7 @@ export class ValidateOperator extends Operator {
     super(failures, name);
   }
 
-  push(r: StreamRecord): void {
+  protected override receive(r: StreamRecord): void {
     try {
       this.type.check(r.value);
     } catch (error) {
@@ -342,17 +393,24 @@ export class ValidateOperator extends Operator {
 
 /** Passes records through; the node a side output or a stage input compiles to. */
 export class ForwardOperator extends Operator {
-  push(r: StreamRecord): void {
+  protected override receive(r: StreamRecord): void {
     this.next.push(r);
   }
 }
 
+/** fan-out's push, self-contained for freshCopy. */
+function fanOutPush(targets: readonly Downstream[]): (r: StreamRecord) => void {
+  return function fanOutPush(r: StreamRecord): void {
+    for (let i = 0; i < targets.length; i++) targets[i]!.push(r);
+  };
+}
+
 /** One stream consumed by several operators (fan-out inside a stage). */
 export class FanOut implements Downstream {
-  constructor(private readonly targets: readonly Downstream[]) {}
-  push(r: StreamRecord): void {
-    const targets = this.targets;
-    for (let i = 0; i < targets.length; i++) targets[i]!.push(r);
+  push: (r: StreamRecord) => void;
+  constructor(private readonly targets: readonly Downstream[]) {
+    // Fan-outs are built after the operators they feed are specialised: copy the loop now.
+    this.push = freshCopy(fanOutPush)(targets);
   }
   advanceWatermark(watermark: number): void {
     for (const t of this.targets) t.advanceWatermark(watermark);
@@ -368,7 +426,7 @@ export class UnionOperator extends Operator {
     this.inputWatermarks = new Array<number>(inputs).fill(-Infinity);
   }
 
-  push(r: StreamRecord): void {
+  protected override receive(r: StreamRecord): void {
     this.next.push(r);
   }
 
@@ -395,13 +453,28 @@ export class UnionOperator extends Operator {
 }
 
 /** The end of the chain: gathers what reaches the stage's output into the batch returned. */
+/** The chain end's push, self-contained for freshCopy. */
+function collectorPush(
+  collector: OutputCollector,
+  scratch: typeof ScratchRecord,
+): (r: StreamRecord) => void {
+  return function collectorPush(r: StreamRecord): void {
+    // Scratch records are reused upstream: copy them; input records pass as they are.
+    collector.batch.push(
+      r instanceof scratch
+        ? { key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers }
+        : r,
+    );
+  };
+}
+
 export class OutputCollector implements Downstream {
   batch: StreamRecord[] = [];
   watermark = -Infinity;
+  push = collectorPush(this, ScratchRecord);
 
-  push(r: StreamRecord): void {
-    // Scratch records are reused upstream: copy them; input records pass as they are.
-    this.batch.push(r instanceof ScratchRecord ? copyRecord(r) : r);
+  specialize(): void {
+    this.push = freshCopy(collectorPush)(this, ScratchRecord);
   }
 
   advanceWatermark(watermark: number): void {

@@ -54,7 +54,7 @@ export class WatermarkAssignerOperator extends Operator {
     this.seenInBatch = 0;
   }
 
-  push(r: StreamRecord): void {
+  protected override receive(r: StreamRecord): void {
     const assign = this.strategy.timestampAssigner;
     let timestamp = r.timestamp;
     if (assign !== undefined) {

@@ -76,7 +76,7 @@ export class WindowOperator extends Operator {
     this.emit(value, key, timestamp, undefined);
   }
 
-  push(r: StreamRecord): void {
+  protected override receive(r: StreamRecord): void {
     let key: string;
     try {
       key = this.keySelector(r.value);

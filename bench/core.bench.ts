@@ -1,0 +1,303 @@
+// Benchmarks of @codefeedr/core's dataflow (not a test). Run: npm run build -w @codefeedr/core && npm run bench:core
+// Options: --records N (default 5,000,000), --seconds N (backpressure run, default 60), --batch N (default 1000).
+//
+// 1. Throughput of one keyed pipeline, map -> filter -> keyBy -> reduce, over N in-memory records:
+//    (a) the inline runtime (pipeline.run({ mode: 'inline' })) with a sequence source and a counting sink,
+//    (b) a hand-written loop doing the same work (same records in, same running totals out),
+//    (c) Node object-mode streams (stream.pipeline of Transforms),
+//    plus the compiled operator chain driven directly, to show where the time goes.
+//    Prints records/s and the ratios: targets inline >= 0.5 x hand-written, >= 10 x streams.
+// 2. Backpressure: a fast unbounded source into a slow sink for --seconds; peak RSS must stay < 300 MB.
+import { Readable, Transform, Writable } from 'node:stream';
+import { pipeline as streamPipeline } from 'node:stream/promises';
+import type * as CoreModule from '@codefeedr/core';
+import type { DataStream, StreamRecord } from '@codefeedr/core';
+
+type Core = typeof CoreModule;
+let core: Core;
+try {
+  core = await import('@codefeedr/core');
+} catch (error) {
+  console.error(
+    `Cannot load @codefeedr/core (${(error as Error).message}). Build it first: npm run build -w @codefeedr/core`,
+  );
+  process.exit(1);
+}
+const { PipelineBuilder, Any, compileTransform, defineOutput, defineTransform, sequenceInput, z } =
+  core;
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const RECORDS = option('records', 5_000_000);
+const SECONDS = option('seconds', 60);
+const BATCH = option('batch', 1000);
+const onlyIndex = process.argv.indexOf('--only');
+/** `--only throughput` or `--only backpressure` runs one part. */
+const ONLY = onlyIndex >= 0 ? process.argv[onlyIndex + 1] : undefined;
+const KEYS = 1000;
+
+// The work, shared by every variant: x -> 3x, keep evens, key x mod 1000, running sum per key.
+const triple = (x: number) => x * 3;
+const even = (x: number) => x % 2 === 0;
+// Keys are existing strings, as in real records (a repo name read from the event), not built per record.
+const KEY_NAMES = Array.from({ length: KEYS }, (_, i) => `key-${i}`);
+const keyOf = (x: number) => KEY_NAMES[x % KEYS]!;
+const add = (a: number, b: number) => a + b;
+/** Every variant must agree on this: number of outputs and the sum of the final totals. */
+interface Result {
+  outputs: number;
+  checksum: number;
+}
+
+function keyedSum(stream: DataStream<number>): DataStream<number> {
+  return stream.map(triple).filter(even).keyBy(keyOf).reduce(add);
+}
+
+function timed(name: string, run: () => Result | Promise<Result>) {
+  return async () => {
+    const started = performance.now();
+    const result = await run();
+    const seconds = (performance.now() - started) / 1000;
+    const rate = RECORDS / seconds;
+    console.log(
+      `${name.padEnd(34)} ${(rate / 1e6).toFixed(2).padStart(7)} M records/s  (${seconds.toFixed(2)} s, ${result.outputs} outputs)`,
+    );
+    return { rate, result };
+  };
+}
+
+/** (b) The same work, hand-written: batches of fresh records in, running-total records out. */
+function handWritten(): Result {
+  const sums = new Map<string, number>();
+  let outputs = 0;
+  for (let from = 0; from < RECORDS; from += BATCH) {
+    const n = Math.min(BATCH, RECORDS - from);
+    const batch: StreamRecord<number>[] = new Array(n);
+    const now = Date.now();
+    for (let i = 0; i < n; i++)
+      batch[i] = { key: undefined, value: from + i, timestamp: now, headers: undefined };
+    const out: StreamRecord<number>[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = batch[i]!;
+      const x = triple(r.value);
+      if (!even(x)) continue;
+      const key = keyOf(x);
+      const previous = sums.get(key);
+      const total = previous === undefined ? x : add(previous, x);
+      sums.set(key, total);
+      out.push({ key, value: total, timestamp: r.timestamp, headers: r.headers });
+    }
+    outputs += out.length;
+  }
+  return { outputs, checksum: [...sums.values()].reduce(add, 0) };
+}
+
+const ctx = {
+  stageId: 'bench',
+  pipelineName: 'bench',
+  logger: { debug() {}, info() {}, warn() {}, error() {}, child: () => ctx.logger },
+  signal: new AbortController().signal,
+};
+
+const sumTransform = defineTransform({
+  name: 'keyed-sum',
+  description: 'map -> filter -> keyBy -> reduce',
+  configSchema: z.object({}),
+  inputTypes: [Any] as const,
+  outputType: Any,
+  transform: ([numbers]) => keyedSum(numbers as DataStream<number>) as DataStream<unknown>,
+});
+
+/** The compiled chain alone, fed batches like the runtime would. */
+function compiledChain(): Result {
+  const chain = compileTransform(sumTransform.create('sum'), ctx, {
+    deadLetter: () => {},
+    retries: 0,
+  });
+  const last = new Map<string, number>();
+  let outputs = 0;
+  for (let from = 0; from < RECORDS; from += BATCH) {
+    const n = Math.min(BATCH, RECORDS - from);
+    const batch: StreamRecord<number>[] = new Array(n);
+    const now = Date.now();
+    for (let i = 0; i < n; i++)
+      batch[i] = { key: undefined, value: from + i, timestamp: now, headers: undefined };
+    const out = chain.processBatch(0, 'bench', batch);
+    outputs += out.length;
+    for (const r of out) last.set(r.key!, r.value as number);
+  }
+  return { outputs, checksum: [...last.values()].reduce(add, 0) };
+}
+
+/** A sink that counts records and keeps the last total per key (for the checksum). */
+function countingOutput(state: { outputs: number; last: Map<string, number> }, delayMs = 0) {
+  return defineOutput({
+    name: 'counting',
+    description: 'Counts records.',
+    configSchema: z.object({}),
+    inputTypes: [Any] as const,
+    createSink: () => ({
+      async write(batch: readonly StreamRecord[]) {
+        state.outputs += batch.length;
+        if (delayMs === 0) for (const r of batch) state.last.set(r.key!, r.value as number);
+        else await new Promise((resolve) => setTimeout(resolve, delayMs));
+      },
+      async flush() {},
+      async close() {},
+    }),
+  });
+}
+
+/** (a) The inline runtime: sequence source -> fused transform -> counting sink. */
+async function inlineRuntime(): Promise<Result> {
+  const state = { outputs: 0, last: new Map<string, number>() };
+  const pipeline = new PipelineBuilder('bench-inline')
+    .append(sequenceInput.create('numbers', { from: 0, to: RECORDS - 1 }))
+    .append(sumTransform.create('sum'))
+    .append(countingOutput(state).create('count'))
+    .build();
+  await pipeline.run({ mode: 'inline', batchSize: BATCH, checkpointIntervalMs: 60_000 });
+  return { outputs: state.outputs, checksum: [...state.last.values()].reduce(add, 0) };
+}
+
+/** (c) Node object-mode streams, one object per record through each Transform. */
+async function objectStreams(): Promise<Result> {
+  const sums = new Map<string, number>();
+  let outputs = 0;
+  function* numbers() {
+    const now = Date.now();
+    for (let i = 0; i < RECORDS; i++)
+      yield {
+        key: undefined,
+        value: i,
+        timestamp: now,
+        headers: undefined,
+      } as StreamRecord<number>;
+  }
+  await streamPipeline(
+    Readable.from(numbers()),
+    new Transform({
+      objectMode: true,
+      transform(r: StreamRecord<number>, _enc, done) {
+        done(null, {
+          key: r.key,
+          value: triple(r.value),
+          timestamp: r.timestamp,
+          headers: r.headers,
+        });
+      },
+    }),
+    new Transform({
+      objectMode: true,
+      transform(r: StreamRecord<number>, _enc, done) {
+        done(null, even(r.value) ? r : undefined);
+      },
+    }),
+    new Transform({
+      objectMode: true,
+      transform(r: StreamRecord<number>, _enc, done) {
+        const key = keyOf(r.value);
+        const previous = sums.get(key);
+        const total = previous === undefined ? r.value : add(previous, r.value);
+        sums.set(key, total);
+        done(null, { key, value: total, timestamp: r.timestamp, headers: r.headers });
+      },
+    }),
+    new Writable({
+      objectMode: true,
+      write(_r, _enc, done) {
+        outputs++;
+        done();
+      },
+    }),
+  );
+  return { outputs, checksum: [...sums.values()].reduce(add, 0) };
+}
+
+/** 2. Fast unbounded source -> map -> slow sink (10 ms per batch): RSS must stay bounded. */
+async function backpressure(): Promise<{ peakMb: number; outputs: number }> {
+  const state = { outputs: 0, last: new Map<string, number>() };
+  const pipeline = new PipelineBuilder('bench-backpressure')
+    .append(sequenceInput.create('numbers', {}))
+    .append(
+      defineTransform({
+        name: 'payload',
+        description: 'Makes each record carry ~100 bytes.',
+        configSchema: z.object({}),
+        inputTypes: [Any] as const,
+        outputType: Any,
+        transform: ([n]) =>
+          (n as DataStream<number>).map((x) => ({
+            x,
+            text: `record number ${x} `.padEnd(100, '.'),
+          })),
+      }).create('payload'),
+    )
+    .append(countingOutput(state, 10).create('slow'))
+    .build();
+  const stop = new AbortController();
+  let peak = process.memoryUsage().rss;
+  const started = Date.now();
+  let lastReport = started;
+  const sampler = setInterval(() => {
+    const rss = process.memoryUsage().rss;
+    peak = Math.max(peak, rss);
+    if (Date.now() - lastReport >= 10_000) {
+      lastReport = Date.now();
+      console.log(
+        `  ${Math.round((lastReport - started) / 1000)} s: RSS ${(rss / 2 ** 20).toFixed(0)} MB, peak ${(peak / 2 ** 20).toFixed(0)} MB, ${state.outputs.toLocaleString('en')} delivered`,
+      );
+    }
+  }, 100);
+  const timer = setTimeout(() => stop.abort(), SECONDS * 1000);
+  try {
+    await pipeline.run({
+      mode: 'inline',
+      batchSize: BATCH,
+      signal: stop.signal,
+      checkpointIntervalMs: 60_000,
+    });
+  } finally {
+    clearInterval(sampler);
+    clearTimeout(timer);
+  }
+  return { peakMb: peak / 2 ** 20, outputs: state.outputs };
+}
+
+console.log(
+  `@codefeedr/core dataflow benchmark — ${RECORDS.toLocaleString('en')} records, batches of ${BATCH}, node ${process.version}`,
+);
+if (ONLY !== 'backpressure') {
+  const hand = await timed('(b) hand-written loop', handWritten)();
+  const chain = await timed('    compiled chain, driven directly', compiledChain)();
+  const inline = await timed('(a) inline runtime', inlineRuntime)();
+  const streams = await timed('(c) object-mode streams', objectStreams)();
+  for (const [name, r] of [
+    ['compiled chain', chain],
+    ['inline runtime', inline],
+    ['object-mode streams', streams],
+  ] as const) {
+    if (r.result.outputs !== hand.result.outputs || r.result.checksum !== hand.result.checksum) {
+      console.error(
+        `MISMATCH: ${name} computed ${JSON.stringify(r.result)}, hand-written ${JSON.stringify(hand.result)}`,
+      );
+      process.exitCode = 1;
+    }
+  }
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  console.log(`inline / hand-written   = ${ratio(inline.rate, hand.rate)}  (target >= 0.5)`);
+  console.log(`inline / object streams = ${ratio(inline.rate, streams.rate)}  (target >= 10)`);
+  console.log(`chain  / hand-written   = ${ratio(chain.rate, hand.rate)}`);
+  console.log(`chain  / object streams = ${ratio(chain.rate, streams.rate)}`);
+  console.log(`hand   / object streams = ${ratio(hand.rate, streams.rate)}`);
+}
+if (ONLY !== 'throughput') {
+  console.log(`backpressure: unbounded source -> slow sink (10 ms per batch) for ${SECONDS} s ...`);
+  const bp = await backpressure();
+  console.log(
+    `peak RSS ${bp.peakMb.toFixed(0)} MB (target < 300 MB), ${bp.outputs.toLocaleString('en')} records delivered`,
+  );
+  if (bp.peakMb >= 300) process.exitCode = 1;
+}
