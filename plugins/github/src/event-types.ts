@@ -116,8 +116,9 @@ export const payloadSchemas = {
       ref: z.string(),
       head: z.string(),
       before: z.string().optional(),
-      // Number of commits in the push; `commits` lists at most 20 of them.
-      size: z.number().int().nonnegative(),
+      // Number of commits in the push; `commits` lists at most 20 of them. Optional: GitHub's
+      // events API stopped sending size/commits for PushEvents in 2025 (GH Archive keeps them).
+      size: z.number().int().nonnegative().optional(),
       distinct_size: z.number().int().nonnegative().optional(),
       commits: z.array(commit).optional(),
     })

@@ -1,0 +1,179 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BUNDLED_EVENTS, githubSummaryPipeline, pipeline } from './github-summary-pipeline.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cf-github-summary-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface RawEvent {
+  id: string;
+  type: string;
+  created_at: string;
+  repo: { name: string };
+  payload: { size?: number; commits?: unknown[] };
+}
+
+/** Every figure the summary prints, computed plainly from the gzip file. */
+function independentCounts(top: number) {
+  const events = gunzipSync(readFileSync(BUNDLED_EVENTS))
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as RawEvent);
+  const byType: Record<string, number> = {};
+  const pushes: Record<string, number> = {};
+  const commits: Record<string, number> = {};
+  const repos = new Set<string>();
+  let pushCount = 0;
+  let commitCount = 0;
+  let first = events[0]!;
+  let last = events[0]!;
+  for (const e of events) {
+    byType[e.type] = (byType[e.type] ?? 0) + 1;
+    repos.add(e.repo.name);
+    if (Date.parse(e.created_at) < Date.parse(first.created_at)) first = e;
+    if (Date.parse(e.created_at) > Date.parse(last.created_at)) last = e;
+    if (e.type !== 'PushEvent') continue;
+    const n = e.payload.size ?? e.payload.commits?.length ?? 0;
+    pushCount++;
+    commitCount += n;
+    pushes[e.repo.name] = (pushes[e.repo.name] ?? 0) + 1;
+    commits[e.repo.name] = (commits[e.repo.name] ?? 0) + n;
+  }
+  const ranked = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .sort(
+        ([a, x], [b, y]) =>
+          y - x || a.localeCompare(b, 'en', { sensitivity: 'variant' }) || (a < b ? -1 : 1),
+      )
+      .slice(0, top);
+  return {
+    ids: events.map((e) => e.id),
+    total: events.length,
+    repos: repos.size,
+    first: first.created_at,
+    last: last.created_at,
+    pushCount,
+    commitCount,
+    byType,
+    topPushes: ranked(pushes),
+    topCommits: ranked(commits),
+  };
+}
+
+/** Reads every figure back out of the printed (plain) summary. */
+function parsePrinted(text: string) {
+  const lines = text.split('\n');
+  const num = (s: string) => Number(s.replaceAll(',', ''));
+  const head = lines[1]!.match(/^([\d,]+) events in ([\d,]+) repositories, (.+) → (.+)$/)!;
+  const push = lines[2]!.match(/^([\d,]+) pushes carrying ([\d,]+) commits$/)!;
+  const section = (title: string) => {
+    const start = lines.findIndex((l) => l.startsWith(title));
+    const end = lines.findIndex((l, i) => i > start && (l.trim() === '' || l.startsWith('Total')));
+    return lines.slice(start + 1, end);
+  };
+  const byType: Record<string, number> = {};
+  const shares: Record<string, string> = {};
+  for (const row of section('EVENT TYPE')) {
+    const m = row.match(/^(\S+)\s+([\d,]+)\s+([\d.]+)%$/)!;
+    byType[m[1]!] = num(m[2]!);
+    shares[m[1]!] = m[3]!;
+  }
+  const top = (title: string) =>
+    section(title).map((row) => {
+      const m = row.match(/^\s*(\d+)\. (.+?)\s+([\d,]+)$/)!;
+      return [m[2]!, num(m[3]!)] as [string, number];
+    });
+  const total = lines.find((l) => l.startsWith('Total'))!.match(/([\d,]+)$/)![1]!;
+  return {
+    total: num(head[1]!),
+    repos: num(head[2]!),
+    first: head[3]!,
+    last: head[4]!,
+    pushCount: num(push[1]!),
+    commitCount: num(push[2]!),
+    byType,
+    shares,
+    totalRow: num(total),
+    topPushes: top('TOP REPOSITORIES BY PUSHES'),
+    topCommits: top('TOP REPOSITORIES BY COMMITS'),
+  };
+}
+
+function capture() {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+  return { out, text: () => text };
+}
+
+describe('github-summary pipeline', () => {
+  const expected = independentCounts(10);
+
+  it('prints figures that match an independent count of the bundled events, and writes them as NDJSON', async () => {
+    const { out, text } = capture();
+    const output = join(dir, 'events.ndjson');
+    const began = Date.now();
+    const result = await githubSummaryPipeline({ output, out, tty: false }).run({
+      mode: 'inline',
+      batchSize: 1000,
+    });
+    expect(result.status).toBe('finished');
+    expect(Date.now() - began).toBeLessThan(60_000);
+
+    const printed = parsePrinted(text());
+    expect(printed.total).toBe(expected.total);
+    expect(printed.totalRow).toBe(expected.total);
+    expect(printed.repos).toBe(expected.repos);
+    expect(printed.first).toBe(expected.first.replace('T', ' '));
+    expect(printed.last).toBe(expected.last.replace('T', ' '));
+    expect(printed.pushCount).toBe(expected.pushCount);
+    expect(printed.commitCount).toBe(expected.commitCount);
+    expect(printed.byType).toEqual(expected.byType);
+    for (const [type, count] of Object.entries(expected.byType)) {
+      expect(printed.shares[type]).toBe(((100 * count) / expected.total).toFixed(1));
+    }
+    expect(printed.topPushes).toEqual(expected.topPushes);
+    expect(printed.topCommits).toEqual(expected.topCommits);
+    // Plain output off a terminal: no escape codes.
+    expect(text()).not.toMatch(/\x1b\[/);
+
+    const written = readFileSync(output, 'utf8').split('\n').filter(Boolean);
+    expect(written.map((line) => (JSON.parse(line) as RawEvent).id).sort()).toEqual(
+      [...expected.ids].sort(),
+    );
+    const deadLettered = result.metrics.stages.reduce((n, s) => n + s.deadLettered, 0);
+    expect(deadLettered).toBe(0);
+  });
+
+  it('draws colours and redraws in place on a terminal', async () => {
+    const { out, text } = capture();
+    await githubSummaryPipeline({ output: join(dir, 'tty.ndjson'), out, tty: true, top: 3 }).run({
+      mode: 'inline',
+      batchSize: 1000,
+    });
+    expect(text()).toMatch(/\x1b\[1m/);
+    expect(text()).toContain('█');
+    // The last drawing is the final one, with the same figures as the plain one.
+    const plain = text().replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+    const final = plain.slice(plain.lastIndexOf('GitHub events summary'));
+    expect(final).toContain('done)');
+    expect(final).toContain(`${expected.total.toLocaleString('en-US')} events`);
+  });
+
+  it('is a registry pipeline component that validates its config', () => {
+    expect(pipeline.kind).toBe('pipeline');
+    expect(pipeline.name).toBe('github-summary');
+    expect(
+      pipeline
+        .create({ output: join(dir, 'x.ndjson') })
+        .describe()
+        .stages.map((s) => s.id),
+    ).toEqual(expect.arrayContaining(['events', 'push-events', 'activity', 'summary', 'ndjson']));
+    expect(() => pipeline.create({ top: 0 })).toThrow();
+  });
+});

@@ -1,0 +1,147 @@
+import pc from 'picocolors';
+import type { Activity } from './activity.js';
+
+export interface RankedRepository {
+  repo: string;
+  count: number;
+}
+
+/** Counts of a stream of activity records: events per type, pushes and commits per repository. */
+export class GitHubSummary {
+  events = 0;
+  pushes = 0;
+  commits = 0;
+  readonly byType = new Map<string, number>();
+  readonly pushesByRepo = new Map<string, number>();
+  readonly commitsByRepo = new Map<string, number>();
+  readonly repositories = new Set<string>();
+  /** ISO created_at of the oldest and newest event seen. */
+  first: string | undefined;
+  last: string | undefined;
+  private firstMs = Infinity;
+  private lastMs = -Infinity;
+
+  add(activity: Activity): void {
+    if (activity.kind === 'event') {
+      this.events++;
+      this.byType.set(activity.type, (this.byType.get(activity.type) ?? 0) + 1);
+      this.repositories.add(activity.repo);
+      const ms = Date.parse(activity.createdAt);
+      if (ms < this.firstMs) {
+        this.firstMs = ms;
+        this.first = activity.createdAt;
+      }
+      if (ms > this.lastMs) {
+        this.lastMs = ms;
+        this.last = activity.createdAt;
+      }
+    } else {
+      this.pushes++;
+      this.commits += activity.commits;
+      this.pushesByRepo.set(activity.repo, (this.pushesByRepo.get(activity.repo) ?? 0) + 1);
+      this.commitsByRepo.set(
+        activity.repo,
+        (this.commitsByRepo.get(activity.repo) ?? 0) + activity.commits,
+      );
+    }
+  }
+
+  /** Event types, most frequent first (ties by name). */
+  types(): RankedRepository[] {
+    return rank(this.byType, Infinity);
+  }
+
+  topByPushes(n: number): RankedRepository[] {
+    return rank(this.pushesByRepo, n);
+  }
+
+  topByCommits(n: number): RankedRepository[] {
+    return rank(this.commitsByRepo, n);
+  }
+}
+
+/** Highest count first; equal counts by name, so the table is the same on every run. */
+function rank(counts: ReadonlyMap<string, number>, n: number): RankedRepository[] {
+  return [...counts]
+    .map(([repo, count]) => ({ repo, count }))
+    .sort((a, b) => b.count - a.count || (a.repo < b.repo ? -1 : a.repo > b.repo ? 1 : 0))
+    .slice(0, n);
+}
+
+export interface RenderOptions {
+  /** Colours, bars and box rules for a terminal; plain aligned text otherwise. */
+  tty: boolean;
+  /** Rows in each top-repositories table. */
+  top: number;
+  /** Shown in the title line, e.g. `replay of events.ndjson.gz` or `live`. */
+  source: string;
+  /** Terminal width, to cut long repository names. */
+  width?: number;
+  /** The run is still going (a running summary) or finished. */
+  final: boolean;
+}
+
+const number = (n: number): string => n.toLocaleString('en-US');
+
+function cut(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+/** `2015-01-01T12:00:03Z` → `2015-01-01 12:00:03Z`. */
+function when(iso: string | undefined): string {
+  return iso === undefined ? '-' : iso.replace('T', ' ');
+}
+
+/**
+ * Renders the summary as aligned tables. Numbers are printed with thousands separators
+ * and nothing else, so a test can read every figure back and check it.
+ */
+export function renderSummary(summary: GitHubSummary, options: RenderOptions): string {
+  const c = pc.createColors(options.tty);
+  const width = Math.max(60, Math.min(options.width ?? 100, 120));
+  const nameWidth = Math.min(48, width - 30);
+  const lines: string[] = [];
+  const rule = options.tty ? c.dim('─'.repeat(Math.min(width, nameWidth + 30))) : '';
+  const heading = (left: string, right: string, extra = '') =>
+    lines.push(
+      c.bold(c.cyan(`${left.padEnd(nameWidth)} ${right.padStart(9)}`)) +
+        (extra ? c.bold(c.cyan(extra)) : ''),
+    );
+
+  const status = options.final ? 'done' : 'running';
+  lines.push(
+    `${c.bold('GitHub events summary')} ${c.dim(`(${options.source}, ${status})`)}`,
+    `${number(summary.events)} events in ${number(summary.repositories.size)} repositories, ${when(summary.first)} → ${when(summary.last)}`,
+    `${number(summary.pushes)} pushes carrying ${number(summary.commits)} commits`,
+  );
+  if (rule) lines.push(rule);
+  lines.push('');
+
+  heading('EVENT TYPE', 'EVENTS', '   SHARE');
+  const types = summary.types();
+  const most = types[0]?.count ?? 1;
+  for (const { repo: type, count } of types) {
+    const share = summary.events === 0 ? 0 : (100 * count) / summary.events;
+    const bar = options.tty
+      ? ` ${c.green('█'.repeat(Math.max(1, Math.round((16 * count) / most))))}`
+      : '';
+    lines.push(
+      `${cut(type, nameWidth).padEnd(nameWidth)} ${number(count).padStart(9)} ${`${share.toFixed(1)}%`.padStart(7)}${bar}`,
+    );
+  }
+  lines.push(`${c.bold('Total'.padEnd(nameWidth))} ${c.bold(number(summary.events).padStart(9))}`);
+
+  for (const [title, column, ranked] of [
+    ['TOP REPOSITORIES BY PUSHES', 'PUSHES', summary.topByPushes(options.top)],
+    ['TOP REPOSITORIES BY COMMITS', 'COMMITS', summary.topByCommits(options.top)],
+  ] as const) {
+    lines.push('');
+    heading(title, column);
+    if (ranked.length === 0) lines.push(c.dim('(no pushes yet)'));
+    ranked.forEach(({ repo, count }, i) => {
+      const name = `${String(i + 1).padStart(2)}. ${cut(repo, nameWidth - 4)}`;
+      lines.push(`${name.padEnd(nameWidth)} ${number(count).padStart(9)}`);
+    });
+  }
+  return `${lines.join('\n')}\n`;
+}

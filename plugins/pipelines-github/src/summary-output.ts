@@ -1,0 +1,85 @@
+import { defineOutput, z } from '@codefeedr/core';
+import type { Sink, StreamRecord } from '@codefeedr/core';
+import { ActivityType, type Activity } from './activity.js';
+import { GitHubSummary, renderSummary } from './github-summary.js';
+
+function isWritable(value: unknown): value is NodeJS.WritableStream {
+  return typeof (value as NodeJS.WritableStream | undefined)?.write === 'function';
+}
+
+export const summaryOutputConfigSchema = z
+  .object({
+    /** Rows in each top-repositories table. */
+    top: z.number().int().min(1).max(100).default(10),
+    /** Shown in the title, e.g. `replay of events.ndjson.gz`. */
+    source: z.string().default('GitHub events'),
+    /** Where to print (default: stdout). */
+    out: z.custom<NodeJS.WritableStream>(isWritable, 'out must be a writable stream').optional(),
+    /** Colours and in-place redraws; default: whether `out` is a terminal. */
+    tty: z.boolean().optional(),
+    /** Redraw the running summary this often on a terminal. */
+    refreshMs: z.number().int().positive().default(250),
+    /** Off a terminal, print the whole summary this often (0: only at the end). For live runs. */
+    plainEveryMs: z.number().int().nonnegative().default(0),
+    /** Filled as records arrive, for callers that want the figures rather than the text. */
+    summary: z.instanceof(GitHubSummary).optional(),
+  })
+  .strict();
+
+export type SummaryOutputOptions = z.input<typeof summaryOutputConfigSchema>;
+type SummaryOutputConfig = z.output<typeof summaryOutputConfigSchema>;
+
+/** Counts activity records and prints the summary: redrawn in place on a terminal, plain otherwise. */
+export class SummarySink implements Sink<Activity> {
+  readonly summary: GitHubSummary;
+  private readonly out: NodeJS.WritableStream;
+  private readonly tty: boolean;
+  private drawnLines = 0;
+  private lastDraw = 0;
+
+  constructor(private readonly config: SummaryOutputConfig) {
+    this.summary = config.summary ?? new GitHubSummary();
+    this.out = config.out ?? process.stdout;
+    this.tty = config.tty ?? (this.out as { isTTY?: boolean }).isTTY === true;
+  }
+
+  write(batch: readonly StreamRecord<Activity>[]): void {
+    for (const record of batch) this.summary.add(record.value);
+    const now = Date.now();
+    const every = this.tty ? this.config.refreshMs : this.config.plainEveryMs;
+    if (every > 0 && now - this.lastDraw >= every) {
+      this.lastDraw = now;
+      this.draw(false);
+    }
+  }
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.draw(true);
+  }
+
+  private draw(final: boolean): void {
+    const text = renderSummary(this.summary, {
+      tty: this.tty,
+      top: this.config.top,
+      source: this.config.source,
+      width: (this.out as { columns?: number }).columns,
+      final,
+    });
+    // On a terminal, move back over the previous drawing and clear it: a running summary.
+    const erase = this.tty && this.drawnLines > 0 ? `\x1b[${this.drawnLines}F\x1b[0J` : '';
+    this.out.write(erase + text);
+    this.drawnLines = this.tty ? text.split('\n').length - 1 : 0;
+  }
+}
+
+/** `@codefeedr/pipelines-github:summary` — prints events per type and the top repositories. */
+export const summaryOutput = defineOutput({
+  name: 'summary',
+  description:
+    'Prints a running summary of GitHub activity: events per type, top repositories by pushes and by commits.',
+  configSchema: summaryOutputConfigSchema,
+  inputTypes: [ActivityType] as const,
+  createSink: (config) => new SummarySink(config),
+});
