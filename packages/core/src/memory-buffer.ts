@@ -51,18 +51,15 @@ export class UnknownPartitionError extends CodefeedrError {
   }
 }
 
-interface StoredMessage extends BufferMessage {
-  offset: number;
-}
-
 class PartitionLog {
   /** Offset of messages[0]; grows as retention trims committed records. */
   base = 0;
-  readonly messages: StoredMessage[] = [];
+  /** Stored as sent (not copied: a sent message is the buffer's, as with any producer). */
+  readonly messages: BufferMessage[] = [];
   end(): number {
     return this.base + this.messages.length;
   }
-  at(offset: number): StoredMessage | undefined {
+  at(offset: number): BufferMessage | undefined {
     return this.messages[offset - this.base];
   }
 }
@@ -204,17 +201,8 @@ export class MemoryBuffer implements Buffer {
               await this.notifier.wait(1000);
               continue;
             }
-            const chunk = pending.slice(sent, sent + space);
-            for (const message of chunk) {
-              log.messages.push({
-                key: message.key,
-                value: message.value,
-                timestamp: message.timestamp,
-                headers: message.headers,
-                offset: log.end(),
-              });
-            }
-            sent += chunk.length;
+            const until = Math.min(pending.length, sent + space);
+            for (; sent < until; sent++) log.messages.push(pending[sent]!);
             this.notifier.notify();
           }
         }
@@ -415,8 +403,8 @@ export class MemoryBuffer implements Buffer {
     }
     if (start === 'latest') return log.end();
     if (typeof start === 'object') {
-      const found = log.messages.find((m) => m.timestamp >= start.timestamp);
-      return found?.offset ?? log.end();
+      const index = log.messages.findIndex((m) => m.timestamp >= start.timestamp);
+      return index === -1 ? log.end() : log.base + index;
     }
     return log.base;
   }

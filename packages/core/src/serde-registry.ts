@@ -2,7 +2,6 @@ import { Packr } from 'msgpackr';
 import { CodefeedrError, DecodeError } from './errors.js';
 import type { Serde } from './serde.js';
 
-const utf8Encoder = new TextEncoder();
 // fatal: malformed UTF-8 is a decode error (dead-lettered), not silently replaced characters.
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -10,7 +9,8 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 export const jsonSerde: Serde = {
   name: 'json',
   encode(value) {
-    return utf8Encoder.encode(JSON.stringify(value) ?? 'null');
+    // Buffer.from allocates small strings from Node's pool: several times faster than TextEncoder here.
+    return Buffer.from(JSON.stringify(value) ?? 'null', 'utf8');
   },
   decode(bytes) {
     try {
