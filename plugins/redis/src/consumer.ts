@@ -75,6 +75,8 @@ interface PartitionState {
   groupReady: boolean;
   /** Not read with `>` before this time (gives a previous owner one heartbeat to let go). */
   readableAt: number;
+  /** Owned and past its settle time, as of the last heartbeat: what assignment() reports and poll reads. */
+  effective: boolean;
   /** Own pending entries and idle entries of dead consumers are read before any new entry. */
   recovering: boolean;
   ownPendingCursor: string;
@@ -115,7 +117,6 @@ export class RedisStreamsConsumer implements BufferConsumer {
   private carried: Promise<ConsumedMessage[]> | undefined;
   private wake: (() => void) | undefined;
   private closed = false;
-  private reportedAssignment = '';
   /** Entries not yet delivered to the group, per owned partition, as of the last heartbeat. */
   private lagByStream = new Map<string, number | undefined>();
   private readonly group: string;
@@ -174,13 +175,13 @@ export class RedisStreamsConsumer implements BufferConsumer {
       if (recovered.length > 0) return this.deliver(recovered);
       const now = Date.now();
       const readable = [...this.partitions.values()].filter(
-        (p) => p.owned && p.groupReady && !p.recovering && p.readableAt <= now,
+        (p) => p.effective && p.groupReady && !p.recovering,
       );
       const waitMs = Math.min(deadline - now, this.init.buffer.config.heartbeatMs);
       if (signal?.aborted || this.closed) return [];
       if (readable.length === 0) {
         if (waitMs <= 0) return [];
-        await this.waitForAssignment(Math.min(waitMs, this.nextReadableIn(now)), signal);
+        await this.waitForAssignment(waitMs, signal);
         continue;
       }
       const read = this.readNew(readable, maxRecords, Math.max(0, waitMs));
@@ -246,9 +247,8 @@ export class RedisStreamsConsumer implements BufferConsumer {
 
   /** Partitions this consumer owns and reads; a gained partition joins after its settle time. */
   assignment(): TopicPartition[] {
-    const now = Date.now();
     return [...this.partitions.values()]
-      .filter((p) => p.owned && p.readableAt <= now)
+      .filter((p) => p.effective)
       .map((p) => ({ topic: p.topic, partition: p.partition }));
   }
 
@@ -284,8 +284,6 @@ export class RedisStreamsConsumer implements BufferConsumer {
     if (this.closed) return;
     const now = Date.now();
     const owned = new Set<string>();
-    const gained: PartitionState[] = [];
-    let changed = false;
     for (const assignment of assignments) {
       const settleMs = assignment.members > 1 ? 2 * this.init.buffer.config.heartbeatMs : 0;
       for (const partition of assignment.partitions) {
@@ -301,6 +299,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
             owned: false,
             groupReady: false,
             readableAt: 0,
+            effective: false,
             recovering: false,
             ownPendingCursor: '0',
             claimCursor: '0-0',
@@ -318,28 +317,29 @@ export class RedisStreamsConsumer implements BufferConsumer {
           state.recovering = true;
           state.ownPendingCursor = '0';
           state.claimCursor = '0-0';
-          gained.push(state);
-          changed = true;
         }
       }
     }
     for (const [key, state] of this.partitions) {
-      if (state.owned && !owned.has(key)) {
-        state.owned = false;
-        changed = true;
-      }
+      if (state.owned && !owned.has(key)) state.owned = false;
     }
     // Also retries groups whose creation failed before, and groups of deleted-then-recreated topics.
     await this.ensureGroups([...this.partitions.values()].filter((p) => p.owned && !p.groupReady));
-    if (changed) this.wake?.();
-    await this.refreshLag();
-    // Reported when it takes effect: gains after their settle time (checked every heartbeat).
-    const effective = this.assignment();
-    const signature = effective.map((tp) => partitionKey(tp.topic, tp.partition)).join(',');
-    if (signature !== this.reportedAssignment) {
-      this.reportedAssignment = signature;
-      this.init.options.onAssignmentChange?.(effective);
+    // Flags and the callback change together (no await between), so assignment() and
+    // onAssignmentChange always agree. Gains take effect after their settle time.
+    let changed = false;
+    for (const state of this.partitions.values()) {
+      const effective = state.owned && state.readableAt <= now;
+      if (effective !== state.effective) {
+        state.effective = effective;
+        changed = true;
+      }
     }
+    if (changed) {
+      this.init.options.onAssignmentChange?.(this.assignment());
+      this.wake?.();
+    }
+    await this.refreshLag();
   }
 
   private async refreshLag(): Promise<void> {
@@ -404,14 +404,6 @@ export class RedisStreamsConsumer implements BufferConsumer {
     }
   }
 
-  private nextReadableIn(now: number): number {
-    let soonest = Infinity;
-    for (const p of this.partitions.values())
-      if (p.owned && p.groupReady && p.readableAt > now)
-        soonest = Math.min(soonest, p.readableAt - now);
-    return soonest;
-  }
-
   private waitForAssignment(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -439,7 +431,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
     const out: ConsumedMessage[] = [];
     for (const p of this.partitions.values()) {
       if (out.length >= maxRecords) break;
-      if (!p.owned || !p.groupReady || p.readableAt > now) continue;
+      if (!p.effective || !p.groupReady) continue;
       if (!p.recovering && p.nextClaimAt > now) continue;
       try {
         await this.recoverPartition(p, maxRecords - out.length, out, now);
