@@ -177,7 +177,7 @@ export class PipelineBuilder<Last = never> {
 
   /** Validates the DAG (every problem at once, as a PipelineValidationError) and returns it. */
   build(): Pipeline {
-    const problems = validate(this.name, this.stageList, this.edgeList);
+    const problems = validatePipeline(this.name, this.stageList, this.edgeList);
     if (problems.length > 0) throw new PipelineValidationError(this.name, problems);
     const order = topologicalOrder(this.stageList, this.edgeList);
     const position = new Map(order.map((s, i) => [s.id, i]));
@@ -225,7 +225,7 @@ function isBufferComponent(value: BufferComponent | Buffer): value is BufferComp
 }
 
 /** Every problem with a pipeline's shape, in a stable order. */
-export function validate(
+export function validatePipeline(
   name: string,
   stages: readonly AnyStage[],
   edges: readonly { from: string; to: string }[],
