@@ -51,6 +51,9 @@ interface Result {
   checksum: number;
 }
 
+/** Records per run: RECORDS when measuring, a tenth for the warm-up pass. */
+let count = RECORDS;
+
 function keyedSum(stream: DataStream<number>): DataStream<number> {
   return stream.map(triple).filter(even).keyBy(keyOf).reduce(add);
 }
@@ -60,7 +63,7 @@ function timed(name: string, run: () => Result | Promise<Result>) {
     const started = performance.now();
     const result = await run();
     const seconds = (performance.now() - started) / 1000;
-    const rate = RECORDS / seconds;
+    const rate = count / seconds;
     console.log(
       `${name.padEnd(34)} ${(rate / 1e6).toFixed(2).padStart(7)} M records/s  (${seconds.toFixed(2)} s, ${result.outputs} outputs)`,
     );
@@ -72,8 +75,8 @@ function timed(name: string, run: () => Result | Promise<Result>) {
 function handWritten(): Result {
   const sums = new Map<string, number>();
   let outputs = 0;
-  for (let from = 0; from < RECORDS; from += BATCH) {
-    const n = Math.min(BATCH, RECORDS - from);
+  for (let from = 0; from < count; from += BATCH) {
+    const n = Math.min(BATCH, count - from);
     const batch: StreamRecord<number>[] = new Array(n);
     const now = Date.now();
     for (let i = 0; i < n; i++)
@@ -118,8 +121,8 @@ function compiledChain(): Result {
   });
   const last = new Map<string, number>();
   let outputs = 0;
-  for (let from = 0; from < RECORDS; from += BATCH) {
-    const n = Math.min(BATCH, RECORDS - from);
+  for (let from = 0; from < count; from += BATCH) {
+    const n = Math.min(BATCH, count - from);
     const batch: StreamRecord<number>[] = new Array(n);
     const now = Date.now();
     for (let i = 0; i < n; i++)
@@ -154,7 +157,7 @@ function countingOutput(state: { outputs: number; last: Map<string, number> }, d
 async function inlineRuntime(): Promise<Result> {
   const state = { outputs: 0, last: new Map<string, number>() };
   const pipeline = new PipelineBuilder('bench-inline')
-    .append(sequenceInput.create('numbers', { from: 0, to: RECORDS - 1 }))
+    .append(sequenceInput.create('numbers', { from: 0, to: count - 1 }))
     .append(sumTransform.create('sum'))
     .append(countingOutput(state).create('count'))
     .build();
@@ -168,7 +171,7 @@ async function objectStreams(): Promise<Result> {
   let outputs = 0;
   function* numbers() {
     const now = Date.now();
-    for (let i = 0; i < RECORDS; i++)
+    for (let i = 0; i < count; i++)
       yield {
         key: undefined,
         value: i,
@@ -270,6 +273,10 @@ console.log(
   `@codefeedr/core dataflow benchmark — ${RECORDS.toLocaleString('en')} records, batches of ${BATCH}, node ${process.version}`,
 );
 if (ONLY !== 'backpressure') {
+  // Warm-up pass: let the JIT compile every variant before anything is measured.
+  count = Math.max(1000, Math.floor(RECORDS / 10));
+  for (const variant of [handWritten, compiledChain, inlineRuntime, objectStreams]) await variant();
+  count = RECORDS;
   const hand = await timed('(b) hand-written loop', handWritten)();
   const chain = await timed('    compiled chain, driven directly', compiledChain)();
   const inline = await timed('(a) inline runtime', inlineRuntime)();

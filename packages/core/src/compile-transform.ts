@@ -219,10 +219,11 @@ class CompiledChain implements OperatorChain {
       const channelKey = `${inputIndex}:${channel}`;
       for (const a of assigners) a.beginBatch(channelKey);
     }
+    failures.batch = records;
     try {
       this.loops[inputIndex]!(records);
     } finally {
-      failures.inputRecord = undefined;
+      failures.batch = undefined;
     }
     for (const a of assigners) a.endBatch();
     return this.collector.take();
@@ -293,7 +294,7 @@ function batchLoop(
   return function batchLoop(records: readonly StreamRecord[]): void {
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      failures.inputRecord = r;
+      failures.position = i;
       const headers = r.headers;
       if (headers !== undefined && headers[errorHeader] !== undefined) {
         failures.failBadSourceRecord(r);

@@ -56,7 +56,14 @@ export const FAILED: unique symbol = Symbol('codefeedr.failed');
  */
 export class FailureHandler {
   inputIndex = -1;
-  inputRecord: StreamRecord | undefined = undefined;
+  /** The batch being processed and the position in it (a number: no write barrier per record). */
+  batch: readonly StreamRecord[] | undefined = undefined;
+  position = 0;
+
+  /** The stage input record being processed, if inside processBatch. */
+  get inputRecord(): StreamRecord | undefined {
+    return this.batch?.[this.position];
+  }
 
   constructor(
     readonly stageId: string,
@@ -95,8 +102,9 @@ export class FailureHandler {
    * windows firing) there is none, so `fallback` describes what failed, with input index -1.
    */
   fail(error: unknown, attempts: number, fallback?: StreamRecord): void {
-    const record = this.inputRecord ?? fallback;
-    const inputIndex = this.inputRecord ? this.inputIndex : -1;
+    const input = this.inputRecord;
+    const record = input ?? fallback;
+    const inputIndex = input ? this.inputIndex : -1;
     this.deadLetter(
       record ? copyRecord(record) : { value: null, timestamp: 0 },
       error,
