@@ -298,7 +298,10 @@ describe('pipeline.run', () => {
         checkpointDir: dir,
         ioRetries: 0,
       }),
-    ).rejects.toMatchObject({ code: 'STAGE_FAILED' });
+    ).rejects.toMatchObject({
+      code: 'STAGE_FAILED',
+      message: expect.stringContaining('Stage "out" failed: sink.write'),
+    });
     expect(source1.commits.length).toBeGreaterThan(0);
     expect(first.flushed.length).toBeLessThan(total);
 
@@ -425,6 +428,13 @@ describe('pipeline.run', () => {
         .run({ ...fast, mode, batchSize: 64 });
       expect(summary.status).toBe('finished');
       expect([...sink.flushed].sort((a, b) => a - b)).toEqual(sortedExpected);
+      const sums = summary.metrics.stages.find((s) => s.stage === 'sums')!;
+      // The event-time watermark reached the last timestamps (1000) before the end-of-input flush.
+      expect(sums.watermark).toBeGreaterThan(900);
+      if (mode === 'local') {
+        expect(sums.consumerLag).toBe(0);
+        expect(sums.bytesIn).toBeGreaterThan(0);
+      }
     }
   });
 

@@ -1,3 +1,4 @@
+import { redactText } from './console-logger.js';
 import { CodefeedrError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { MessageType } from './message-type.js';
@@ -12,7 +13,7 @@ export class StageFailedError extends CodefeedrError {
   constructor(stageId: string, operation: string, attempts: number, cause: unknown) {
     super(
       'STAGE_FAILED',
-      `Stage "${stageId}" failed: ${operation} threw ${attempts} time${attempts === 1 ? '' : 's'} (last: ${String((cause as Error)?.message ?? cause)}). Positions were committed only up to data already flushed, so fix the cause and run again: nothing is lost.`,
+      `Stage "${stageId}" failed: ${operation} threw ${attempts} time${attempts === 1 ? '' : 's'} (last: ${redactText(String((cause as Error)?.message ?? cause))}). Positions were committed only up to data already flushed, so fix the cause and run again: nothing is lost.`,
       { stageId, operation, attempts },
       { cause },
     );
