@@ -1,4 +1,4 @@
-// Build step: ship templates/plugin inside the package as template/, with its
+// Build step: ship templates/plugin inside the package as dist/template, with its
 // @codefeedr/* ranges set to the versions being built (so a scaffolded plugin depends on
 // the release that scaffolded it). Runs on Node >= 22 from `npm run build`.
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 const cliDir = join(import.meta.dirname, '..');
 const repo = join(cliDir, '..', '..');
 const source = join(repo, 'templates', 'plugin');
-const target = join(cliDir, 'template');
+const target = join(cliDir, 'dist', 'template');
 const skipped = new Set(['node_modules', 'dist', '.tmp', 'coverage', 'CHANGELOG.md']);
 
 rmSync(target, { recursive: true, force: true });

@@ -2,8 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+const MODULE_DIR = dirname(fileURLToPath(import.meta.url));
 /** The @codefeedr/cli package folder: one level above src/ (sources) or dist/ (build). */
-export const CLI_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const CLI_DIR = join(MODULE_DIR, '..');
 
 export function cliVersion(): string {
   return (JSON.parse(readFileSync(join(CLI_DIR, 'package.json'), 'utf8')) as { version: string })
@@ -11,12 +12,12 @@ export function cliVersion(): string {
 }
 
 /**
- * Where `codefeedr new plugin` copies from: the `template/` folder shipped in the
- * package (copied from templates/plugin at build), else the monorepo's templates/plugin.
+ * Where `codefeedr new plugin` copies from: dist/template, shipped in the package (copied
+ * from templates/plugin at build), else, running from sources, the monorepo's templates/plugin.
  */
 export function templateDir(): string {
   for (const candidate of [
-    join(CLI_DIR, 'template'),
+    join(MODULE_DIR, 'template'),
     join(CLI_DIR, '..', '..', 'templates', 'plugin'),
   ]) {
     if (existsSync(join(candidate, 'package.json'))) return candidate;

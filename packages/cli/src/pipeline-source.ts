@@ -28,11 +28,6 @@ export function checkPipelineFile(
   const absolute = isAbsolute(file) ? file : resolve(cwd, file);
   const shown = relative(cwd, absolute).startsWith('..') ? absolute : relative(cwd, absolute);
   const catalog = discoverPlugins(cwd);
-  const spec = readPipelineFile(absolute, { env, overrides });
-  const named: PipelineFileSpec = {
-    ...spec,
-    file: shown,
-    locate: (path, key) => ({ ...spec.locate(path, key), file: shown }),
-  };
-  return { catalog, spec: named, resolved: checkPipeline(named, catalog) };
+  const spec = readPipelineFile(absolute, { env, overrides }, shown);
+  return { catalog, spec, resolved: checkPipeline(spec, catalog) };
 }

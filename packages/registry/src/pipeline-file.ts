@@ -54,19 +54,24 @@ const STAGE_KEYS = new Set(['id', 'use', 'with', 'from', 'description']);
 const STAGE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const ENV_REFERENCE = /\$\$\{|\$\{([^}]*)\}/g;
 
-export function readPipelineFile(file: string, options: ParseOptions = {}): PipelineFileSpec {
+/** Reads and parses a pipeline file; problems name it as `shownAs` (e.g. relative to the project). */
+export function readPipelineFile(
+  file: string,
+  options: ParseOptions = {},
+  shownAs = file,
+): PipelineFileSpec {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new PipelineFileError(file, [
+    throw new PipelineFileError(shownAs, [
       {
         code: 'FILE_UNREADABLE',
         message: `cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)}); check the path`,
       },
     ]);
   }
-  return parsePipelineText(text, file, options);
+  return parsePipelineText(text, shownAs, options);
 }
 
 /**
