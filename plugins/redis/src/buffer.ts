@@ -109,6 +109,12 @@ interface TopicMeta {
   maxLen: number;
 }
 
+interface ProducerTopic extends TopicMeta {
+  fetchedAt: number;
+  /** Stream key of each partition, built once rather than per record. */
+  streams: string[];
+}
+
 const ENSURE_TOPIC_LUA = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local partitions = tonumber(ARGV[2])
@@ -284,7 +290,7 @@ export class RedisBuffer implements CodefeedrBuffer {
 
 /** Sends a batch as one pipeline of XADDs: one round trip, no await per record. */
 export class RedisStreamsProducer implements BufferProducer {
-  private readonly metadata = new Map<string, TopicMeta & { fetchedAt: number }>();
+  private readonly metadata = new Map<string, ProducerTopic>();
   private roundRobin = 0;
   private closed = false;
 
@@ -299,7 +305,6 @@ export class RedisStreamsProducer implements BufferProducer {
     if (this.closed) throw new RedisClientClosedError('producer');
     if (messages.length === 0) return;
     const meta = await this.topicMeta(topic);
-    const keys = this.buffer.keys;
     const pipeline = this.client.pipeline();
     for (const message of messages) {
       // An explicit partition (the runtime's end-of-stream markers) overrides key partitioning.
@@ -307,14 +312,16 @@ export class RedisStreamsProducer implements BufferProducer {
       const partition =
         explicit !== undefined
           ? explicit
-          : message.key === undefined
-            ? this.roundRobin++ % meta.partitions
-            : partitionForKey(message.key, meta.partitions);
+          : meta.partitions === 1
+            ? 0
+            : message.key === undefined
+              ? this.roundRobin++ % meta.partitions
+              : partitionForKey(message.key, meta.partitions);
       if (!(Number.isInteger(partition) && partition >= 0 && partition < meta.partitions))
         throw new RedisUnknownPartitionError(topic, partition, meta.partitions);
       const value = message.value;
       const args: (string | number | globalThis.Buffer)[] = [
-        keys.stream(topic, partition),
+        meta.streams[partition]!,
         'MAXLEN',
         '~',
         meta.maxLen,
@@ -347,7 +354,7 @@ export class RedisStreamsProducer implements BufferProducer {
     this.onClose();
   }
 
-  private async topicMeta(topic: string): Promise<TopicMeta> {
+  private async topicMeta(topic: string): Promise<ProducerTopic> {
     const cached = this.metadata.get(topic);
     if (cached && Date.now() - cached.fetchedAt < METADATA_MAX_AGE_MS) return cached;
     let meta = await this.buffer.topicMeta(topic);
@@ -358,8 +365,12 @@ export class RedisStreamsProducer implements BufferProducer {
         partitions: this.buffer.config.partitions,
       });
     }
-    this.metadata.set(topic, { ...meta, fetchedAt: Date.now() });
-    return meta;
+    const streams = Array.from({ length: meta.partitions }, (_, p) =>
+      this.buffer.keys.stream(topic, p),
+    );
+    const fresh = { ...meta, fetchedAt: Date.now(), streams };
+    this.metadata.set(topic, fresh);
+    return fresh;
   }
 }
 

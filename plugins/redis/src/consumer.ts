@@ -83,7 +83,6 @@ interface PartitionState {
   claimCursor: string;
   nextClaimAt: number;
   delivered: Delivered[];
-  deliveredIds: Set<string>;
   position: StreamId | undefined;
 }
 
@@ -224,7 +223,6 @@ export class RedisStreamsConsumer implements BufferConsumer {
         count++;
       if (count === 0) continue;
       const acked = state.delivered.splice(0, count);
-      for (const entry of acked) state.deliveredIds.delete(entry.id);
       pipeline.xack(state.stream, this.group, ...acked.map((entry) => entry.id));
       commands++;
     }
@@ -305,7 +303,6 @@ export class RedisStreamsConsumer implements BufferConsumer {
             claimCursor: '0-0',
             nextClaimAt: 0,
             delivered: [],
-            deliveredIds: new Set(),
             position: undefined,
           };
           this.partitions.set(key, state);
@@ -466,7 +463,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
       if (entries.length === 0) p.ownPendingCursor = '';
       else {
         p.ownPendingCursor = entries[entries.length - 1]![0].toString();
-        this.collect(p, entries, out);
+        this.collect(p, entries, out, true);
         return;
       }
     }
@@ -480,7 +477,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
       budget,
     ])) as [globalThis.Buffer, RawEntry[], globalThis.Buffer[]];
     p.claimCursor = cursor.toString();
-    this.collect(p, entries, out);
+    this.collect(p, entries, out, true);
     if (p.claimCursor === '0-0') {
       // A full pass over the pending list is done.
       p.recovering = false;
@@ -519,7 +516,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
       for (const [streamKey, entries] of reply) {
         const state = this.byStream.get(streamKey.toString());
         if (!state) continue;
-        this.collect(state, entries, out);
+        this.collect(state, entries, out, false);
         if (entries.length >= count) full.push(state);
       }
       streams = full;
@@ -527,24 +524,33 @@ export class RedisStreamsConsumer implements BufferConsumer {
     return out;
   }
 
+  /**
+   * Decodes entries into `out`. `recovered` entries (own pending, XAUTOCLAIM) may include ones
+   * this consumer delivered and still has in flight; those are skipped, not handed out twice.
+   */
   private collect(
     state: PartitionState,
     entries: readonly RawEntry[],
     out: ConsumedMessage[],
+    recovered: boolean,
   ): void {
+    const inFlight = recovered ? new Set(state.delivered.map((entry) => entry.id)) : undefined;
     for (const [rawId, fields] of entries) {
       // Null fields: the entry was trimmed (MAXLEN) after delivery; there is nothing left to return.
       if (fields === null) continue;
       const id = rawId.toString();
-      if (state.deliveredIds.has(id)) continue; // still in flight here; XAUTOCLAIM only reset its idle time
+      if (inFlight?.has(id)) continue;
       out.push(decodeEntry(state.topic, state.partition, id, fields));
     }
   }
 
   /** Records delivery (for positions and acks) as messages leave poll. */
   private deliver(messages: ConsumedMessage[]): ConsumedMessage[] {
+    let state: PartitionState | undefined;
     for (const message of messages) {
-      const state = this.partitions.get(partitionKey(message.topic, message.partition));
+      // Batches come mostly partition by partition: look the state up only when it changes.
+      if (state?.partition !== message.partition || state.topic !== message.topic)
+        state = this.partitions.get(partitionKey(message.topic, message.partition));
       if (!state) continue;
       const after = nextStreamId(parseStreamId(message.offset)!);
       // Strictly increasing even when a reclaimed (older) entry is delivered after newer ones,
@@ -555,7 +561,6 @@ export class RedisStreamsConsumer implements BufferConsumer {
           : after;
       state.position = position;
       state.delivered.push({ id: message.offset, position });
-      state.deliveredIds.add(message.offset);
     }
     return messages;
   }
