@@ -1,0 +1,366 @@
+// Buffer benchmarks (not a test). One stage-to-stage hop — producer → topic → consumer group
+// → commit — through @codefeedr/plugin-kafka's KafkaBuffer, against a hand-written kafkajs
+// producer + eachBatch consumer doing the same work (same batch size, compression, acks=all,
+// idempotent producer, a commit per batch), and the same hop hand-written on
+// @platformatic/kafka, all on the same broker in the same run. Then latency p50/p99 at a
+// fixed offered rate. Then Redis Streams (bench/buffers-redis.ts), when that file exists.
+//
+//   npm run build -w @codefeedr/core -w @codefeedr/plugin-kafka   (the bench imports the builds)
+//   npm run bench:buffers -- [--records 200000] [--batch 1000] [--compression none|gzip] [--rate 20000]
+//   Kafka: CODEFEEDR_KAFKA_BROKERS, else the services harness's 127.0.0.1:9092 (npm run services:up).
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import {
+  Consumer as PlatformaticConsumer,
+  Producer as PlatformaticProducer,
+} from '@platformatic/kafka';
+import kafkajs from 'kafkajs';
+import type * as KafkaPlugin from '@codefeedr/plugin-kafka';
+
+const { Kafka, logLevel, CompressionTypes } = kafkajs;
+
+let plugin: typeof KafkaPlugin;
+try {
+  plugin = await import('@codefeedr/plugin-kafka');
+} catch (error) {
+  console.error(
+    `Cannot load @codefeedr/plugin-kafka (${(error as Error).message}). Build it first: npm run build -w @codefeedr/core -w @codefeedr/plugin-kafka`,
+  );
+  process.exit(1);
+}
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+const RECORDS = Number(option('records', '200000'));
+const BATCH = Number(option('batch', '1000'));
+const COMPRESSION = option('compression', 'none') as 'none' | 'gzip';
+const RATE = Number(option('rate', '20000'));
+const LATENCY_MS = Number(option('latency-ms', '3000'));
+const PARTITIONS = 3;
+const brokers = (process.env.CODEFEEDR_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
+interface OutMessage {
+  key: string;
+  value: Buffer;
+  timestamp: number;
+}
+
+/** One hop through one client: send batches; `start` delivers the `sentAt` stamps of what the consumer got. */
+interface Hop {
+  readonly name: string;
+  send(messages: OutMessage[]): Promise<void>;
+  start(onRecords: (sentAt: number[]) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A ~200-byte JSON payload, like a small GitHub event projection, with its send time. */
+function payload(n: number, sentAt: number): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      n,
+      sentAt,
+      repo: `octo-org/repository-${n % 97}`,
+      type: 'PushEvent',
+      actor: `user-${n % 1013}`,
+      ref: 'refs/heads/main',
+      pad: 'x'.repeat(80),
+    }),
+  );
+}
+const sentAtOf = (value: Uint8Array): number =>
+  JSON.parse(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString())
+    .sentAt as number;
+
+const unique = (what: string) => `cfbench-${what}-${randomBytes(4).toString('hex')}`;
+
+async function codefeedrHop(): Promise<Hop> {
+  const topic = unique('codefeedr');
+  const buffer = new plugin.KafkaBuffer(
+    plugin.kafkaBufferConfigSchema.parse({
+      brokers,
+      compression: COMPRESSION,
+      logLevel: 'nothing',
+    }),
+  );
+  await buffer.admin.ensureTopic({ name: topic, partitions: PARTITIONS });
+  const producer = await buffer.producer({ clientId: topic });
+  let running = true;
+  let loop: Promise<void> = Promise.resolve();
+  return {
+    name: '@codefeedr/plugin-kafka (kafkajs)',
+    send: (messages) => producer.send(topic, messages),
+    async start(onRecords) {
+      const consumer = await buffer.consumer({
+        group: topic,
+        topics: [topic],
+        start: 'earliest',
+        maxBufferedRecords: 4 * BATCH,
+      });
+      loop = (async () => {
+        while (running) {
+          const batch = await consumer.poll(BATCH, 100);
+          if (batch.length === 0) continue;
+          const stamps = new Array<number>(batch.length);
+          for (let i = 0; i < batch.length; i++) stamps[i] = sentAtOf(batch[i]!.value);
+          await consumer.commit();
+          onRecords(stamps);
+        }
+        await consumer.close();
+      })();
+    },
+    async close() {
+      running = false;
+      await loop;
+      await producer.close();
+      await buffer.admin.deleteTopic(topic);
+      await buffer.close();
+    },
+  };
+}
+
+/** The same hop written directly on kafkajs, as one would without CodeFeedr. */
+async function kafkajsHop(): Promise<Hop> {
+  const topic = unique('kafkajs');
+  const kafka = new Kafka({ brokers, clientId: topic, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  const consumer = kafka.consumer({
+    groupId: topic,
+    maxWaitTimeInMs: 100,
+    heartbeatInterval: 1000,
+    sessionTimeout: 10_000,
+  });
+  const compression = COMPRESSION === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  return {
+    name: 'kafkajs, hand-written',
+    send: async (messages) =>
+      void (await producer.send({
+        topic,
+        messages: messages.map((m) => ({ ...m, timestamp: String(m.timestamp) })),
+        acks: -1,
+        compression,
+      })),
+    async start(onRecords) {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      const joined = new Promise<void>((resolve) =>
+        consumer.on(consumer.events.GROUP_JOIN, () => resolve()),
+      );
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const stamps = batch.messages.map((m) => sentAtOf(m.value!));
+          await consumer.commitOffsets([
+            {
+              topic,
+              partition: batch.partition,
+              offset: (BigInt(batch.lastOffset()) + 1n).toString(),
+            },
+          ]);
+          onRecords(stamps);
+        },
+      });
+      await joined;
+    },
+    async close() {
+      await consumer.disconnect();
+      await producer.disconnect();
+      await admin.deleteTopics({ topics: [topic] });
+      await admin.disconnect();
+    },
+  };
+}
+
+/** The same hop on @platformatic/kafka (a newer pure-JS client): async-iterated message stream. */
+async function platformaticHop(): Promise<Hop> {
+  const topic = unique('platformatic');
+  const kafka = new Kafka({ brokers, clientId: topic, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin(); // topic admin through kafkajs: only the hop is measured
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] });
+  const producer = new PlatformaticProducer({
+    clientId: topic,
+    bootstrapBrokers: brokers,
+    idempotent: true,
+    acks: -1,
+    compression: COMPRESSION,
+  });
+  const consumer = new PlatformaticConsumer({
+    groupId: topic,
+    clientId: `${topic}-c`,
+    bootstrapBrokers: brokers,
+    maxWaitTime: 100,
+  });
+  let loop: Promise<void> = Promise.resolve();
+  let stream: Awaited<ReturnType<typeof consumer.consume>> | undefined;
+  return {
+    name: '@platformatic/kafka, hand-written',
+    send: async (messages) =>
+      void (await producer.send({
+        messages: messages.map((m) => ({
+          topic,
+          key: Buffer.from(m.key),
+          value: m.value,
+          timestamp: BigInt(m.timestamp),
+        })),
+      })),
+    async start(onRecords) {
+      // Commits every 100 ms (its autocommit) rather than per batch: its stream has no batches.
+      stream = await consumer.consume({
+        topics: [topic],
+        mode: 'earliest',
+        autocommit: 100,
+        maxWaitTime: 100,
+      });
+      const messages = stream;
+      loop = (async () => {
+        let stamps: number[] = [];
+        for await (const message of messages) {
+          stamps.push(sentAtOf(message.value as Buffer));
+          if (stamps.length >= BATCH || messages.readableLength === 0) {
+            onRecords(stamps);
+            stamps = [];
+          }
+        }
+      })().catch(() => undefined);
+    },
+    async close() {
+      await stream?.close();
+      await loop;
+      await consumer.close(true);
+      await producer.close();
+      await admin.deleteTopics({ topics: [topic] });
+      await admin.disconnect();
+    },
+  };
+}
+
+/** Producer and consumer run concurrently; throughput = records / time until the last one arrived. */
+async function throughput(hop: Hop, records: number): Promise<number> {
+  let received = 0;
+  let done: () => void = () => undefined;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  await hop.start((stamps) => {
+    received += stamps.length;
+    if (received >= records) done();
+  });
+  const started = performance.now();
+  for (let sent = 0; sent < records; sent += BATCH) {
+    const count = Math.min(BATCH, records - sent);
+    const now = Date.now();
+    const messages = new Array<OutMessage>(count);
+    for (let i = 0; i < count; i++)
+      messages[i] = {
+        key: `key-${(sent + i) % 64}`,
+        value: payload(sent + i, now),
+        timestamp: now,
+      };
+    await hop.send(messages);
+  }
+  await all;
+  return records / ((performance.now() - started) / 1000);
+}
+
+interface Latency {
+  p50: number;
+  p99: number;
+}
+
+/** Offers `RATE` records/s in 10 ms ticks for LATENCY_MS and records each record's send→receive time. */
+async function latency(hop: Hop): Promise<Latency> {
+  const perTick = Math.max(1, Math.round(RATE / 100));
+  const ticks = Math.ceil(LATENCY_MS / 10);
+  const total = perTick * ticks;
+  const latencies: number[] = [];
+  let done: () => void = () => undefined;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  await hop.start((stamps) => {
+    const now = Date.now();
+    for (const sentAt of stamps) latencies.push(now - sentAt);
+    if (latencies.length >= total) done();
+  });
+  const start = performance.now();
+  for (let tick = 0; tick < ticks; tick++) {
+    const wait = start + tick * 10 - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const now = Date.now();
+    const messages = new Array<OutMessage>(perTick);
+    for (let i = 0; i < perTick; i++)
+      messages[i] = {
+        key: `key-${i % 64}`,
+        value: payload(tick * perTick + i, now),
+        timestamp: now,
+      };
+    await hop.send(messages);
+  }
+  await all;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+async function measure<T>(make: () => Promise<Hop>, body: (hop: Hop) => Promise<T>): Promise<T> {
+  const hop = await make();
+  try {
+    return await body(hop);
+  } finally {
+    await hop.close();
+  }
+}
+
+const hops = [kafkajsHop, codefeedrHop, platformaticHop];
+const best = new Map<string, number>();
+const names = new Map<() => Promise<Hop>, string>();
+console.log(
+  `Kafka buffer, one hop, ${RECORDS.toLocaleString('en-US')} records, batches of ${BATCH}, compression ${COMPRESSION}, ${PARTITIONS} partitions, brokers ${brokers.join(',')}`,
+);
+// Warm-up (JIT, connections), then two alternating rounds; the best of each counts.
+for (const make of hops)
+  await measure(
+    make,
+    async (hop) => (names.set(make, hop.name), throughput(hop, Math.min(RECORDS, 10 * BATCH))),
+  );
+for (let round = 0; round < 2; round++) {
+  for (const make of hops) {
+    const rate = await measure(make, (hop) => throughput(hop, RECORDS));
+    best.set(names.get(make)!, Math.max(best.get(names.get(make)!) ?? 0, rate));
+  }
+}
+const baseline = best.get(names.get(kafkajsHop)!)!;
+const fmt = (n: number) => `${Math.round(n).toLocaleString('en-US').padStart(9)} records/s`;
+for (const [name, rate] of best)
+  console.log(`  ${name.padEnd(36)} ${fmt(rate)}  ratio ${(rate / baseline).toFixed(2)}`);
+const ratio = best.get(names.get(codefeedrHop)!)! / baseline;
+console.log(
+  `  codefeedr / kafkajs ratio ${ratio.toFixed(2)} (target >= 0.80) ${ratio >= 0.8 ? 'OK' : 'BELOW TARGET'}`,
+);
+
+console.log(`Latency at ${RATE.toLocaleString('en-US')} records/s offered for ${LATENCY_MS} ms:`);
+for (const make of hops) {
+  const figures = await measure(make, latency);
+  console.log(
+    `  ${names.get(make)!.padEnd(36)} p50 ${String(figures.p50).padStart(4)} ms  p99 ${String(figures.p99).padStart(4)} ms`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Redis Streams: bench/buffers-redis.ts (the Redis engineer's) runs here when present.
+const redisBench = new URL('./buffers-redis.ts', import.meta.url);
+if (existsSync(redisBench)) {
+  console.log('');
+  const { benchRedis } = (await import(redisBench.href)) as {
+    benchRedis(options: { records: number; batchSize: number }): Promise<unknown>;
+  };
+  await benchRedis({ records: RECORDS, batchSize: BATCH });
+}
+process.exit(0);
