@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import type {
   BufferProducer,
   TopicPartitionOffset,
 } from './buffer.js';
+import { FileCheckpointStore } from './checkpoint-store.js';
 import { defineInput, defineOutput, defineTransform } from './component.js';
 import { silentLogger } from './console-logger.js';
 import { decodeDeadLetter, type DeadLetterRecord } from './dead-letter.js';
@@ -578,5 +579,35 @@ describe('pipeline.run', () => {
     expect(stats.aborted).toBe(0);
     // The transform's consumer offsets went through the transactions, up to the end marker at 300.
     expect(inner.committedOffset('double', 'numbers', 0)).toBe(300);
+  });
+
+  it('local mode checkpoints each stage in its own file, positions never past the end markers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cf-local-'));
+    dirs.push(dir);
+    const sink = new CollectingSink();
+    const source = new CountingSource(100);
+    const summary = await new PipelineBuilder('local-ckpt')
+      .append(numbers('numbers', () => source))
+      .append(mapper('double', (n) => n * 2))
+      .append(collector('out', sink))
+      .build()
+      .run({ ...fast, mode: 'local', checkpointDir: dir, batchSize: 30 });
+    expect(summary.status).toBe('finished');
+    expect((await readdir(join(dir, 'local-ckpt'))).sort()).toEqual([
+      'double.0.json',
+      'numbers.0.json',
+      'out.0.json',
+    ]);
+    const store = new FileCheckpointStore(dir);
+    const input = await store.load('local-ckpt', 'numbers', '0');
+    expect(input?.positions).toEqual({ source: 101 });
+    expect(source.commits.at(-1)).toBe(101);
+    // 100 records at offsets 0..99, then the end marker at 100: commits stop at the marker.
+    const double = await store.load('local-ckpt', 'double', '0');
+    expect(double?.positions).toEqual({ 'numbers/0': '100' });
+    expect(double?.state).toHaveProperty('double');
+    const out = await store.load('local-ckpt', 'out', '0');
+    expect(out?.positions).toEqual({ 'double/0': '100' });
+    expect(out!.id).toBeGreaterThanOrEqual(1);
   });
 });
