@@ -379,7 +379,7 @@ class ConsumerWorker extends StageWorker {
         this.lastTick = Date.now();
         append(outputs, this.chain.tick(this.lastTick));
       }
-      await this.emit(outputs);
+      await this.emit(outputs, messages.length > 0);
       if (messages.length > 0) this.metrics.observeBatch(performance.now() - started);
       this.metrics.consumerLag = consumer.lag?.() ?? null;
       const wm = this.chain?.currentWatermark?.();
@@ -486,10 +486,11 @@ class ConsumerWorker extends StageWorker {
   }
 
   /** Sends a batch's outputs and dead letters (in one transaction when exactly-once). */
-  private async emit(outputs: readonly StreamRecord[]): Promise<void> {
+  private async emit(outputs: readonly StreamRecord[], consumed = false): Promise<void> {
     if (this.exactlyOnce) {
       const encoded = this.encode(outputs);
-      if (encoded.length === 0 && this.dlq.size === 0) return;
+      // Offsets must advance even when a batch emits nothing (a filter dropping everything).
+      if (encoded.length === 0 && this.dlq.size === 0 && !consumed) return;
       const tx = await this.producer!.beginTransaction!();
       try {
         if (encoded.length > 0) await tx.send(this.topic, encoded);
@@ -540,7 +541,8 @@ class ConsumerWorker extends StageWorker {
       Object.fromEntries(positions.map((p) => [channelOf(p.topic, p.partition), p.offset])),
       state,
     );
-    if (positions.length > 0) {
+    // Exactly-once: offsets already went through each batch's transaction.
+    if (positions.length > 0 && !this.exactlyOnce) {
       const consumer = this.consumer!;
       await withRetries(this.stage.id, 'buffer commit', this.retry, this.metrics, () =>
         consumer.commit(positions),
