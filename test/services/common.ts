@@ -111,9 +111,13 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** The process's arguments joined by spaces (servers that rewrite their title pad with NULs). */
 export function processCmdline(pid: number): string {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((arg) => arg !== '')
+      .join(' ');
   } catch {
     return '';
   }
@@ -129,7 +133,8 @@ export function livePid(file: string, marker: string): number | undefined {
   const pid = Number.parseInt(readFileSync(file, 'utf8').trim().split('\n')[0] ?? '', 10);
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   if (!isAlive(pid)) return undefined;
-  return processCmdline(pid).includes(marker) ? pid : undefined;
+  // The marker must end at an argument boundary: "-p 5433" must not match "-p 54330".
+  return `${processCmdline(pid)} `.includes(`${marker} `) ? pid : undefined;
 }
 
 export interface SpawnSpec {
@@ -304,12 +309,20 @@ export function lastLines(text: string, count: number): string {
   return lines.slice(-count).join('\n');
 }
 
-/** The last `count` lines of each existing log file, labelled, for error messages. */
+/** Written into a service's log before each start, so a failure shows only this attempt. */
+export const START_MARKER = '=== starting';
+
+/**
+ * The last `count` lines of each existing log file, labelled, for error messages; in a
+ * file that has start markers, only lines from the latest attempt on.
+ */
 export function logTail(files: readonly string[], count = 40): string {
   const parts: string[] = [];
   for (const file of files) {
     if (!existsSync(file)) continue;
-    parts.push(`--- last ${count} lines of ${file} ---\n${lastLines(readFileSync(file, 'utf8'), count)}`);
+    const text = readFileSync(file, 'utf8');
+    const attempt = text.lastIndexOf(`\n${START_MARKER}`);
+    parts.push(`--- last ${count} lines of ${file} ---\n${lastLines(attempt >= 0 ? text.slice(attempt + 1) : text, count)}`);
   }
   return parts.length > 0 ? parts.join('\n') : `(no log at ${files.join(', ')})`;
 }
@@ -352,8 +365,14 @@ export interface ProcessServiceSpec {
   /** Where its pid file and stdout/stderr log live; default .services/<name>. */
   dir?: string;
   url: string;
-  /** Substring of /proc/<pid>/cmdline that identifies our process (see livePid). */
+  /** Part of /proc/<pid>/cmdline that identifies our process (see livePid); stop() uses it. */
   cmdlineMarker: string;
+  /**
+   * Part of the command line that shows it runs with the current settings (its port).
+   * Without it, status() would call a process of ours on an old port "up" when some other
+   * server answers on the new port; start() then replaces the old process.
+   */
+  settingsMarker?: string;
   install(): Promise<void>;
   /** Per-start preparation: write configs, create/format data directories. */
   prepare?(): Promise<void>;
@@ -379,7 +398,9 @@ export function processService(spec: ProcessServiceSpec): ProcessService {
   const logs = [logFile, ...(spec.extraLogs ?? [])];
 
   const status = async (): Promise<ServiceState> => {
-    if (livePid(pidFile, spec.cmdlineMarker) === undefined) return 'down';
+    const pid = livePid(pidFile, spec.cmdlineMarker);
+    if (pid === undefined) return 'down';
+    if (spec.settingsMarker !== undefined && livePid(pidFile, spec.settingsMarker) !== pid) return 'down';
     return (await probeSafely(spec.probe)) ? 'up' : 'down';
   };
 
@@ -403,7 +424,7 @@ export function processService(spec: ProcessServiceSpec): ProcessService {
         await stopUnlocked();
         await spec.install();
         await spec.prepare?.();
-        writeFileSync(logFile, `=== ${new Date().toISOString()} starting ${spec.name}\n`, { flag: 'a' });
+        writeFileSync(logFile, `${START_MARKER} ${spec.name} at ${new Date().toISOString()}\n`, { flag: 'a' });
         const pid = spawnDetached(spec.command(), logFile);
         writeFileSync(pidFile, `${pid}\n`);
         try {

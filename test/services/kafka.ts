@@ -360,7 +360,14 @@ export function kafkaCluster(basePort: number = ports.kafkaCluster): KafkaCluste
         mkdirSync(dir, { recursive: true });
         writeFileSync(clusterIdFile, `${newClusterId()}\n`);
         await installKafka();
-        await Promise.all(all.map((s) => s.start()));
+        // allSettled: wait for every node's attempt before cleaning up after a failure.
+        const results = await Promise.allSettled(all.map((s) => s.start()));
+        const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+        if (failures.length > 0) {
+          // Leave no half-started cluster behind: the next start() begins from scratch.
+          await Promise.allSettled(all.map((s) => s.stop()));
+          throw new Error(`${name} failed to start:\n${failures.join('\n\n')}`);
+        }
       }),
     stop: () => withLock(name, async () => void (await Promise.all(all.map((s) => s.stop())))),
     killBroker: async (nodeId) => {

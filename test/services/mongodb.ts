@@ -73,7 +73,8 @@ async function ping(): Promise<boolean> {
 export const mongodb = processService({
   name: 'mongodb',
   url: endpoints.mongodbUrl,
-  cmdlineMarker: 'ferretdb',
+  cmdlineMarker: binary,
+  settingsMarker: `--listen-addr=${HOST}:${ports.mongodb}`,
   install: buildFerretDB,
   prepare: async () => {
     mkdirSync(dataDir, { recursive: true });

@@ -2,10 +2,11 @@
 // PostgreSQL refuses to run as root, so initdb and pg_ctl run as the `postgres` user and
 // that user owns the whole directory. pg_ctl starts the postmaster in its own session,
 // and data/postmaster.pid is the pid file.
-import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import {
+  START_MARKER,
   aptInstall,
   livePid,
   logTail,
@@ -27,6 +28,10 @@ const dataDir = join(dir, 'data');
 const socketDir = join(dir, 'run'); // our own unix socket dir, not /var/run/postgresql
 const logFile = join(dir, 'postgres.log');
 const pidFile = join(dataDir, 'postmaster.pid');
+// The postmaster's command line names our data dir (so it is ours: stop it) and our
+// port (so it is the server the URL points at: status up).
+const marker = `-D ${dataDir}`;
+const settingsMarker = `-p ${ports.postgres}`;
 
 /** Server binaries of the installed major version (15 on Debian 12), newest first. */
 function binDir(): string | undefined {
@@ -63,7 +68,7 @@ async function query(): Promise<boolean> {
 }
 
 async function status(): Promise<ServiceState> {
-  if (livePid(pidFile, 'postgres') === undefined) return 'down';
+  if (livePid(pidFile, marker) === undefined || livePid(pidFile, settingsMarker) === undefined) return 'down';
   return (await probeSafely(query)) ? 'up' : 'down';
 }
 
@@ -74,7 +79,7 @@ async function chownToPostgres(paths: string[]): Promise<void> {
 }
 
 async function stopUnlocked(): Promise<void> {
-  const pid = livePid(pidFile, 'postgres');
+  const pid = livePid(pidFile, marker);
   if (pid === undefined) return;
   // Fast shutdown: disconnect clients, checkpoint, exit.
   await asPostgres('pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30']).catch(() => undefined);
@@ -105,12 +110,15 @@ async function start(): Promise<void> {
       '-c full_page_writes=off',
       '-c max_connections=200',
     ].join(' ');
+    // pg_ctl (as postgres) appends to the log, so it must exist with postgres as owner.
+    writeFileSync(logFile, `${START_MARKER} ${NAME} at ${new Date().toISOString()}\n`, { flag: 'a' });
+    await chownToPostgres([logFile]);
     try {
       // -w makes pg_ctl fail when the postmaster dies; readiness is still our own query.
       await asPostgres('pg_ctl', ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', options]);
       await waitUntilReady(NAME, () => probeSafely(query), {
         timeoutMs: 60_000,
-        isDead: () => livePid(pidFile, 'postgres') === undefined,
+        isDead: () => livePid(pidFile, marker) === undefined,
       });
     } catch (error) {
       await stopUnlocked().catch(() => undefined);

@@ -29,8 +29,9 @@ async function ping(): Promise<boolean> {
 export const redis = processService({
   name: 'redis',
   url: endpoints.redisUrl,
-  // Redis rewrites its process title to "redis-server 127.0.0.1:<port>".
   cmdlineMarker: 'redis-server',
+  // Redis rewrites its process title to "redis-server 127.0.0.1:<port>".
+  settingsMarker: `redis-server ${HOST}:${ports.redis}`,
   install: () => aptInstall(['redis-server'], () => existsSync(REDIS_SERVER)),
   command: () => ({
     file: REDIS_SERVER,
