@@ -125,7 +125,7 @@ describe('typed GitHub event transforms', () => {
     );
     expect(letters).toHaveLength(1);
     expect(letters[0]!.error.message).toMatch(/github\.PushEvent@1.*payload\.size/);
-    expect((letters[0]!.original as { value: { id: string } }).value.id).toBe(broken.id);
+    expect((letters[0]!.original as unknown as { value: { id: string } }).value.id).toBe(broken.id);
     await buffer.close();
   });
 });

@@ -45,3 +45,20 @@ export function defineEventTransform<N extends GitHubEventTypeName>(
 export const eventTransforms = Object.fromEntries(
   gitHubEventTypeNames.map((type) => [type, defineEventTransform(type)]),
 ) as { [N in GitHubEventTypeName]: EventTransformComponent<N> };
+
+// Each transform as its own export too, so the registry's manifest lists every component.
+export const pushEvents = eventTransforms.PushEvent;
+export const issuesEvents = eventTransforms.IssuesEvent;
+export const issueCommentEvents = eventTransforms.IssueCommentEvent;
+export const pullRequestEvents = eventTransforms.PullRequestEvent;
+export const pullRequestReviewEvents = eventTransforms.PullRequestReviewEvent;
+export const pullRequestReviewCommentEvents = eventTransforms.PullRequestReviewCommentEvent;
+export const watchEvents = eventTransforms.WatchEvent;
+export const forkEvents = eventTransforms.ForkEvent;
+export const createEvents = eventTransforms.CreateEvent;
+export const deleteEvents = eventTransforms.DeleteEvent;
+export const releaseEvents = eventTransforms.ReleaseEvent;
+export const commitCommentEvents = eventTransforms.CommitCommentEvent;
+export const gollumEvents = eventTransforms.GollumEvent;
+export const memberEvents = eventTransforms.MemberEvent;
+export const publicEvents = eventTransforms.PublicEvent;

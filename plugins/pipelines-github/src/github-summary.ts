@@ -98,7 +98,7 @@ function when(iso: string | undefined): string {
  */
 export function renderSummary(summary: GitHubSummary, options: RenderOptions): string {
   const c = pc.createColors(options.tty);
-  const width = Math.max(60, Math.min(options.width ?? 100, 120));
+  const width = Math.max(60, Math.min(options.width || 100, 120));
   const nameWidth = Math.min(48, width - 30);
   const lines: string[] = [];
   const rule = options.tty ? c.dim('─'.repeat(Math.min(width, nameWidth + 30))) : '';

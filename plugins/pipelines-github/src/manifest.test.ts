@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs';
+import { manifestFromModule, validateManifest } from '@codefeedr/registry';
+import { describe, expect, it } from 'vitest';
+import * as plugin from './index.js';
+
+const packageJson = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+) as Record<string, unknown>;
+
+describe('@codefeedr/pipelines-github manifest', () => {
+  it('lists the prebuilt pipeline and its stages', () => {
+    const manifest = validateManifest(packageJson);
+    expect(manifest.components.map((c) => [c.name, c.kind, c.export])).toEqual([
+      ['activity', 'transform', 'activityTransform'],
+      ['summary', 'output', 'summaryOutput'],
+      ['github-summary', 'pipeline', 'pipeline'],
+    ]);
+  });
+
+  it('matches what the code declares (regenerate with manifestFromModule when a config changes)', () => {
+    expect(packageJson.codefeedr).toEqual(
+      manifestFromModule(plugin as unknown as Record<string, unknown>),
+    );
+  });
+});
