@@ -610,4 +610,41 @@ describe('pipeline.run', () => {
     expect(out?.positions).toEqual({ 'double/0': '100' });
     expect(out!.id).toBeGreaterThanOrEqual(1);
   });
+
+  it("local mode on a persistent buffer: a second run resumes state and offsets, ignoring the first run's end markers", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cf-rerun-'));
+    dirs.push(dir);
+    const buffer = new MemoryBuffer(); // outlives both runs, as Kafka would
+    const runningSums = defineTransform({
+      name: 'running-sums',
+      description: 'running sum per key',
+      configSchema: z.object({}),
+      inputTypes: [Num] as const,
+      outputType: Num,
+      transform: ([input]) => input.keyBy((n) => String(n % 3)).reduce((a, b) => a + b),
+    }).create('sums');
+    const run = async (to: number) => {
+      const sink = new CollectingSink();
+      const summary = await new PipelineBuilder('rerun')
+        .append(numbers('numbers', () => new CountingSource(to)))
+        .append(runningSums)
+        .append(collector('out', sink))
+        .setBuffer(buffer)
+        .build()
+        .run({ ...fast, mode: 'local', checkpointDir: dir, batchSize: 40 });
+      expect(summary.status).toBe('finished');
+      return sink.flushed;
+    };
+    const first = await run(100);
+    expect(first).toHaveLength(100);
+    const second = await run(200);
+    // Only records 101..200 were processed again, on top of the restored per-key sums.
+    expect(second).toHaveLength(100);
+    const expectedTotal = (k: number) =>
+      range(1, 200)
+        .filter((n) => n % 3 === k)
+        .reduce((a, b) => a + b, 0);
+    expect(second.slice(-3)).toEqual([expectedTotal(0), expectedTotal(1), expectedTotal(2)]);
+    await buffer.close();
+  });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Buffer } from './buffer.js';
 import { FileCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
 import { compileTransform } from './compile-transform.js';
@@ -23,6 +24,8 @@ export interface RuntimeContext {
   readonly def: PipelineDefinition;
   readonly mode: RunMode;
   readonly instance: string;
+  /** Unique per run (end-of-stream markers carry it). */
+  readonly runId: string;
   readonly logger: Logger;
   readonly buffer: Buffer;
   readonly store: CheckpointStore | undefined;
@@ -115,6 +118,7 @@ export function runPipeline(def: PipelineDefinition, options: RunOptions): RunHa
         def,
         mode,
         instance: options.instance ?? '0',
+        runId: randomUUID(),
         logger,
         buffer,
         store:

@@ -39,6 +39,8 @@ interface EndMarker {
   stage: string;
   covered: string[];
   total: number;
+  /** Id of the run that sent it; a `local` run ignores markers left by earlier runs. */
+  run?: string;
 }
 
 const channelOf = (topic: string, partition: number) => `${topic}/${partition}`;
@@ -205,7 +207,7 @@ abstract class StageWorker {
   protected async sendEndMarkers(covered: string[], total: number): Promise<void> {
     const description = await this.ctx.buffer.admin.describeTopic(this.topic);
     const partitions = description?.partitions ?? 1;
-    const marker: EndMarker = { stage: this.stage.id, covered, total };
+    const marker: EndMarker = { stage: this.stage.id, covered, total, run: this.ctx.runId };
     const messages: BufferMessage[] = [];
     for (let partition = 0; partition < partitions; partition++) {
       messages.push({
@@ -432,6 +434,8 @@ class ConsumerWorker extends StageWorker {
           this.control(channel, m);
           continue;
         }
+        // Data after a partition fully ended: the upstream was restarted (a new run), so that end is void.
+        if (this.ends.size > 0 && this.isEnded(channel)) this.ends.delete(channel);
         bytes += m.value.length;
         let value: unknown;
         try {
@@ -477,6 +481,9 @@ class ConsumerWorker extends StageWorker {
     } catch {
       marker = { stage: '?', covered: ['?'], total: 1 };
     }
+    // A local run owns every stage, so a marker from another run is a leftover of an earlier
+    // run on a persistent buffer: the data after it belongs to this run.
+    if (this.ctx.mode === 'local' && marker.run !== this.ctx.runId) return;
     let end = this.ends.get(channel);
     if (end === undefined) {
       end = { covered: new Set(), total: marker.total, firstMarker: m.offset };
