@@ -174,6 +174,29 @@ describe('RedisBuffer producer and consumer', () => {
     });
   });
 
+  it('keeps order within one send larger than a script call, and reports entries Redis rejects', async () => {
+    const buffer = await openBuffer();
+    await buffer.admin.ensureTopic({ name: 'big', partitions: 1 });
+    const producer = await buffer.producer({ clientId: 'big' });
+    await producer.send(
+      'big',
+      Array.from({ length: 2_500 }, (_, n) => message('one-key', n)),
+    );
+    const entries = await raw.xrange(`${prefix}:big:0`, '-', '+');
+    expect(entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('v') + 1]!).n)).toEqual(
+      Array.from({ length: 2_500 }, (_, n) => n),
+    );
+
+    await buffer.admin.ensureTopic({ name: 'wrongtype', partitions: 1 });
+    await raw.set(`${prefix}:wrongtype:0`, 'not a stream');
+    const error = await producer.send('wrongtype', [message('a', 1), message('b', 2)]).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code: string },
+    );
+    expect(error?.code).toBe('REDIS_SEND_FAILED');
+    expect(error?.message).toContain('2 of 2');
+  });
+
   it('acknowledges only up to the committed position', async () => {
     const buffer = await openBuffer();
     await buffer.admin.ensureTopic({ name: 'acks', partitions: 1 });
