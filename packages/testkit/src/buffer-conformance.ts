@@ -603,13 +603,14 @@ export function bufferConformanceSuite(options: BufferConformanceOptions): void 
         });
       };
 
-      it(
+      // The two crash tests mostly wait (for sessions to expire, workers to start): run them side by side.
+      it.concurrent(
         `delivers at least once when the worker process is SIGKILLed ${s.kills} times mid-stream`,
         crashTest('at-least-once'),
         s.slowTestTimeoutMs,
       );
       if (s.capabilities.transactions) {
-        it(
+        it.concurrent(
           `delivers exactly once with transactions when the worker process is SIGKILLed ${s.kills} times`,
           crashTest('exactly-once'),
           s.slowTestTimeoutMs,

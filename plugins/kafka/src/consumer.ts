@@ -74,6 +74,9 @@ export class KafkaBufferConsumer implements BufferConsumer {
   private joins = 0;
   private joinWaiters: { count: number; resolve: () => void }[] = [];
   private failure: Error | undefined;
+  /** Start-offset lookups in flight (`latest`, timestamp); `open()` waits for the first ones. */
+  private startResolutions: Promise<void>[] = [];
+  private opened = false;
   private closed = false;
   private readonly consumer: Consumer;
 
@@ -124,6 +127,10 @@ export class KafkaBufferConsumer implements BufferConsumer {
       eachBatch: (payload) => this.onBatch(payload),
     });
     await this.waitForJoin(1, this.settings.joinTimeoutMs);
+    // Ready means positioned: a record sent after open() resolves is never skipped by `latest`.
+    await Promise.all(this.startResolutions);
+    this.startResolutions = [];
+    this.opened = true;
   }
 
   /** Resolves once the group has assigned partitions `count` times (or the deadline passes). */
@@ -180,7 +187,8 @@ export class KafkaBufferConsumer implements BufferConsumer {
     this.assigned = next;
     this.assignedKeys = nextKeys;
     const start = this.start;
-    if (typeof start === 'object' && fresh.length > 0) this.seekToTimestamp(fresh, start.timestamp);
+    if ((start === 'latest' || typeof start === 'object') && fresh.length > 0)
+      this.resolveStart(fresh, start);
     if (this.pausedForBackpressure) this.consumer.pause(this.byTopic(next));
 
     this.rebalancing = false;
@@ -191,22 +199,36 @@ export class KafkaBufferConsumer implements BufferConsumer {
     this.options.onAssignmentChange?.(this.assignment());
   }
 
-  /** Partitions with no committed offset start at the first record at or after `timestamp`. */
-  private seekToTimestamp(partitions: TopicPartition[], timestamp: number): void {
+  /**
+   * Partitions with no committed offset start at the partition's end as of now (`latest`) or
+   * at the first record at or after a timestamp. kafkajs would resolve `latest` only at its
+   * first fetch (missing records sent in between), so both are looked up here right after
+   * the assignment, with the partitions paused until they are positioned.
+   */
+  private resolveStart(
+    partitions: TopicPartition[],
+    start: 'latest' | { timestamp: number },
+  ): void {
     for (const tp of partitions) this.awaitingStart.add(tpKey(tp.topic, tp.partition));
     this.consumer.pause(this.byTopic(partitions));
-    void (async () => {
+    const resolution = (async () => {
       const admin = await this.admin();
       const topics = [...new Set(partitions.map((tp) => tp.topic))];
       const committed = await admin.fetchOffsets({ groupId: this.options.group, topics });
       for (const topic of topics) {
-        const byTime = await admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+        const targets =
+          start === 'latest'
+            ? (await admin.fetchTopicOffsets(topic)).map((o) => ({
+                partition: o.partition,
+                offset: o.high,
+              }))
+            : await admin.fetchTopicOffsetsByTimestamp(topic, start.timestamp);
         const commits = committed.find((c) => c.topic === topic)?.partitions ?? [];
         for (const tp of partitions.filter((p) => p.topic === topic)) {
           const key = tpKey(topic, tp.partition);
           if (!this.awaitingStart.has(key)) continue;
           const hasCommit = commits.some((c) => c.partition === tp.partition && c.offset !== '-1');
-          const target = byTime.find((o) => o.partition === tp.partition)?.offset;
+          const target = targets.find((o) => o.partition === tp.partition)?.offset;
           if (!hasCommit && target !== undefined)
             this.consumer.seek({ topic, partition: tp.partition, offset: target });
         }
@@ -222,6 +244,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
         if (!this.pausedForBackpressure && ready.length > 0)
           this.consumer.resume(this.byTopic(ready));
       });
+    if (!this.opened) this.startResolutions.push(resolution);
   }
 
   private async onBatch({ batch, isStale }: EachBatchPayload): Promise<void> {
