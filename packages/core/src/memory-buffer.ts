@@ -90,7 +90,7 @@ class GroupState {
   constructor(readonly name: string) {}
 }
 
-/** Wakes every waiter on any change (a send, a poll, a commit): one promise per wait, not per record. */
+/** Wakes every waiter of one kind of change: one promise per wait, not per record. */
 class ChangeNotifier {
   private waiters = new Set<() => void>();
   notify(): void {
@@ -137,7 +137,9 @@ export class MemoryBuffer implements Buffer {
   readonly config: Required<z.output<typeof memoryBufferConfigSchema>>;
   private readonly topics = new Map<string, TopicState>();
   private readonly groups = new Map<string, GroupState>();
-  private readonly notifier = new ChangeNotifier();
+  /** Consumers wait on new records; producers blocked by backpressure wait on readers advancing. */
+  private readonly dataArrived = new ChangeNotifier();
+  private readonly spaceFreed = new ChangeNotifier();
   private readonly consumers = new Set<MemoryConsumer>();
   private closed = false;
   private nextMemberId = 0;
@@ -198,12 +200,12 @@ export class MemoryBuffer implements Buffer {
             const log = state.partitions[p]!;
             const space = this.config.maxRecordsPerPartition - this.unreadBacklog(topic, p, log);
             if (space <= 0) {
-              await this.notifier.wait(1000);
+              await this.spaceFreed.wait(1000);
               continue;
             }
             const until = Math.min(pending.length, sent + space);
             for (; sent < until; sent++) log.messages.push(pending[sent]!);
-            this.notifier.notify();
+            this.dataArrived.notify();
           }
         }
       },
@@ -225,7 +227,8 @@ export class MemoryBuffer implements Buffer {
   async close(): Promise<void> {
     this.closed = true;
     for (const consumer of [...this.consumers]) await consumer.close();
-    this.notifier.notify();
+    this.dataArrived.notify();
+    this.spaceFreed.notify();
   }
 
   /** Records and committed offsets of a partition, for tests and the dashboard. */
@@ -244,7 +247,7 @@ export class MemoryBuffer implements Buffer {
       state.committed.set(tpKey(topic, partition), Number(offset));
       this.trim(topic, partition);
     }
-    this.notifier.notify();
+    this.spaceFreed.notify();
   }
 
   /** Live consumers in a group (tests wait on this instead of sleeping). */
@@ -264,13 +267,13 @@ export class MemoryBuffer implements Buffer {
   }
 
   /** @internal */
-  wait(ms: number, signal?: AbortSignal): Promise<void> {
-    return this.notifier.wait(ms, signal);
+  waitForData(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.dataArrived.wait(ms, signal);
   }
 
-  /** @internal */
-  changed(): void {
-    this.notifier.notify();
+  /** @internal Readers advanced or committed: a send waiting for space may proceed. */
+  readersAdvanced(): void {
+    this.spaceFreed.notify();
   }
 
   /** @internal */
@@ -279,7 +282,9 @@ export class MemoryBuffer implements Buffer {
     const index = group.members.indexOf(consumer);
     if (index >= 0) group.members.splice(index, 1);
     this.rebalance(group);
-    this.notifier.notify();
+    // Assignments and backlogs changed: wake both sides to re-check.
+    this.dataArrived.notify();
+    this.spaceFreed.notify();
   }
 
   /** @internal */
@@ -450,7 +455,7 @@ class MemoryConsumer implements BufferConsumer {
       if (batch.length > 0 || signal?.aborted) return batch;
       const left = deadline - Date.now();
       if (left <= 0) return batch;
-      await this.buffer.wait(left, signal);
+      await this.buffer.waitForData(left, signal);
     }
   }
 
@@ -481,7 +486,7 @@ class MemoryConsumer implements BufferConsumer {
       this.group.position.set(key, offset);
     }
     this.nextPartition = n === 0 ? 0 : (this.nextPartition + 1) % n;
-    if (out.length > 0) this.buffer.changed(); // readers advancing may unblock a waiting send
+    if (out.length > 0) this.buffer.readersAdvanced();
     return out;
   }
 
@@ -500,7 +505,7 @@ class MemoryConsumer implements BufferConsumer {
       this.group.committed.set(tpKey(topic, partition), Number(offset));
       this.buffer.trim(topic, partition);
     }
-    this.buffer.changed();
+    this.buffer.readersAdvanced();
   }
 
   assignment(): TopicPartition[] {
