@@ -217,7 +217,7 @@ class CompiledChain implements OperatorChain {
     const assigners = this.assignersByInput[inputIndex]!;
     if (assigners.length > 0) {
       const channelKey = `${inputIndex}:${channel}`;
-      for (const a of assigners) a.beginBatch(channelKey);
+      for (let i = 0; i < assigners.length; i++) assigners[i]!.beginBatch(channelKey);
     }
     failures.batch = records;
     try {
@@ -225,7 +225,7 @@ class CompiledChain implements OperatorChain {
     } finally {
       failures.batch = undefined;
     }
-    for (const a of assigners) a.endBatch();
+    for (let i = 0; i < assigners.length; i++) assigners[i]!.endBatch();
     return this.collector.take();
   }
 
