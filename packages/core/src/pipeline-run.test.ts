@@ -647,4 +647,27 @@ describe('pipeline.run', () => {
     expect(second.slice(-3)).toEqual([expectedTotal(0), expectedTotal(1), expectedTotal(2)]);
     await buffer.close();
   });
+
+  it('handleSignals: SIGTERM stops gracefully and the handlers are removed afterwards', async () => {
+    const sink = new CollectingSink();
+    const source = new CountingSource(undefined);
+    const before = process.listenerCount('SIGTERM');
+    const pipeline = new PipelineBuilder('signals')
+      .append(numbers('numbers', () => source))
+      .append(collector('out', sink))
+      .build();
+    const running = pipeline.run({ ...fast, handleSignals: true, batchSize: 10 });
+    const deadline = Date.now() + 10_000;
+    while ((pipeline.metrics().stages.find((s) => s.stage === 'out')?.recordsOut ?? 0) === 0) {
+      if (Date.now() > deadline) throw new Error('no records reached the sink within 10 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
+    process.emit('SIGTERM');
+    const summary = await running;
+    expect(summary.status).toBe('stopped');
+    expect(source.commits.at(-1)).toBe(sink.flushed.length + 1);
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+    expect(process.listenerCount('SIGINT')).toBe(0);
+  });
 });
