@@ -236,6 +236,8 @@ describe('MemoryBuffer', () => {
     await expect(buffer.producer({ clientId: 'tx', transactional: true })).rejects.toMatchObject({
       code: 'TRANSACTIONS_UNSUPPORTED',
     });
+    await buffer.admin.deleteTopic('auto');
+    expect(await buffer.admin.describeTopic('auto')).toBeUndefined();
     await buffer.close();
     await expect(producer.send('auto', [msg('k', 'y')])).rejects.toMatchObject({
       code: 'BUFFER_CLOSED',

@@ -670,4 +670,33 @@ describe('pipeline.run', () => {
     expect(process.listenerCount('SIGTERM')).toBe(before);
     expect(process.listenerCount('SIGINT')).toBe(0);
   });
+
+  it('bad run options fail before anything starts, with what to do', async () => {
+    let created = 0;
+    const pipeline = new PipelineBuilder('options')
+      .append(
+        numbers('numbers', () => {
+          created++;
+          return new CountingSource(1);
+        }),
+      )
+      .append(collector('out', new CollectingSink()))
+      .setStageOptions('numbers', { serde: 'avro' })
+      .build();
+    await expect(pipeline.run({ ...fast, mode: 'worker' })).rejects.toMatchObject({
+      code: 'UNKNOWN_WORKER_STAGE',
+      message: expect.stringContaining('numbers, out'),
+    });
+    await expect(pipeline.run({ ...fast, mode: 'worker', stage: 'nope' })).rejects.toMatchObject({
+      code: 'UNKNOWN_WORKER_STAGE',
+    });
+    await expect(pipeline.run({ ...fast, mode: 'cluster' as 'local' })).rejects.toMatchObject({
+      code: 'RUN_OPTIONS_INVALID',
+    });
+    await expect(pipeline.run({ ...fast })).rejects.toMatchObject({
+      code: 'UNKNOWN_SERDE',
+      message: expect.stringContaining('json, msgpack'),
+    });
+    expect(created).toBe(0);
+  });
 });
