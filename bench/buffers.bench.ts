@@ -6,7 +6,7 @@
 // fixed offered rate. Then Redis Streams (bench/buffers-redis.ts), when that file exists.
 //
 //   npm run build -w @codefeedr/core -w @codefeedr/plugin-kafka   (the bench imports the builds)
-//   npm run bench:buffers -- [--records 200000] [--batch 1000] [--compression none|gzip] [--rate 20000]
+//   npm run bench:buffers -- [--records 200000] [--batch 1000] [--compression none|gzip] [--rate 20000] [--kafka-only]
 //   Kafka: CODEFEEDR_KAFKA_BROKERS, else the services harness's 127.0.0.1:9092 (npm run services:up).
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -356,7 +356,7 @@ for (const make of hops) {
 // ---------------------------------------------------------------------------------------
 // Redis Streams: bench/buffers-redis.ts (the Redis engineer's) runs here when present.
 const redisBench = new URL('./buffers-redis.ts', import.meta.url);
-if (existsSync(redisBench)) {
+if (existsSync(redisBench) && !process.argv.includes('--kafka-only')) {
   console.log('');
   const { benchRedis } = (await import(redisBench.href)) as {
     benchRedis(options: { records: number; batchSize: number }): Promise<unknown>;
