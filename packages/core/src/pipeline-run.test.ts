@@ -11,7 +11,7 @@ import type {
 } from './buffer.js';
 import { FileCheckpointStore } from './checkpoint-store.js';
 import { defineInput, defineOutput, defineTransform } from './component.js';
-import { silentLogger } from './console-logger.js';
+import { ConsoleLogger, silentLogger } from './console-logger.js';
 import { decodeDeadLetter, type DeadLetterRecord } from './dead-letter.js';
 import { MemoryBuffer } from './memory-buffer.js';
 import { defineMessageType } from './message-type.js';
@@ -698,5 +698,28 @@ describe('pipeline.run', () => {
       message: expect.stringContaining('json, msgpack'),
     });
     expect(created).toBe(0);
+  });
+
+  it('warns how many dead letters an ephemeral (run-owned) buffer held', async () => {
+    const lines: string[] = [];
+    const logger = new ConsoleLogger({
+      format: 'json',
+      level: 'warn',
+      write: (l) => lines.push(l),
+    });
+    await new PipelineBuilder('ephemeral')
+      .append(numbers('numbers', () => new CountingSource(20)))
+      .append(
+        mapper('odd-only', (n) => {
+          if (n % 2 === 0) throw new Error('even');
+          return n;
+        }),
+      )
+      .append(collector('out', new CollectingSink()))
+      .build()
+      .run({ ...fast, logger });
+    const warning = lines.map((l) => JSON.parse(l)).find((e) => e.deadLettered !== undefined);
+    expect(warning).toMatchObject({ level: 'warn', deadLettered: 10 });
+    expect(warning.msg).toContain('setBuffer');
   });
 });

@@ -170,6 +170,13 @@ export function runPipeline(def: PipelineDefinition, options: RunOptions): RunHa
       } catch (error) {
         ctx.fail(error);
       }
+      const deadLettered = metrics.snapshot().stages.reduce((n, s) => n + s.deadLettered, 0);
+      if (ownsBuffer && deadLettered > 0) {
+        logger.warn(
+          `${deadLettered} record(s) went to dead-letter topics of this run's own in-memory buffer, which ends with the run. To keep them, give the pipeline a buffer (setBuffer) and read the <stage>${def.deadLetter.topicSuffix} topics.`,
+          { deadLettered },
+        );
+      }
       if (failure !== undefined) throw failure.error;
       return {
         pipeline: def.name,
