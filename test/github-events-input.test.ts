@@ -8,7 +8,12 @@ import {
   type GitHubEventsSource,
 } from '@codefeedr/plugin-github';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GitHubApiDouble, type FixtureEvent } from './github-api-double/server.ts';
+import { sourceRecordError } from '@codefeedr/core';
+import {
+  GitHubApiDouble,
+  loadFixtureEvents,
+  type FixtureEvent,
+} from './github-api-double/server.ts';
 
 interface LogLine {
   level: string;
@@ -271,6 +276,40 @@ describe('GitHub events input against the API double', () => {
     const after = await pollUntil(source, (out) => out.length >= 5);
     expect(after).toHaveLength(5);
     expect(source.metrics.failedPolls).toBe(1);
+  });
+
+  it('survives the API being unreachable: backs off, then resumes where it was', async () => {
+    const double = await startDouble();
+    double.advance(30);
+    const source = await openSource(double, { retries: 1 });
+    await pollUntil(source, (out) => out.length >= 30);
+    const port = Number(new URL(double.url).port);
+    await double.close();
+    doubles.splice(doubles.indexOf(double), 1);
+    // Nothing listens: the poll fails after octokit's retry, and the source keeps going.
+    await pollUntil(source, () => source.metrics.failedPolls >= 1);
+    const back = await GitHubApiDouble.start({ pollIntervalSeconds: 0.01, port });
+    doubles.push(back);
+    back.advance(45); // the same first 30 events, and 15 new ones
+    const after = await pollUntil(source, (out) => out.length >= 15);
+    await pollRequests(source, back, 2);
+    expect(ids(after)).toEqual(eventTimeOrder(back.pushed().slice(30)));
+  });
+
+  it('emits an event that breaks github.Event@1 once, as a dead-letter record with the reason', async () => {
+    const fixture = loadFixtureEvents().slice(0, 20);
+    const broken = { ...fixture[10]!, actor: { login: 'no-id' } } as unknown as FixtureEvent;
+    const events = [...fixture.slice(0, 10), broken, ...fixture.slice(11)];
+    const double = await startDouble({ events });
+    double.advance(20);
+    const source = await openSource(double);
+    const out = await pollUntil(source, (o) => o.length >= 20);
+    await pollRequests(source, double, 2);
+    const bad = out.filter((r) => sourceRecordError(r) !== undefined);
+    expect(bad).toHaveLength(1);
+    expect(sourceRecordError(bad[0]!)!.message).toMatch(new RegExp(`${broken.id}.*actor\\.id`));
+    expect(JSON.parse(bad[0]!.value as unknown as string)).toEqual(broken);
+    expect(out.filter((r) => sourceRecordError(r) === undefined)).toHaveLength(19);
   });
 
   it('resumes from a saved position without re-emitting or skipping', async () => {

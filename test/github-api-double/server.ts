@@ -36,6 +36,8 @@ export interface GitHubApiDoubleOptions {
   feedSize?: number;
   /** When set, any other token gets 401 Bad credentials. */
   validTokens?: readonly string[];
+  /** Listen on this port (default: any free one), e.g. to come back after a simulated outage. */
+  port?: number;
 }
 
 export interface DoubleRequest {
@@ -91,7 +93,9 @@ export class GitHubApiDouble {
   private readonly events: readonly FixtureEvent[];
   private readonly budgets = new Map<string, Budget>();
   private readonly failures: Failure[] = [];
-  private readonly options: Required<Omit<GitHubApiDoubleOptions, 'events' | 'validTokens'>>;
+  private readonly options: Required<
+    Omit<GitHubApiDoubleOptions, 'events' | 'validTokens' | 'port'>
+  >;
   private readonly validTokens: ReadonlySet<string> | undefined;
   private lastModified = new Date();
 
@@ -116,7 +120,7 @@ export class GitHubApiDouble {
     server.on('request', (req, res) => double.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
     });
     return double;
   }
