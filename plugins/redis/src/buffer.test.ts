@@ -1,10 +1,9 @@
-import type { BufferConsumer, ConsumedMessage } from '@codefeedr/core';
+import { murmur2Partition, type BufferConsumer, type ConsumedMessage } from '@codefeedr/core';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBuffer, redisBuffer, type RedisBufferOptions } from './buffer.js';
 import { MALFORMED_ENTRY_HEADER } from './consumer.js';
 import { RedisUnavailableError } from './errors.js';
-import { partitionForKey } from './murmur2.js';
 import { deleteByPrefix, rawRedis, redisUrl, uniquePrefix, waitFor } from './redis-test-support.js';
 
 const encoder = new TextEncoder();
@@ -142,9 +141,14 @@ describe('RedisBuffer producer and consumer', () => {
     const received = await pollUntil(consumer, sent.length);
     expect(received).toHaveLength(sent.length);
     for (const m of received) {
-      expect(m.partition).toBe(partitionForKey(m.key!, 4));
+      expect(m.partition).toBe(murmur2Partition(m.key!, 4));
       expect(m.topic).toBe('order');
     }
+    // Independently of core's function: Kafka's UtilsTest has murmur2("foobar") = -790332482,
+    // and (-790332482 & 0x7fffffff) % 4 = 2.
+    await producer.send('order', [message('foobar', 9_999)]);
+    const [foobar] = await pollUntil(consumer, 1);
+    expect(foobar!.partition).toBe(2);
     for (const key of keys) {
       const ns = received
         .filter((m) => m.key === key)

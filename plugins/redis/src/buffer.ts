@@ -11,7 +11,7 @@ import type {
   TopicDescription,
   TopicSpec,
 } from '@codefeedr/core';
-import { defineBuffer, z } from '@codefeedr/core';
+import { defineBuffer, murmur2Partition, UnknownPartitionError, z } from '@codefeedr/core';
 import type { Redis } from 'ioredis';
 import { openRedis } from './connection.js';
 import {
@@ -19,10 +19,8 @@ import {
   RedisSendError,
   RedisTopicNotFoundError,
   RedisTopicSpecError,
-  RedisUnknownPartitionError,
 } from './errors.js';
 import { defineHeartbeatCommand } from './group-membership.js';
-import { partitionForKey } from './murmur2.js';
 import { FIND_TIMESTAMP_LUA, RedisStreamsConsumer } from './consumer.js';
 
 export const redisBufferConfigSchema = z
@@ -352,9 +350,9 @@ export class RedisStreamsProducer implements BufferProducer {
             ? 0
             : message.key === undefined
               ? this.roundRobin++ % meta.partitions
-              : partitionForKey(message.key, meta.partitions);
+              : murmur2Partition(message.key, meta.partitions);
       if (!(Number.isInteger(partition) && partition >= 0 && partition < meta.partitions))
-        throw new RedisUnknownPartitionError(topic, partition, meta.partitions);
+        throw new UnknownPartitionError(topic, partition, meta.partitions);
       let call = open[partition];
       if (call === undefined || call.records === XADD_BATCH_RECORDS) {
         call = { partition, args: [meta.maxLen], records: 0 };

@@ -45,17 +45,6 @@ export class RedisTopicSpecError extends CodefeedrError {
   }
 }
 
-/** A message named a partition the topic does not have. */
-export class RedisUnknownPartitionError extends CodefeedrError {
-  constructor(topic: string, partition: number, partitions: number) {
-    super(
-      'UNKNOWN_PARTITION',
-      `Topic "${topic}" has ${partitions} partition(s); partition ${partition} does not exist. Send without an explicit partition or add partitions with ensureTopic.`,
-      { topic, partition, partitions },
-    );
-  }
-}
-
 /** An operation on a consumer or producer after close(). */
 export class RedisClientClosedError extends CodefeedrError {
   constructor(what: string) {

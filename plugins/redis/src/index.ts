@@ -17,12 +17,12 @@ export {
   type KeyManager,
   type KeyManagerComponent,
   type AcquiredKey,
+  type RateLimitState,
   type ManagedKeySpec,
   type ManagedKeyInfo,
   type RedisKeyManagerConfig,
   type RedisKeyManagerOptions,
 } from './key-manager.js';
-export { murmur2, partitionForKey } from './murmur2.js';
 export {
   RedisUnavailableError,
   RedisTopicNotFoundError,

@@ -129,6 +129,36 @@ describe('RedisKeyManager', () => {
     expect(left).toBeLessThan(3); // and the supply was used up except what no request could fit
   });
 
+  it("takes the API's own figures for a key and tells when the earliest key refills", async () => {
+    const manager = await openManager();
+    await manager.setKey('report', {
+      id: 'gh',
+      key: 'token-report',
+      limit: 5_000,
+      intervalMs: 3_600_000,
+    });
+    const [registered] = await manager.listKeys('report');
+    expect(manager.nextResetAt('report')).toBeUndefined();
+
+    // Same window, the API has seen more use than we charged: the lower figure wins, its reset time is adopted.
+    const resetAt = registered!.refreshAt - 60_000;
+    await manager.reportRateLimit('report', 'token-report', { remaining: 3, resetAt });
+    expect(await manager.listKeys('report')).toMatchObject([
+      { id: 'gh', remainingCalls: 3, refreshAt: resetAt },
+    ]);
+    expect((await manager.acquire('report', 3))?.remainingCalls).toBe(0);
+    expect(await manager.acquire('report', 1)).toBeUndefined();
+    expect(manager.nextResetAt('report')).toBe(resetAt);
+
+    // The API is already in a later window: its remaining calls replace ours.
+    await manager.reportRateLimit('report', 'token-report', {
+      remaining: 4_000,
+      resetAt: resetAt + 3_600_000,
+    });
+    expect((await manager.acquire('report', 1))?.remainingCalls).toBe(3_999);
+    expect(manager.nextResetAt('report')).toBeUndefined();
+  });
+
   it('keeps secrets out of errors and listings', async () => {
     const manager = await openManager();
     await manager.setKey('secret', { key: 'ghp_very-secret-token', limit: 1, intervalMs: 1_000 });

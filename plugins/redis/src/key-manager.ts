@@ -12,6 +12,16 @@ import { KeyRequestError } from './errors.js';
 export interface KeyManager {
   /** A key with at least `calls` (default 1) calls left, already charged for them; `undefined` if none has. */
   acquire(target: string, calls?: number): Promise<AcquiredKey | undefined>;
+  /** Optional feedback from the API (e.g. GitHub's X-RateLimit-Remaining/Reset) about `key`. */
+  reportRateLimit?(target: string, key: string, limit: RateLimitState): void | Promise<void>;
+  /** Optional: when the earliest exhausted key of `target` refills (epoch ms), after an acquire found none. */
+  nextResetAt?(target: string): number | undefined;
+}
+
+export interface RateLimitState {
+  remaining: number;
+  /** Epoch ms at which the budget refills. */
+  resetAt: number;
 }
 
 export interface AcquiredKey {
@@ -106,7 +116,16 @@ for i = 1, #entries, 2 do
     end
   end
 end
-if best == nil then return false end
+if best == nil then
+  local soonest = nil
+  for i = 1, #entries, 2 do
+    local k = cjson.decode(entries[i + 1])
+    local refreshAt = k.refreshAt
+    if now >= refreshAt then refreshAt = refreshAt + (math.floor((now - refreshAt) / k.intervalMs) + 1) * k.intervalMs end
+    if soonest == nil or refreshAt < soonest then soonest = refreshAt end
+  end
+  return { soonest and tostring(soonest) or '' }
+end
 best.remaining = best.remaining - calls
 redis.call('HSET', KEYS[1], bestId, cjson.encode(best))
 return { bestId, best.key, tostring(best.remaining), tostring(best.refreshAt) }
@@ -133,11 +152,45 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(k))
 return 1
 `;
 
+/**
+ * What the API says about a key is the truth: its reset time is adopted; its remaining calls
+ * replace ours when the API is already in a later window, else the lower figure wins (other
+ * workers may hold calls charged here but not yet made, or the key is used elsewhere too).
+ */
+const REPORT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local remaining = tonumber(ARGV[2])
+local resetAt = tonumber(ARGV[3])
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  local k = cjson.decode(entries[i + 1])
+  if k.key == ARGV[1] then
+    if now >= k.refreshAt then
+      k.refreshAt = k.refreshAt + (math.floor((now - k.refreshAt) / k.intervalMs) + 1) * k.intervalMs
+      k.remaining = k.limit
+    end
+    if resetAt > k.refreshAt or remaining < k.remaining then k.remaining = remaining end
+    if resetAt > now then k.refreshAt = resetAt end
+    redis.call('HSET', KEYS[1], entries[i], cjson.encode(k))
+    return 1
+  end
+end
+return 0
+`;
+
 interface KeyManagerCommands {
+  /** [id, key, remaining, refreshAt] when a key fits, else [soonest refreshAt or ''] */
   codefeedrAcquireKey(
     hash: string,
     calls: number,
-  ): Promise<[string, string, string, string] | null>;
+  ): Promise<[string, string, string, string] | [string]>;
+  codefeedrReportRateLimit(
+    hash: string,
+    key: string,
+    remaining: number,
+    resetAt: number,
+  ): Promise<number>;
   codefeedrUpsertKey(
     hash: string,
     id: string,
@@ -166,6 +219,7 @@ export function keyIdFor(key: string): string {
  */
 export class RedisKeyManager implements KeyManager {
   private readonly commands: KeyManagerCommands;
+  private readonly resets = new Map<string, number>();
 
   static async connect(options: RedisKeyManagerOptions = {}): Promise<RedisKeyManager> {
     const config = redisKeyManagerConfigSchema.parse(options);
@@ -187,6 +241,7 @@ export class RedisKeyManager implements KeyManager {
   ) {
     client.defineCommand('codefeedrAcquireKey', { numberOfKeys: 1, lua: ACQUIRE_LUA });
     client.defineCommand('codefeedrUpsertKey', { numberOfKeys: 1, lua: UPSERT_LUA });
+    client.defineCommand('codefeedrReportRateLimit', { numberOfKeys: 1, lua: REPORT_LUA });
     this.commands = client as unknown as KeyManagerCommands;
   }
 
@@ -194,9 +249,34 @@ export class RedisKeyManager implements KeyManager {
     if (!Number.isInteger(calls) || calls < 1)
       throw new KeyRequestError(target, `calls must be a positive integer, got ${calls}`);
     const reply = await this.commands.codefeedrAcquireKey(this.hashKey(target), calls);
-    if (!reply) return undefined;
+    if (reply.length === 1) {
+      if (reply[0] === '') this.resets.delete(target);
+      else this.resets.set(target, Number(reply[0]));
+      return undefined;
+    }
+    this.resets.delete(target);
     const [id, key, remaining, refreshAt] = reply;
     return { id, key, remainingCalls: Number(remaining), refreshAt: Number(refreshAt) };
+  }
+
+  /** Feeds the API's own figures for `key` back (GitHub: X-RateLimit-Remaining and -Reset × 1000). */
+  async reportRateLimit(target: string, key: string, limit: RateLimitState): Promise<void> {
+    if (!Number.isFinite(limit.remaining) || !Number.isFinite(limit.resetAt))
+      throw new KeyRequestError(
+        target,
+        'the reported rate limit needs finite remaining and resetAt',
+      );
+    await this.commands.codefeedrReportRateLimit(
+      this.hashKey(target),
+      key,
+      Math.max(0, Math.floor(limit.remaining)),
+      Math.floor(limit.resetAt),
+    );
+  }
+
+  /** When the earliest key of `target` refills, as seen by this process's last acquire that found none. */
+  nextResetAt(target: string): number | undefined {
+    return this.resets.get(target);
   }
 
   /** Registers `spec.key` for `target`, or updates its limit and interval. Returns the key's id. */
