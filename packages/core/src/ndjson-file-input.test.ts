@@ -103,6 +103,23 @@ describe('ndjsonFileInput', () => {
     expect(source.position()).toEqual({ offset: readFileSync(path).length, line: 5 });
   });
 
+  it('dead-letters a line longer than maxLineBytes without holding it in memory, and reads on', async () => {
+    const long = JSON.stringify({ blob: 'x'.repeat(700_000) });
+    const path = fileOf('long.ndjson', `{"a":1}\n${long}\n{"a":3}\n`);
+    const source = await ndjsonFileInput
+      .create('in', { path, maxLineBytes: 100_000 })
+      .createSource(stageContext());
+    const out = await drain(source, 10);
+    expect(out).toHaveLength(3);
+    expect(out[0]!.value).toEqual({ a: 1 });
+    expect(out[1]!.headers?.[SOURCE_ERROR_HEADER]).toContain(
+      `long.ndjson:2: line of ${Buffer.byteLength(long)} bytes is longer than maxLineBytes (100000)`,
+    );
+    expect((out[1]!.value as string).length).toBeLessThan(1100);
+    expect(out[2]!.value).toEqual({ a: 3 });
+    expect(source.position()).toEqual({ offset: readFileSync(path).length, line: 3 });
+  });
+
   it('fails with a clear error when the file does not exist', async () => {
     const source = await ndjsonFileInput
       .create('in', { path: join(dir, 'missing.ndjson') })

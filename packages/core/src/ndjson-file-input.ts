@@ -17,6 +17,12 @@ const configSchema = z
     timestampField: z.string().min(1).optional(),
     /** Dotted path of the field used as the record key, e.g. `repo.name`. */
     keyField: z.string().min(1).optional(),
+    /** A longer line is dead-lettered (its first KiB) and skipped, so memory stays bounded. */
+    maxLineBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(16 * 2 ** 20),
   })
   .strict();
 
@@ -63,6 +69,8 @@ export class NdjsonFileSource implements Source<unknown> {
   private chunks: AsyncIterator<Buffer> | undefined;
   private buffer: Buffer = Buffer.alloc(0);
   private cursor = 0;
+  /** Where to look for the next newline: bytes before it (from cursor) have none. */
+  private scanFrom = 0;
   private ended = false;
   /** Decompressed bytes still to drop after a restore into a gzip file. */
   private skip = 0;
@@ -103,6 +111,7 @@ export class NdjsonFileSource implements Source<unknown> {
     this.chunks = (this.stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     this.buffer = Buffer.alloc(0);
     this.cursor = 0;
+    this.scanFrom = 0;
     this.ended = false;
   }
 
@@ -128,6 +137,7 @@ export class NdjsonFileSource implements Source<unknown> {
       const rest = this.buffer.subarray(this.cursor);
       this.buffer = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
       this.cursor = 0;
+      this.scanFrom = rest.length; // the rest holds no newline: do not scan it again
       return true;
     }
   }
@@ -137,9 +147,14 @@ export class NdjsonFileSource implements Source<unknown> {
     const batch: StreamRecord<unknown>[] = [];
     const now = Date.now();
     while (batch.length < maxRecords) {
-      let end = this.buffer.indexOf(NEWLINE, this.cursor);
+      let end = this.buffer.indexOf(NEWLINE, this.scanFrom);
       let consumed: number;
       if (end === -1) {
+        if (this.buffer.length - this.cursor > this.config.maxLineBytes) {
+          batch.push(await this.skipLongLine(now));
+          continue;
+        }
+        this.scanFrom = this.buffer.length;
         if (!this.ended && (await this.readChunk())) continue;
         this.ended = true;
         if (this.cursor >= this.buffer.length) break;
@@ -152,6 +167,7 @@ export class NdjsonFileSource implements Source<unknown> {
       if (stop > this.cursor && this.buffer[stop - 1] === CARRIAGE_RETURN) stop--;
       const text = this.buffer.toString('utf8', this.cursor, stop);
       this.cursor += consumed;
+      this.scanFrom = this.cursor;
       this.offset += consumed;
       this.line++;
       if (text.trim().length === 0) continue;
@@ -159,6 +175,38 @@ export class NdjsonFileSource implements Source<unknown> {
     }
     if (batch.length === 0 && this.ended) return null;
     return batch;
+  }
+
+  /** Drops a line over maxLineBytes chunk by chunk; returns the dead-letter record for it. */
+  private async skipLongLine(now: number): Promise<StreamRecord<unknown>> {
+    const head = this.buffer.toString('utf8', this.cursor, this.cursor + 1024);
+    let skipped = 0;
+    let newline = 0;
+    for (;;) {
+      const end = this.buffer.indexOf(NEWLINE, this.scanFrom);
+      if (end !== -1) {
+        skipped += end + 1 - this.cursor;
+        newline = 1;
+        this.cursor = end + 1;
+        this.scanFrom = this.cursor;
+        break;
+      }
+      skipped += this.buffer.length - this.cursor;
+      this.buffer = Buffer.alloc(0);
+      this.cursor = 0;
+      this.scanFrom = 0;
+      if (this.ended || !(await this.readChunk())) {
+        this.ended = true;
+        break;
+      }
+    }
+    this.offset += skipped;
+    this.line++;
+    return this.bad(
+      `${head}…`,
+      `line of ${skipped - newline} bytes is longer than maxLineBytes (${this.config.maxLineBytes}); its first KiB is kept`,
+      now,
+    );
   }
 
   private toRecord(text: string, now: number): StreamRecord<unknown> {
