@@ -722,4 +722,40 @@ describe('pipeline.run', () => {
     expect(warning).toMatchObject({ level: 'warn', deadLettered: 10 });
     expect(warning.msg).toContain('setBuffer');
   });
+
+  it('validation: sample checks one record in N, across batches', async () => {
+    const buffer = new MemoryBuffer();
+    const sink = new CollectingSink();
+    // Every value is wrong for Num, so exactly the sampled ones are caught: 1 in 7 of 100.
+    const strings = () => {
+      const inner = new CountingSource(100);
+      return {
+        position: () => inner.position(),
+        restore: (p: JsonValue) => inner.restore(p),
+        close: () => inner.close(),
+        async poll(max: number, signal: AbortSignal) {
+          const batch = await inner.poll(max, signal);
+          return (
+            batch?.map(
+              (r) => ({ ...r, value: `s${r.value}` }) as unknown as StreamRecord<number>,
+            ) ?? null
+          );
+        },
+      } as Source<number>;
+    };
+    await new PipelineBuilder('sampled')
+      .append(numbers('numbers', strings))
+      .append(collector('out', sink))
+      .setBuffer(buffer)
+      .setStageOptions('out', { validation: 'sample', validationSampleRate: 7 })
+      .build()
+      .run({ ...fast, batchSize: 9 });
+    const letters = (await readTopic(buffer, 'out.dlq')).map((m) => decodeDeadLetter(m.value));
+    const sampled = range(1, 100).filter((n) => n % 7 === 0);
+    expect(letters.map((l) => (l.original as { value: string }).value)).toEqual(
+      sampled.map((n) => `s${n}`),
+    );
+    expect(sink.flushed).toHaveLength(100 - sampled.length);
+    await buffer.close();
+  });
 });

@@ -120,23 +120,19 @@ export class InputValidator {
   ): readonly StreamRecord[] {
     const type = this.types[inputIndex];
     if (this.every === 0 || type === undefined || type.id === 'any@1') return records;
-    let kept: StreamRecord[] | undefined;
-    for (let i = 0; i < records.length; i++) {
+    // `counter` = records since the last check; visit only the sampled indexes, not every record.
+    let failed: Set<number> | undefined;
+    for (let i = this.every - 1 - this.counter; i < records.length; i += this.every) {
       const record = records[i]!;
-      let failed = false;
-      if (++this.counter >= this.every) {
-        this.counter = 0;
-        try {
-          type.check(record.value);
-        } catch (error) {
-          failed = true;
-          dlq.add(record, error, { attempts: 1, inputIndex });
-        }
+      try {
+        type.check(record.value);
+      } catch (error) {
+        (failed ??= new Set()).add(i);
+        dlq.add(record, error, { attempts: 1, inputIndex });
       }
-      if (failed && kept === undefined) kept = records.slice(0, i);
-      else if (!failed && kept !== undefined) kept.push(record);
     }
-    return kept ?? records;
+    this.counter = (this.counter + records.length) % this.every;
+    return failed === undefined ? records : records.filter((_, i) => !failed.has(i));
   }
 }
 
