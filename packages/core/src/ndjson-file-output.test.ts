@@ -44,6 +44,15 @@ describe('ndjsonFileOutput', () => {
     expect(lines(path)).toEqual([{ key: 'k', value: [1], timestamp: 9, headers: { h: 'v' } }]);
   });
 
+  it('in append mode, ends a torn last line left by a crash before appending', async () => {
+    const path = join(dir, 'torn.ndjson');
+    writeFileSync(path, '{"whole":1}\n{"torn":');
+    const sink = await ndjsonFileOutput.create('out', { path }).createSink(stageContext());
+    await sink.write([{ value: { next: 2 }, timestamp: 0 }]);
+    await sink.close();
+    expect(readFileSync(path, 'utf8')).toBe('{"whole":1}\n{"torn":\n{"next":2}\n');
+  });
+
   it('writes large batches in order across the internal write threshold', async () => {
     const path = join(dir, 'big.ndjson');
     const sink = await ndjsonFileOutput

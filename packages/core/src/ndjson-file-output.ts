@@ -49,8 +49,16 @@ export class NdjsonFileSink implements Sink<unknown> {
 
   static async open(config: NdjsonFileOutputConfig): Promise<NdjsonFileSink> {
     await mkdir(dirname(config.path), { recursive: true });
-    const file = await open(config.path, config.mode === 'truncate' ? 'w' : 'a');
-    return new NdjsonFileSink(file, config);
+    const file = await open(config.path, config.mode === 'truncate' ? 'w' : 'a+');
+    const sink = new NdjsonFileSink(file, config);
+    // A crash mid-write can leave a torn last line: end it, so appended lines stay whole.
+    const { size } = await file.stat();
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await file.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) await file.write('\n');
+    }
+    return sink;
   }
 
   async write(batch: readonly StreamRecord<unknown>[]): Promise<void> {
