@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KafkaBuffer, kafkaBufferConfigSchema } from '@codefeedr/plugin-kafka';
+import kafkajs from 'kafkajs';
 import { waitFor, WorkerProcess } from '@codefeedr/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -16,6 +17,7 @@ if (!brokers)
   );
 
 const run = randomBytes(4).toString('hex');
+const cliBin = join(import.meta.dirname, '..', 'packages', 'cli', 'src', 'bin.ts');
 // Under the repo root so the worker's imports resolve through its node_modules.
 const dir = join(import.meta.dirname, '..', '.tmp', `scale-out-${run}`);
 const PARTITIONS = 6;
@@ -77,10 +79,11 @@ function spread(workers: Worker[], share: number): boolean {
   return new Set(all).size === PARTITIONS && all.length === PARTITIONS;
 }
 
-function sinkValues(): number[] {
+function sinkValues(folder = dir): number[] {
   const values: number[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ndjson'))) {
-    for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
+  if (!existsSync(folder)) return values;
+  for (const file of readdirSync(folder).filter((f) => f.endsWith('.ndjson'))) {
+    for (const line of readFileSync(join(folder, file), 'utf8').split('\n')) {
       if (line.trim() !== '') values.push(JSON.parse(line) as number);
     }
   }
@@ -93,18 +96,20 @@ afterAll(async () => {
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('scale-out through Kafka consumer groups', () => {
+// The two cases share nothing (own topics, groups, folders) and mostly wait: run side by side.
+describe.concurrent('scale-out through Kafka consumer groups', () => {
   it('spreads 6 partitions over 3 workers, moves a killed worker’s partitions to the others and back, losing nothing', async () => {
     mkdirSync(dir, { recursive: true });
     const script = join(dir, 'worker.ts');
     writeFileSync(script, workerSource);
     const ids = { pipeline: `scale-${run}`, numbers: `numbers-${run}`, work: `work-${run}` };
+    const mine: Worker[] = [];
     const start = (name: string): Worker => {
       const settings = {
         ...ids,
         brokers,
         instance: name,
-        sinkPath: join(dir, `sink-${name}-${started.length}.ndjson`),
+        sinkPath: join(dir, `sink-${name}-${mine.length}.ndjson`),
       };
       const worker = {
         name,
@@ -114,6 +119,7 @@ describe('scale-out through Kafka consumer groups', () => {
         }),
       };
       started.push(worker);
+      mine.push(worker);
       return worker;
     };
 
@@ -138,7 +144,7 @@ describe('scale-out through Kafka consumer groups', () => {
     const allInSink = async (): Promise<void> => {
       await waitFor(
         () => {
-          for (const w of started) {
+          for (const w of mine) {
             if (
               !w.process.running &&
               w.process.events.at(-1)?.event !== 'stopped' &&
@@ -194,6 +200,120 @@ describe('scale-out through Kafka consumer groups', () => {
     } finally {
       await producer.close();
       await buffer.close();
+    }
+  }, 180_000);
+  it('does the same with `codefeedr run <pipeline> --stage <id>` workers (assignments read from the group)', async () => {
+    const folder = join(dir, 'cli');
+    mkdirSync(folder, { recursive: true });
+    const ids = { numbers: `cli-numbers-${run}`, work: `cli-work-${run}` };
+    const pipelineFile = join(folder, 'pipeline.yaml');
+    writeFileSync(
+      pipelineFile,
+      [
+        `name: scale-cli-${run}`,
+        'buffer:',
+        "  use: '@codefeedr/plugin-kafka:kafka'",
+        `  with: { brokers: ${JSON.stringify(brokers)}, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: nothing }`,
+        'stages:',
+        `  - { id: ${ids.numbers}, use: sequence, with: { from: 1, to: 1 } }`,
+        `  - { id: ${ids.work}, use: ndjson-file, from: ${ids.numbers}, with: { path: unused.ndjson } }`,
+        '',
+      ].join('\n'),
+    );
+    const workers: WorkerProcess[] = [];
+    const startCli = (name: string): WorkerProcess => {
+      const sink = join(folder, `sink-${name}-${workers.length}.ndjson`);
+      const worker = new WorkerProcess({
+        script: cliBin,
+        args: [
+          'run',
+          pipelineFile,
+          '--stage',
+          ids.work,
+          '--set',
+          `${ids.work}.path=${sink}`,
+          '--no-progress',
+        ],
+        cwd: join(import.meta.dirname, '..'),
+      });
+      workers.push(worker);
+      started.push({ name, process: worker });
+      return worker;
+    };
+
+    const admin = new kafkajs.Kafka({ brokers, logLevel: kafkajs.logLevel.NOTHING }).admin();
+    await admin.connect();
+    /** Partitions per live member of the stage's group, as the group coordinator reports them. */
+    const groupSpread = async (members: number): Promise<boolean> => {
+      const [group] = (await admin.describeGroups([ids.work])).groups;
+      if (group?.state !== 'Stable' || group.members.length !== members) return false;
+      const owned = group.members.map(
+        (m) =>
+          kafkajs.AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[
+            ids.numbers
+          ] ?? [],
+      );
+      const all = owned.flat();
+      return (
+        owned.every((p) => p.length === PARTITIONS / members) &&
+        new Set(all).size === PARTITIONS &&
+        all.length === PARTITIONS
+      );
+    };
+    const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+    await buffer.admin.ensureTopic({ name: ids.numbers, partitions: PARTITIONS });
+    const producer = await buffer.producer({ clientId: `scale-out-cli-${run}` });
+    let produced = 0;
+    const produce = async (count: number): Promise<void> => {
+      const messages = Array.from({ length: count }, () => {
+        const n = ++produced;
+        return {
+          key: `k${n}`,
+          value: new TextEncoder().encode(JSON.stringify(n)),
+          timestamp: Date.now(),
+        };
+      });
+      await producer.send(ids.numbers, messages);
+    };
+    const allInSink = () =>
+      waitFor(() => new Set(sinkValues(folder)).size === produced, {
+        timeoutMs: 45_000,
+        description: `all ${produced} records in the CLI workers' sinks`,
+      });
+    try {
+      const [c1, , c3] = [startCli('c1'), startCli('c2'), startCli('c3')];
+      await waitFor(() => groupSpread(3), {
+        timeoutMs: 60_000,
+        description: '3 CLI workers with 2 partitions each',
+      });
+      await produce(2_000);
+      await allInSink();
+      c3!.kill('SIGKILL');
+      await c3!.exited;
+      await produce(2_000);
+      await waitFor(() => groupSpread(2), {
+        timeoutMs: 60_000,
+        description: '2 CLI workers with 3 partitions each',
+      });
+      await allInSink();
+      startCli('c3');
+      await waitFor(() => groupSpread(3), {
+        timeoutMs: 60_000,
+        description: 'the restarted CLI worker back in the group',
+      });
+      await produce(2_000);
+      await allInSink();
+      expect([...new Set(sinkValues(folder))].sort((a, b) => a - b)).toEqual(
+        Array.from({ length: produced }, (_, i) => i + 1),
+      );
+      expect(c1.running).toBe(true);
+      await Promise.all(workers.map((w) => w.stop()));
+      // SIGTERM stops a CLI worker gracefully: it prints its summary and exits 0.
+      for (const w of workers.filter((w) => w !== c3)) expect((await w.exited).code).toBe(0);
+    } finally {
+      await producer.close();
+      await buffer.close();
+      await admin.disconnect();
     }
   }, 180_000);
 });
