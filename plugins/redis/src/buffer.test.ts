@@ -494,16 +494,21 @@ describe('RedisBuffer consumer groups', () => {
     }
     const [seconds, micros] = await raw.time();
     const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    await raw.zadd(`${prefix}:@group:reclaim-g:reclaim`, redisNow + 1_000, dead);
+    await raw.zadd(`${prefix}:@group:reclaim-g:reclaim`, redisNow + 1_500, dead);
 
-    const survivor = await buffer.consumer({ group: 'reclaim-g', topics: ['reclaim'] });
-    // While the dead worker's lease lasts, the survivor gets (after its settle time) only its half.
-    await waitFor('the survivor to own one partition', () => assigned(survivor).length === 1, 900);
+    const history: number[] = [];
+    const survivor = await buffer.consumer({
+      group: 'reclaim-g',
+      topics: ['reclaim'],
+      onAssignmentChange: (tps) => history.push(tps.length),
+    });
     await waitFor(
       'the survivor to own both partitions',
       () => assigned(survivor).length === 2,
-      5_000,
+      10_000,
     );
+    // While the dead worker's lease lasted, the survivor owned only its half.
+    expect(history[0]).toBe(1);
     const received = await pollUntil(survivor, 40);
     expect(
       received.map((m) => JSON.parse(decoder.decode(m.value)).n).sort((x, y) => x - y),
@@ -531,7 +536,7 @@ describe('RedisBuffer consumer groups', () => {
       claimMinIdleMs: 60_000,
     });
     const restarted = await restartedBuffer.consumer({ group: 'own-g', topics: ['own-pending'] });
-    const again = await pollUntil(restarted, 5, 3_000);
+    const again = await pollUntil(restarted, 5, 10_000);
     expect(again.map((m) => JSON.parse(decoder.decode(m.value)).n)).toEqual([0, 1, 2, 3, 4]);
     await restarted.commit();
     expect((await raw.xpending(`${prefix}:own-pending:0`, 'own-g'))[0]).toBe(0);
