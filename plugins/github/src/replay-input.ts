@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   NdjsonFileSource,
+  ndjsonFileInput,
   badSourceRecord,
   defineInput,
   sourceRecordError,
@@ -155,11 +156,14 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
   }
 
   private openReader(): NdjsonFileSource {
-    this.reader ??= new NdjsonFileSource({
-      path: this.files[this.fileIndex]!,
-      timestampField: 'created_at',
-      keyField: 'repo.name',
-    });
+    // Through core's config schema, so its defaults (line size limit, ...) apply here too.
+    this.reader ??= new NdjsonFileSource(
+      ndjsonFileInput.configSchema.parse({
+        path: this.files[this.fileIndex]!,
+        timestampField: 'created_at',
+        keyField: 'repo.name',
+      }),
+    );
     return this.reader;
   }
 
