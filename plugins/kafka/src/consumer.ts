@@ -324,6 +324,16 @@ export class KafkaBufferConsumer implements BufferConsumer {
     return out;
   }
 
+  /** Records fetched and waiting for `poll` (bounded by `maxBufferedRecords` plus one fetch). */
+  get bufferedRecords(): number {
+    return this.queued;
+  }
+
+  /** True while fetching is paused because the queue is full. */
+  get backpressured(): boolean {
+    return this.pausedForBackpressure;
+  }
+
   positions(): TopicPartitionOffset[] {
     return [...this.polledPositions.values()];
   }
