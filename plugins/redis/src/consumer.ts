@@ -210,7 +210,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
 
   async commit(positions: readonly TopicPartitionOffset[] = this.positions()): Promise<void> {
     const pipeline = this.init.client.pipeline();
-    let commands = 0;
+    const acks: { state: PartitionState; acked: Delivered[] }[] = [];
     for (const position of positions) {
       const state = this.partitions.get(partitionKey(position.topic, position.partition));
       const upTo = parseStreamId(position.offset);
@@ -224,12 +224,25 @@ export class RedisStreamsConsumer implements BufferConsumer {
       if (count === 0) continue;
       const acked = state.delivered.splice(0, count);
       pipeline.xack(state.stream, this.group, ...acked.map((entry) => entry.id));
-      commands++;
+      acks.push({ state, acked });
     }
-    if (commands === 0) return;
-    const results = await pipeline.exec();
-    const failed = results?.find(([error]) => error);
-    if (failed) throw failed[0];
+    if (acks.length === 0) return;
+    // On failure the entries stay ours to acknowledge: the caller can commit again.
+    const restore = (i: number) => acks[i]!.state.delivered.unshift(...acks[i]!.acked);
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await pipeline.exec();
+    } catch (error) {
+      acks.forEach((_, i) => restore(i));
+      throw error;
+    }
+    let firstError: Error | undefined;
+    (results ?? []).forEach(([error], i) => {
+      if (!error) return;
+      restore(i);
+      firstError ??= error;
+    });
+    if (firstError) throw firstError;
   }
 
   /** Entries of the assigned partitions not yet delivered to the group (XINFO GROUPS lag), as of the last heartbeat. */
@@ -570,7 +583,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
     signal: AbortSignal,
   ): Promise<ConsumedMessage[] | undefined> {
     if (signal.aborted) {
-      this.carried = read;
+      this.carried = read.catch(() => []); // entries it took stay pending and are reclaimed
       return undefined;
     }
     let onAbort: () => void = () => {};
@@ -580,7 +593,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
     });
     const result = await Promise.race([read, aborted]);
     signal.removeEventListener('abort', onAbort);
-    if (result === undefined) this.carried = read;
+    if (result === undefined) this.carried = read.catch(() => []);
     return result;
   }
 }
