@@ -81,4 +81,66 @@ describe('KafkaBufferConsumer', () => {
       await buffer.close();
     }
   });
+
+  it('keeps its place in the partitions it keeps across a rebalance (kafkajs would restart them from the commit)', async () => {
+    const buffer = new KafkaBuffer(
+      kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing', heartbeatIntervalMs: 300 }),
+    );
+    const topic = `cf-kafka-keep-${run}`;
+    const group = `keep-${run}`;
+    try {
+      await buffer.admin.ensureTopic({ name: topic, partitions: 4 });
+      const producer = await buffer.producer({ clientId: `keep-${run}` });
+      await producer.send(
+        topic,
+        Array.from({ length: 400 }, (_, i) => ({
+          key: `k${i}`,
+          value: new TextEncoder().encode(String(i)),
+          timestamp: Date.now(),
+        })),
+      );
+      await producer.close();
+
+      const first = await buffer.consumer({ group, topics: [topic] });
+      const firstSeen: string[] = [];
+      await waitFor(
+        async () => {
+          for (const m of await first.poll(500, 100)) firstSeen.push(`${m.partition}@${m.offset}`);
+          return firstSeen.length >= 400;
+        },
+        { intervalMs: 0, description: 'the first consumer to read everything' },
+      );
+      // Nothing committed: a second member joins; the first keeps two partitions.
+      const secondPending = buffer.consumer({ group, topics: [topic] });
+      const again: string[] = [];
+      await waitFor(
+        async () => {
+          for (const m of await first.poll(500, 100)) again.push(`${m.partition}@${m.offset}`);
+          return first.assignment().length === 2 || undefined;
+        },
+        { intervalMs: 0, description: 'the first consumer to keep 2 of 4 partitions' },
+      );
+      const second = await secondPending;
+      const secondSeen = new Set<number>();
+      const kept = new Set(first.assignment().map((tp) => tp.partition));
+      const secondExpected = firstSeen.filter((key) => !kept.has(Number(key.split('@')[0]))).length;
+      await waitFor(
+        async () => {
+          for (const m of await second.poll(500, 100))
+            secondSeen.add(Number(m.offset) * 10 + m.partition);
+          for (const m of await first.poll(500, 0)) again.push(`${m.partition}@${m.offset}`);
+          return secondSeen.size >= secondExpected;
+        },
+        { intervalMs: 0, description: 'the second consumer to read its (uncommitted) partitions' },
+      );
+      for (const m of await first.poll(500, 500)) again.push(`${m.partition}@${m.offset}`);
+      // The revoked partitions went to the second consumer from the (absent) commit; the kept
+      // ones were not delivered again to the first.
+      expect(again).toEqual([]);
+      expect(secondSeen.size).toBe(secondExpected);
+      await Promise.all([first.close(), second.close()]);
+    } finally {
+      await buffer.close();
+    }
+  });
 });
