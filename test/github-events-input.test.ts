@@ -341,6 +341,16 @@ describe('GitHub events input against the API double', () => {
     expect(double.requests.slice(-2).map((r) => r.status)).toEqual([304, 304]);
   });
 
+  it('with startAt "new", skips what the feed holds at the first poll', async () => {
+    const double = await startDouble();
+    double.advance(50);
+    const source = await openSource(double, { startAt: 'new' });
+    expect(await pollRequests(source, double, 2)).toHaveLength(0);
+    const fresh = double.advance(7);
+    const emitted = await pollUntil(source, (out) => out.length >= 7);
+    expect(ids(emitted)).toEqual(eventTimeOrder(fresh));
+  });
+
   it('reads repo, org and user feeds', async () => {
     const double = await startDouble();
     const pushed = double.advance(2_000);

@@ -296,7 +296,7 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
       this.consecutiveFailures = 0;
     } catch (error) {
       if (signal.aborted) return;
-      pollIntervalMs = await this.handleFailure(error, signal);
+      pollIntervalMs = this.handleFailure(error);
     } finally {
       this.nextPollAt = Date.now() + Math.max(pollIntervalMs, this.config.minPollIntervalMs);
     }
@@ -520,7 +520,7 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
   }
 
   /** 5xx/network errors after octokit's retries: back off and poll again. Auth errors stop the stage. */
-  private async handleFailure(error: unknown, _signal: AbortSignal): Promise<number> {
+  private handleFailure(error: unknown): number {
     const failure = error as RequestFailure;
     const status = failure.status;
     const reason = describeFailure(failure);

@@ -6,6 +6,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLED_EVENTS, githubSummaryPipeline, pipeline } from './github-summary-pipeline.js';
+import { GitHubSummary } from './github-summary.js';
 
 const ESC = '\u001b';
 const dir = mkdtempSync(join(tmpdir(), 'cf-github-summary-'));
@@ -60,6 +61,8 @@ function independentCounts(top: number) {
     pushCount,
     commitCount,
     byType,
+    pushes,
+    commits,
     topPushes: ranked(pushes),
     topCommits: ranked(commits),
   };
@@ -148,6 +151,19 @@ describe('github-summary pipeline', () => {
     );
     const deadLettered = result.metrics.stages.reduce((n, s) => n + s.deadLettered, 0);
     expect(deadLettered).toBe(0);
+  });
+
+  it('gives the same figures when every edge goes through the buffer (local mode)', async () => {
+    const local = new GitHubSummary();
+    const out = new PassThrough().resume();
+    await githubSummaryPipeline({ output: join(dir, 'local.ndjson'), out, summary: local }).run({
+      mode: 'local',
+      batchSize: 1000,
+    });
+    expect(local.events).toBe(expected.total);
+    expect(Object.fromEntries(local.byType)).toEqual(expected.byType);
+    expect(Object.fromEntries(local.pushesByRepo)).toEqual(expected.pushes);
+    expect(Object.fromEntries(local.commitsByRepo)).toEqual(expected.commits);
   });
 
   it('draws colours and redraws in place on a terminal', async () => {
