@@ -222,7 +222,10 @@ describe('RedisBuffer producer and consumer', () => {
     await consumer.commit();
     expect((await raw.xpending(stream, 'acks-g'))[0]).toBe(0);
     expect(consumer.positions()).toHaveLength(1);
+    expect(await raw.xinfo('CONSUMERS', stream, 'acks-g')).toHaveLength(1);
     await consumer.close();
+    // It held nothing, so it left the group's consumer list.
+    expect(await raw.xinfo('CONSUMERS', stream, 'acks-g')).toHaveLength(0);
   });
 
   it('never returns more than maxRecords, across many partitions', async () => {
@@ -514,6 +517,16 @@ describe('RedisBuffer consumer groups', () => {
       received.map((m) => JSON.parse(decoder.decode(m.value)).n).sort((x, y) => x - y),
     ).toEqual(sent.map((_, n) => n));
     await survivor.commit();
+    // The dead worker, now holding nothing, is pruned from the group at the next claim pass.
+    await waitFor('the dead consumer to be pruned', async () => {
+      const consumers = (await raw.xinfo(
+        'CONSUMERS',
+        `${prefix}:reclaim:0`,
+        'reclaim-g',
+      )) as unknown[][];
+      await survivor.poll(1, 10);
+      return consumers.every((c) => c[1] !== dead);
+    });
     for (const p of [0, 1])
       expect((await raw.xpending(`${prefix}:reclaim:${p}`, 'reclaim-g'))[0]).toBe(0);
     await survivor.close();

@@ -21,7 +21,7 @@ import {
   RedisTopicSpecError,
 } from './errors.js';
 import { defineHeartbeatCommand } from './group-membership.js';
-import { FIND_TIMESTAMP_LUA, RedisStreamsConsumer } from './consumer.js';
+import { FIND_TIMESTAMP_LUA, PRUNE_CONSUMERS_LUA, RedisStreamsConsumer } from './consumer.js';
 
 export const redisBufferConfigSchema = z
   .object({
@@ -219,6 +219,7 @@ export class RedisBuffer implements CodefeedrBuffer {
     client.defineCommand('codefeedrXaddBatch', { numberOfKeys: 1, lua: XADD_BATCH_LUA });
     defineHeartbeatCommand(client);
     client.defineCommand('codefeedrFindTimestamp', { numberOfKeys: 1, lua: FIND_TIMESTAMP_LUA });
+    client.defineCommand('codefeedrPruneConsumers', { numberOfKeys: 1, lua: PRUNE_CONSUMERS_LUA });
     this.admin = {
       ensureTopic: (spec) => this.ensureTopic(spec).then(() => undefined),
       describeTopic: (name) => this.describeTopic(name),

@@ -45,6 +45,37 @@ end
 return { 'more', last }
 `;
 
+/**
+ * Deletes consumers with no pending entries idle longer than ARGV[2] ms from a group, except
+ * ARGV[3]; only ARGV[4] when given. Harmless to a live consumer: Redis re-creates it on its next read.
+ */
+export const PRUNE_CONSUMERS_LUA = `
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local name, pending, idle
+  for i = 1, #consumer, 2 do
+    if consumer[i] == 'name' then name = consumer[i + 1]
+    elseif consumer[i] == 'pending' then pending = consumer[i + 1]
+    elseif consumer[i] == 'idle' then idle = consumer[i + 1] end
+  end
+  if pending == 0 and idle > tonumber(ARGV[2]) and name ~= ARGV[3] and (ARGV[4] == '' or name == ARGV[4]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    removed = removed + 1
+  end
+end
+return removed
+`;
+
+interface PruneConsumersCommand {
+  codefeedrPruneConsumers(
+    stream: string,
+    group: string,
+    minIdleMs: number,
+    keep: string,
+    only: string,
+  ): unknown;
+}
+
 interface FindTimestampCommand {
   codefeedrFindTimestamp(
     stream: string,
@@ -284,6 +315,10 @@ export class RedisStreamsConsumer implements BufferConsumer {
         'JUSTID',
       ]);
     }
+    // And this consumer leaves the groups' consumer lists where it holds nothing.
+    const prune = pipeline as unknown as PruneConsumersCommand;
+    for (const p of this.partitions.values())
+      if (p.groupReady) prune.codefeedrPruneConsumers(p.stream, this.group, -1, '', this.init.name);
     await pipeline.exec().catch(() => undefined);
     this.reader.disconnect();
     this.init.onClose();
@@ -492,9 +527,17 @@ export class RedisStreamsConsumer implements BufferConsumer {
     p.claimCursor = cursor.toString();
     this.collect(p, entries, out, true);
     if (p.claimCursor === '0-0') {
-      // A full pass over the pending list is done.
+      // A full pass over the pending list is done. Consumers that died holding nothing would
+      // stay listed in the group for ever: drop those silent for longer than a lease.
       p.recovering = false;
       p.nextClaimAt = now + claimIntervalMs;
+      await (this.init.client as unknown as PruneConsumersCommand).codefeedrPruneConsumers(
+        p.stream,
+        this.group,
+        this.init.buffer.config.leaseMs,
+        this.init.name,
+        '',
+      );
     }
   }
 
