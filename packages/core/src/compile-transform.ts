@@ -45,7 +45,7 @@ export class StateRestoreError extends CodefeedrError {
   }
 }
 
-const NO_DOWNSTREAM: Downstream = { push() {}, advanceWatermark() {} };
+const NO_DOWNSTREAM: Downstream = { push() {}, advanceWatermark() {}, markIdle() {} };
 const STATE_VERSION = 1;
 
 /**

@@ -19,6 +19,8 @@ export interface Downstream {
   push(record: StreamRecord): void;
   /** Event time has reached `watermark`: no record with timestamp <= watermark is expected. */
   advanceWatermark(watermark: number): void;
+  /** The stream upstream is idle (no watermarks for now) or active again (Flink's WatermarkStatus). */
+  markIdle(idle: boolean): void;
 }
 
 /** The reusable output record of one operator. Valid only during the downstream call. */
@@ -118,7 +120,7 @@ export function copyRecord(r: StreamRecord): StreamRecord {
   return { key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers };
 }
 
-const NO_DOWNSTREAM: Downstream = { push() {}, advanceWatermark() {} };
+const NO_DOWNSTREAM: Downstream = { push() {}, advanceWatermark() {}, markIdle() {} };
 
 /** Base of every operator: forwards watermarks (after onWatermark) to main and side outputs. */
 export abstract class Operator implements Downstream {
@@ -147,6 +149,16 @@ export abstract class Operator implements Downstream {
     this.onWatermark(watermark);
     this.next.advanceWatermark(watermark);
     for (const side of this.sideOutputs.values()) side.advanceWatermark(watermark);
+  }
+
+  /** Whether the stream through this operator is idle; only unions act on it. */
+  idle = false;
+
+  markIdle(idle: boolean): void {
+    if (idle === this.idle) return;
+    this.idle = idle;
+    this.next.markIdle(idle);
+    for (const side of this.sideOutputs.values()) side.markIdle(idle);
   }
 
   /** Fire what the watermark completes (timers, windows) before it moves downstream. */
@@ -423,15 +435,23 @@ export class FanOut implements Downstream {
   advanceWatermark(watermark: number): void {
     for (const t of this.targets) t.advanceWatermark(watermark);
   }
+  markIdle(idle: boolean): void {
+    for (const t of this.targets) t.markIdle(idle);
+  }
 }
 
-/** union(): records pass straight through; the watermark is the minimum over its inputs. */
+/**
+ * union(): records pass straight through; the watermark is the minimum over its inputs
+ * that are not idle (Flink's StatusWatermarkValve), so an idle input does not hold it back.
+ */
 export class UnionOperator extends Operator {
   private readonly inputWatermarks: number[];
+  private readonly inputIdle: boolean[];
 
   constructor(failures: FailureHandler, name: string, inputs: number) {
     super(failures, name);
     this.inputWatermarks = new Array<number>(inputs).fill(-Infinity);
+    this.inputIdle = new Array<boolean>(inputs).fill(false);
   }
 
   protected override receive(r: StreamRecord): void {
@@ -444,23 +464,47 @@ export class UnionOperator extends Operator {
       push: (r) => this.next.push(r),
       advanceWatermark: (watermark) => {
         if (watermark > this.inputWatermarks[slot]!) this.inputWatermarks[slot] = watermark;
-        this.advanceWatermark(Math.min(...this.inputWatermarks));
+        this.update();
+      },
+      markIdle: (idle) => {
+        this.inputIdle[slot] = idle;
+        this.update();
       },
     };
   }
 
+  private update(): void {
+    let min = Infinity;
+    let active = 0;
+    for (let i = 0; i < this.inputWatermarks.length; i++) {
+      if (this.inputIdle[i]) continue;
+      active++;
+      if (this.inputWatermarks[i]! < min) min = this.inputWatermarks[i]!;
+    }
+    if (active === 0) {
+      super.markIdle(true);
+      return;
+    }
+    super.markIdle(false);
+    this.advanceWatermark(min);
+  }
+
   override snapshot(): JsonValue {
-    return { watermark: encodeTime(this.watermark), inputs: this.inputWatermarks.map(encodeTime) };
+    return {
+      watermark: encodeTime(this.watermark),
+      inputs: this.inputWatermarks.map(encodeTime),
+      idle: this.inputIdle,
+    };
   }
 
   override restore(state: JsonValue): void {
-    const s = state as { watermark: JsonValue; inputs: JsonValue[] };
+    const s = state as { watermark: JsonValue; inputs: JsonValue[]; idle?: boolean[] };
     this.watermark = decodeTime(s.watermark);
     s.inputs.forEach((w, i) => (this.inputWatermarks[i] = decodeTime(w)));
+    s.idle?.forEach((idle, i) => (this.inputIdle[i] = idle));
   }
 }
 
-/** The end of the chain: gathers what reaches the stage's output into the batch returned. */
 /** The chain end's push, self-contained for freshCopy. */
 function collectorPush(
   collector: OutputCollector,
@@ -476,6 +520,7 @@ function collectorPush(
   };
 }
 
+/** The end of the chain: gathers what reaches the stage's output into the batch returned. */
 export class OutputCollector implements Downstream {
   batch: StreamRecord[] = [];
   watermark = -Infinity;
@@ -488,6 +533,8 @@ export class OutputCollector implements Downstream {
   advanceWatermark(watermark: number): void {
     if (watermark > this.watermark) this.watermark = watermark;
   }
+
+  markIdle(): void {}
 
   take(): StreamRecord[] {
     const batch = this.batch;

@@ -109,4 +109,40 @@ describe('watermarks', () => {
     expect(chain.processBatch(0, 'a', [reading('', 40)]).map((r) => r.value)).toEqual(['timer 10']);
     expect(chain.currentWatermark?.()).toBe(29);
   });
+
+  it('a union stops waiting for an input whose channels all went idle, and waits again when it speaks', () => {
+    const strategy = { maxOutOfOrdernessMs: 0, idleTimeoutMs: 1000 };
+    const { chain } = compileChain(
+      (a, b) =>
+        (a as DataStream<Reading>)
+          .assignTimestampsAndWatermarks(strategy)
+          .union((b as DataStream<Reading>).assignTimestampsAndWatermarks(strategy))
+          .keyBy(() => 'k')
+          .process(alarm) as DataStream<unknown>,
+      { inputs: 2 },
+    );
+    chain.processBatch(0, 'a', [reading('', 50)]);
+    chain.processBatch(1, 'b', [reading('', 5)]);
+    expect(chain.currentWatermark?.()).toBe(4);
+    // Both inputs silent past the timeout: every input idle, nothing advances.
+    expect(chain.tick(Date.now() + 5_000)).toEqual([]);
+    expect(chain.currentWatermark?.()).toBe(4);
+    // Input 0 speaks again; input 1 stays idle, so input 0 alone drives event time.
+    const out = chain.processBatch(0, 'a', [reading('', 100)]);
+    expect(out.map((r) => r.value)).toEqual(['timer 5', 'timer 50']);
+    expect(chain.currentWatermark?.()).toBe(99);
+    // Input 1 comes back: the union waits for it again (its watermark, 59, is behind).
+    chain.processBatch(1, 'b', [reading('', 60)]);
+    expect(chain.processBatch(0, 'a', [reading('', 200)]).map((r) => r.value)).toEqual([]);
+    expect(chain.currentWatermark?.()).toBe(99);
+    expect(chain.processBatch(1, 'b', [reading('', 150)]).map((r) => r.value)).toEqual([
+      'timer 60',
+      'timer 100',
+    ]);
+    expect(chain.currentWatermark?.()).toBe(149);
+    const snapshot = JSON.parse(JSON.stringify(chain.snapshotState())) as {
+      operators: Record<string, { kind: string }>;
+    };
+    expect(Object.values(snapshot.operators).map((o) => o.kind)).toContain('union');
+  });
 });

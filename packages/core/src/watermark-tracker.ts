@@ -86,6 +86,7 @@ export class WatermarkAssignerOperator extends Operator {
     if (this.seenInBatch > 0) {
       this.current.lastActiveMs = this.batchNowMs;
       this.current.idle = false;
+      super.markIdle(false);
     }
     this.emitWatermark();
   }
@@ -94,9 +95,13 @@ export class WatermarkAssignerOperator extends Operator {
   tick(nowMs: number): void {
     const timeout = this.strategy.idleTimeoutMs;
     if (timeout === undefined) return;
+    let idle = 0;
     for (const channel of this.channels.values()) {
       if (!channel.idle && nowMs - channel.lastActiveMs >= timeout) channel.idle = true;
+      if (channel.idle) idle++;
     }
+    // Every channel silent: tell downstream unions to stop waiting for this stream.
+    if (idle > 0 && idle === this.channels.size) super.markIdle(true);
     this.emitWatermark();
   }
 
@@ -115,6 +120,9 @@ export class WatermarkAssignerOperator extends Operator {
   override advanceWatermark(watermark: number): void {
     if (watermark === Infinity) super.advanceWatermark(watermark);
   }
+
+  /** This operator decides idleness from its own channels; upstream status is ignored. */
+  override markIdle(): void {}
 
   override snapshot(): JsonValue {
     const channels: JsonValue[] = [];
