@@ -4,6 +4,10 @@
 //
 //   at-least-once: poll → send → commit positions
 //   exactly-once:  poll → beginTransaction → send + sendOffsets → commit
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
 const settings = JSON.parse(process.env.CODEFEEDR_TESTKIT_RELAY ?? 'null');
 if (settings === null) {
   process.stderr.write('relay-worker: CODEFEEDR_TESTKIT_RELAY is not set\n');
@@ -12,7 +16,19 @@ if (settings === null) {
 
 const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
-const loaded = await import(settings.module);
+// A file URL or path imports as is. A package name is tried from here first, then from the
+// working directory (the plugin's own project, where its tests run).
+async function load(specifier) {
+  try {
+    return await import(specifier);
+  } catch (error) {
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND' || /^(file:|\.|\/)/.test(specifier)) throw error;
+    const fromProject = createRequire(join(process.cwd(), 'package.json')).resolve(specifier);
+    return import(pathToFileURL(fromProject).href);
+  }
+}
+
+const loaded = await load(settings.module);
 const factory = loaded[settings.export];
 if (factory === undefined) {
   process.stderr.write(`relay-worker: ${settings.module} has no export "${settings.export}"\n`);
