@@ -43,6 +43,10 @@ describe('murmur2 partitioner', () => {
     };
     for (const [key, hash] of Object.entries(java)) expect(murmur2(key)).toBe(hash);
     expect(murmur2Partition('1', 10)).toBe((-1993445489 & 0x7fffffff) % 10);
+    // Strings hash as their UTF-8 bytes, whatever path (ASCII fast path, non-ASCII, long) they take.
+    for (const key of ['héllo ☃', 'x'.repeat(300), '', 'abcde', 'repo/owner-name']) {
+      expect(murmur2(key)).toBe(murmur2(new Uint8Array(Buffer.from(key, 'utf8'))));
+    }
   });
 });
 

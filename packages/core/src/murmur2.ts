@@ -1,4 +1,24 @@
-const utf8 = new TextEncoder();
+const scratch = new Uint8Array(256);
+
+/**
+ * UTF-8 bytes of `key`. Keys are hashed once per record, and TextEncoder allocates a new
+ * array per call (it dominated send profiles), so short ASCII keys are copied into a reused
+ * scratch array; anything else goes through Buffer.from (pooled allocation).
+ */
+function utf8Bytes(key: string): [Uint8Array, number] {
+  const length = key.length;
+  if (length <= scratch.length) {
+    let i = 0;
+    for (; i < length; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) break;
+      scratch[i] = c;
+    }
+    if (i === length) return [scratch, length];
+  }
+  const bytes = Buffer.from(key, 'utf8');
+  return [bytes, bytes.length];
+}
 
 /**
  * Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2, seed 0x9747b28c) over the
@@ -6,9 +26,8 @@ const utf8 = new TextEncoder();
  * numbers in every buffer, like Kafka's default partitioner.
  */
 export function murmur2(key: string | Uint8Array): number {
-  const data = typeof key === 'string' ? utf8.encode(key) : key;
+  const [data, length] = typeof key === 'string' ? utf8Bytes(key) : [key, key.length];
   const m = 0x5bd1e995;
-  const length = data.length;
   let h = (0x9747b28c ^ length) | 0;
   const whole = length & ~3;
   for (let i = 0; i < whole; i += 4) {
