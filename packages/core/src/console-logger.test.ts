@@ -58,6 +58,17 @@ describe('ConsoleLogger', () => {
     const out = redactSecrets(input);
     expect(input.secret).toBe('s3cr3t!');
     expect(out).toMatchObject({ secret: '[REDACTED]', ok: 1, self: '[Circular]' });
+    expect(
+      redactSecrets({
+        at: new Date(0),
+        headers: new Map([['authorization', 'Bearer x']]),
+        ids: new Set([1]),
+      }),
+    ).toEqual({
+      at: '1970-01-01T00:00:00.000Z',
+      headers: { authorization: '[REDACTED]' },
+      ids: [1],
+    });
     registerSecret('ab'); // too short to be a real secret: ignored rather than redacting every "ab"
     expect(redactText('abc')).toBe('abc');
   });

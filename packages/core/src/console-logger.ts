@@ -50,6 +50,10 @@ function redact(value: unknown, seen: WeakSet<object>): unknown {
   }
   if (Array.isArray(value)) return value.map((v) => redact(v, seen));
   if (value instanceof Uint8Array) return `<${value.length} bytes>`;
+  if (value instanceof Date)
+    return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  if (value instanceof Map) return redact(Object.fromEntries(value), seen);
+  if (value instanceof Set) return redact([...value], seen);
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null ? REDACTED : redact(v, seen);
