@@ -166,19 +166,31 @@ describe('github-summary pipeline', () => {
     expect(Object.fromEntries(local.commitsByRepo)).toEqual(expected.commits);
   });
 
-  it('draws colours and redraws in place on a terminal', async () => {
+  it('draws colours and redraws in place on a terminal, fitting the running view to its height', async () => {
     const { out, text } = capture();
-    await githubSummaryPipeline({ output: join(dir, 'tty.ndjson'), out, tty: true, top: 3 }).run({
+    Object.assign(out, { rows: 20, columns: 100 });
+    await githubSummaryPipeline({ output: join(dir, 'tty.ndjson'), out, tty: true }).run({
       mode: 'inline',
       batchSize: 1000,
     });
     expect(text()).toContain(`${ESC}[1m`);
     expect(text()).toContain('█');
-    // The last drawing is the final one, with the same figures as the plain one.
-    const plain = stripVTControlCharacters(text());
-    const final = plain.slice(plain.lastIndexOf('GitHub events summary'));
+    // Drawings are separated by "cursor up n lines, clear below"; n is the previous drawing's height.
+    const erase = new RegExp(`${ESC}\\[(\\d+)F${ESC}\\[0J`);
+    const parts = text().split(erase);
+    const drawings = parts.filter((_, i) => i % 2 === 0);
+    const moves = parts.filter((_, i) => i % 2 === 1).map(Number);
+    expect(drawings.length).toBeGreaterThanOrEqual(2);
+    moves.forEach((n, i) => expect(n).toBe(drawings[i]!.split('\n').length - 1));
+    for (const running of drawings.slice(0, -1)) {
+      expect(running.split('\n').length - 1).toBeLessThanOrEqual(19);
+      expect(stripVTControlCharacters(running)).toContain('running)');
+    }
+    // The last drawing is the final, full one, with the same figures as the plain one.
+    const final = stripVTControlCharacters(drawings.at(-1)!);
     expect(final).toContain('done)');
     expect(final).toContain(`${expected.total.toLocaleString('en-US')} events`);
+    for (const type of Object.keys(expected.byType)) expect(final).toContain(type);
   });
 
   it('is a registry pipeline component that validates its config', () => {

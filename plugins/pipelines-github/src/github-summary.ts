@@ -79,6 +79,8 @@ export interface RenderOptions {
   width?: number;
   /** The run is still going (a running summary) or finished. */
   final: boolean;
+  /** Show at most this many event types (the rest as one line), to fit a terminal. */
+  maxTypes?: number;
 }
 
 const number = (n: number): string => n.toLocaleString('en-US');
@@ -118,7 +120,8 @@ export function renderSummary(summary: GitHubSummary, options: RenderOptions): s
   lines.push('');
 
   heading('EVENT TYPE', 'EVENTS', '   SHARE');
-  const types = summary.types();
+  const allTypes = summary.types();
+  const types = allTypes.slice(0, options.maxTypes ?? allTypes.length);
   const most = types[0]?.count ?? 1;
   for (const { repo: type, count } of types) {
     const share = summary.events === 0 ? 0 : (100 * count) / summary.events;
@@ -127,6 +130,13 @@ export function renderSummary(summary: GitHubSummary, options: RenderOptions): s
       : '';
     lines.push(
       `${cut(type, nameWidth).padEnd(nameWidth)} ${number(count).padStart(9)} ${`${share.toFixed(1)}%`.padStart(7)}${bar}`,
+    );
+  }
+  const hidden = allTypes.slice(types.length);
+  if (hidden.length > 0) {
+    const events = hidden.reduce((n, t) => n + t.count, 0);
+    lines.push(
+      c.dim(`… ${hidden.length} more types`.padEnd(nameWidth) + ` ${number(events).padStart(9)}`),
     );
   }
   lines.push(`${c.bold('Total'.padEnd(nameWidth))} ${c.bold(number(summary.events).padStart(9))}`);

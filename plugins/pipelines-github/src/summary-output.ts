@@ -60,13 +60,28 @@ export class SummarySink implements Sink<Activity> {
   }
 
   private draw(final: boolean): void {
-    const text = renderSummary(this.summary, {
-      tty: this.tty,
-      top: this.config.top,
-      source: this.config.source,
-      width: (this.out as { columns?: number }).columns,
-      final,
-    });
+    const render = (top: number, maxTypes?: number) =>
+      renderSummary(this.summary, {
+        tty: this.tty,
+        top,
+        source: this.config.source,
+        width: (this.out as { columns?: number }).columns,
+        final,
+        ...(maxTypes !== undefined ? { maxTypes } : {}),
+      });
+    let text = render(this.config.top);
+    if (this.tty && !final) {
+      // A redraw can only move back over lines still on screen: shrink the running view to fit.
+      const rows = (this.out as { rows?: number }).rows || 24;
+      for (const [top, maxTypes] of [
+        [Math.min(this.config.top, 5), 10],
+        [3, 5],
+        [1, 3],
+      ] as const) {
+        if (text.split('\n').length <= rows - 1) break;
+        text = render(top, maxTypes);
+      }
+    }
     // On a terminal, move back over the previous drawing and clear it: a running summary.
     const erase = this.tty && this.drawnLines > 0 ? `\x1b[${this.drawnLines}F\x1b[0J` : '';
     this.out.write(erase + text);
