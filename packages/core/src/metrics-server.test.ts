@@ -125,6 +125,7 @@ describe('metrics endpoint', () => {
       expect(json.stages.map((s) => s.stage)).toEqual(['counter', 'evens', 'drop']);
       expect(json.stages[1]!.recordsIn).toBeGreaterThanOrEqual(evensIn);
       expect((await fetch(`${url}/nope`)).status).toBe(404);
+      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });
     } finally {
       controller.abort();
     }

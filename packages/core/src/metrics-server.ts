@@ -10,7 +10,7 @@ export interface MetricsServer {
 }
 
 /**
- * Serves `/metrics` (Prometheus text) and `/metrics.json` from `snapshot()`. Port 0 picks a
+ * Serves `/metrics` (Prometheus text), `/metrics.json` from `snapshot()` and `/healthz`. Port 0 picks a
  * free port. Binds to `host` (default 127.0.0.1: metrics stay local unless asked otherwise).
  */
 export async function startMetricsServer(
@@ -30,10 +30,14 @@ export async function startMetricsServer(
     } else if (path === '/metrics.json') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(snapshot()));
+    } else if (path === '/healthz') {
+      // Liveness for process managers and Kubernetes probes: the run's event loop answers.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"ok"}');
     } else {
       res
         .writeHead(404, { 'content-type': 'text/plain' })
-        .end('Not found: try /metrics or /metrics.json\n');
+        .end('Not found: try /metrics, /metrics.json or /healthz\n');
     }
   });
   await new Promise<void>((resolve, reject) => {
