@@ -414,7 +414,7 @@ export class RedisStreamsProducer implements BufferProducer {
 /** The `buffer` component of @codefeedr/plugin-redis. */
 export const redisBuffer = Object.assign(
   defineBuffer({
-    name: 'buffer',
+    name: 'redis',
     description:
       'Redis Streams buffer: one stream per topic partition, consumer groups with lease-based partition assignment.',
     configSchema: redisBufferConfigSchema,

@@ -11,7 +11,7 @@ describe('@codefeedr/plugin-redis manifest', () => {
   it('is a valid manifest listing the buffer and the key manager', () => {
     const manifest = validateManifest(packageJson);
     expect(manifest.components.map((c) => [c.name, c.kind, c.export])).toEqual([
-      ['buffer', 'buffer', 'redisBuffer'],
+      ['redis', 'buffer', 'redisBuffer'],
       ['keymanager', 'keymanager', 'redisKeyManager'],
     ]);
     expect(packageJson.keywords).toContain('codefeedr-plugin');
