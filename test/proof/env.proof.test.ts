@@ -16,7 +16,8 @@ describe('service endpoints in the test environment', () => {
       'CODEFEEDR_POSTGRES_URL',
       'CODEFEEDR_REDIS_URL',
     ]);
-    for (const [name, value] of Object.entries(expected)) expect(process.env[name], name).toBe(value);
+    for (const [name, value] of Object.entries(expected))
+      expect(process.env[name], name).toBe(value);
     expect(process.env.CODEFEEDR_NPM_REGISTRY).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
   });
 });

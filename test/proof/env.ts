@@ -3,7 +3,9 @@
 export function requireEnv(name: string): string {
   const value = process.env[name];
   if (value === undefined || value === '') {
-    throw new Error(`${name} is not set: test/services/global-setup.ts should export it (is vitest.config.ts's globalSetup in effect?)`);
+    throw new Error(
+      `${name} is not set: test/services/global-setup.ts should export it (is vitest.config.ts's globalSetup in effect?)`,
+    );
   }
   return value;
 }

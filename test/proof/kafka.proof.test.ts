@@ -26,7 +26,12 @@ describe('Kafka (kafkajs)', () => {
 
   it('round-trips 10,000 keyed records through a 3-partition topic and a consumer group', async () => {
     await admin.connect();
-    expect(await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })).toBe(true);
+    expect(
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: 3, replicationFactor: 1 }],
+        waitForLeaders: true,
+      }),
+    ).toBe(true);
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     expect(metadata.topics[0]?.partitions).toHaveLength(3);
 
@@ -48,7 +53,11 @@ describe('Kafka (kafkajs)', () => {
       consumer
         .run({
           eachMessage: async ({ partition, message }) => {
-            received.push({ key: message.key?.toString() ?? '', value: message.value?.toString() ?? '', partition });
+            received.push({
+              key: message.key?.toString() ?? '',
+              value: message.value?.toString() ?? '',
+              partition,
+            });
             if (received.length >= RECORDS) resolve();
           },
         })

@@ -21,7 +21,9 @@ describe('MongoDB wire protocol (mongodb driver)', () => {
 
   it('upserts with bulkWrite: existing documents updated, missing ones inserted', async () => {
     // k0..k4 exist beforehand; the bulk write touches k0..k9.
-    await collection.insertMany(Array.from({ length: 5 }, (_, i) => ({ _id: `k${i}`, value: -1, source: 'seed' })));
+    await collection.insertMany(
+      Array.from({ length: 5 }, (_, i) => ({ _id: `k${i}`, value: -1, source: 'seed' })),
+    );
 
     const result = await collection.bulkWrite(
       Array.from({ length: 10 }, (_, i) => ({
@@ -39,6 +41,8 @@ describe('MongoDB wire protocol (mongodb driver)', () => {
     expect(Object.values(result.upsertedIds).sort()).toEqual(['k5', 'k6', 'k7', 'k8', 'k9']);
 
     const docs = await collection.find({}).sort({ _id: 1 }).toArray();
-    expect(docs).toEqual(Array.from({ length: 10 }, (_, i) => ({ _id: `k${i}`, value: i * 10, source: 'bulk' })));
+    expect(docs).toEqual(
+      Array.from({ length: 10 }, (_, i) => ({ _id: `k${i}`, value: i * 10, source: 'bulk' })),
+    );
   });
 });

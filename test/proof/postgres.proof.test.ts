@@ -11,7 +11,9 @@ describe('PostgreSQL transactions (pg)', () => {
   const reader = new pg.Client({ connectionString: url });
 
   const visible = async (): Promise<string[]> =>
-    (await reader.query<{ note: string }>(`SELECT note FROM ${table} ORDER BY id`)).rows.map((r) => r.note);
+    (await reader.query<{ note: string }>(`SELECT note FROM ${table} ORDER BY id`)).rows.map(
+      (r) => r.note,
+    );
 
   beforeAll(async () => {
     await writer.connect();
@@ -34,10 +36,14 @@ describe('PostgreSQL transactions (pg)', () => {
 
     await writer.query('BEGIN');
     await writer.query(`INSERT INTO ${table} (note) VALUES ($1)`, ['rolled back']);
-    expect((await writer.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]).toEqual({ n: 2 });
+    expect((await writer.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]).toEqual({
+      n: 2,
+    });
     await writer.query('ROLLBACK');
 
     expect(await visible()).toEqual(['committed']);
-    expect((await writer.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]).toEqual({ n: 1 });
+    expect((await writer.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]).toEqual({
+      n: 1,
+    });
   });
 });

@@ -26,18 +26,35 @@ describe('Redis streams (ioredis)', () => {
     expect(await redis.xlen(stream)).toBe(ENTRIES);
     expect(await redis.xgroup('CREATE', stream, group, '0')).toBe('OK');
 
-    const reply = (await redis.xreadgroup('GROUP', group, 'consumer-1', 'COUNT', ENTRIES * 2, 'STREAMS', stream, '>')) as
-      | [string, [string, string[]][]][]
-      | null;
+    const reply = (await redis.xreadgroup(
+      'GROUP',
+      group,
+      'consumer-1',
+      'COUNT',
+      ENTRIES * 2,
+      'STREAMS',
+      stream,
+      '>',
+    )) as [string, [string, string[]][]][] | null;
     const entries = reply?.[0]?.[1] ?? [];
     expect(entries.map(([id]) => id)).toEqual(ids);
     expect(entries.map(([, fields]) => fields[1])).toEqual(ids.map((_, i) => String(i)));
 
-    const pendingBefore = (await redis.xpending(stream, group)) as [number, string | null, string | null, unknown];
+    const pendingBefore = (await redis.xpending(stream, group)) as [
+      number,
+      string | null,
+      string | null,
+      unknown,
+    ];
     expect(pendingBefore[0]).toBe(ENTRIES);
 
     expect(await redis.xack(stream, group, ...ids)).toBe(ENTRIES);
-    const pendingAfter = (await redis.xpending(stream, group)) as [number, string | null, string | null, unknown];
+    const pendingAfter = (await redis.xpending(stream, group)) as [
+      number,
+      string | null,
+      string | null,
+      unknown,
+    ];
     expect(pendingAfter[0]).toBe(0);
   });
 });

@@ -11,16 +11,24 @@ import { requireEnv, runId } from './env.ts';
 
 function npm(cwd: string, npmrc: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', [...args, '--userconfig', npmrc, '--cache', join(cwd, '.npm-cache')], {
-      cwd,
-      env: npmChildEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'npm',
+      [...args, '--userconfig', npmrc, '--cache', join(cwd, '.npm-cache')],
+      {
+        cwd,
+        env: npmChildEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(output) : reject(new Error(`npm ${args.join(' ')} exited ${String(code)}:\n${output}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(output)
+        : reject(new Error(`npm ${args.join(' ')} exited ${String(code)}:\n${output}`)),
+    );
   });
 }
 
@@ -38,16 +46,24 @@ describe('Verdaccio (npm CLI)', () => {
     mkdirSync(publishDir);
     mkdirSync(installDir);
 
-    writeFileSync(join(publishDir, 'package.json'), JSON.stringify({ name, version: '1.0.0', main: 'index.js', license: 'MIT' }, null, 2));
+    writeFileSync(
+      join(publishDir, 'package.json'),
+      JSON.stringify({ name, version: '1.0.0', main: 'index.js', license: 'MIT' }, null, 2),
+    );
     writeFileSync(join(publishDir, 'index.js'), content);
     const publisher = await prepareNpmFolder(publishDir);
     expect(readFileSync(publisher.npmrc, 'utf8')).toContain(`registry=${registry}`);
     await npm(publishDir, publisher.npmrc, ['publish']);
 
-    const packument = (await (await fetch(new URL(name, registry))).json()) as { 'dist-tags'?: { latest?: string } };
+    const packument = (await (await fetch(new URL(name, registry))).json()) as {
+      'dist-tags'?: { latest?: string };
+    };
     expect(packument['dist-tags']?.latest).toBe('1.0.0');
 
-    writeFileSync(join(installDir, 'package.json'), JSON.stringify({ name: 'proof-consumer', version: '0.0.0', private: true }));
+    writeFileSync(
+      join(installDir, 'package.json'),
+      JSON.stringify({ name: 'proof-consumer', version: '0.0.0', private: true }),
+    );
     const consumer = await prepareNpmFolder(installDir);
     await npm(installDir, consumer.npmrc, ['install', `${name}@1.0.0`]);
 
@@ -55,6 +71,8 @@ describe('Verdaccio (npm CLI)', () => {
     const lock = JSON.parse(readFileSync(join(installDir, 'package-lock.json'), 'utf8')) as {
       packages: Record<string, { resolved?: string }>;
     };
-    expect(lock.packages[`node_modules/${name}`]?.resolved).toBe(new URL(`${name}/-/${name}-1.0.0.tgz`, registry).href);
+    expect(lock.packages[`node_modules/${name}`]?.resolved).toBe(
+      new URL(`${name}/-/${name}-1.0.0.tgz`, registry).href,
+    );
   });
 });

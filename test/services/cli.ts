@@ -24,7 +24,8 @@ function seconds(ms: number): string {
 function report(verb: string, outcomes: Outcome[]): boolean {
   for (const o of outcomes) {
     if (o.ok) console.log(`${o.name.padEnd(14)} ${verb} (${seconds(o.ms)})`);
-    else console.error(`${o.name.padEnd(14)} FAILED (${seconds(o.ms)})\n${o.error?.message ?? ''}\n`);
+    else
+      console.error(`${o.name.padEnd(14)} FAILED (${seconds(o.ms)})\n${o.error?.message ?? ''}\n`);
   }
   return outcomes.every((o) => o.ok);
 }
@@ -52,17 +53,22 @@ async function main(argv: string[]): Promise<number> {
     case 'status': {
       const list = servicesByName(names);
       const states = await Promise.all(list.map(async (s) => ({ s, state: await s.status() })));
-      for (const { s, state } of states) console.log(`${s.name.padEnd(14)} ${state.padEnd(9)} ${s.url}`);
+      for (const { s, state } of states)
+        console.log(`${s.name.padEnd(14)} ${state.padEnd(9)} ${s.url}`);
       if (names.length === 0) {
         // Not managed by up; shown so a cluster left running by a fault test is visible.
         const cluster = kafkaCluster();
         const { state } = await cluster.status();
-        console.log(`${cluster.name.padEnd(14)} ${state.padEnd(9)} ${cluster.brokers.join(',')}  (fault tests only)`);
+        console.log(
+          `${cluster.name.padEnd(14)} ${state.padEnd(9)} ${cluster.brokers.join(',')}  (fault tests only)`,
+        );
       }
       return 0;
     }
     default:
-      console.error('usage: node test/services/cli.ts up|down|status [kafka|redis|postgres|mongodb|verdaccio ...]');
+      console.error(
+        'usage: node test/services/cli.ts up|down|status [kafka|redis|postgres|mongodb|verdaccio ...]',
+      );
       return 2;
   }
 }

@@ -59,7 +59,11 @@ export interface RunOptions {
 }
 
 /** Runs a command to completion; rejects with its combined output when it fails. */
-export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
+export function run(
+  file: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
@@ -212,7 +216,11 @@ export async function terminate(pid: number, graceMs: number): Promise<void> {
  * them would both see "down" and race for the same port. The lock is a file created
  * with O_EXCL holding the owner's pid; a lock whose owner died is taken over.
  */
-export async function withLock<T>(name: string, action: () => Promise<T>, timeoutMs = 15 * 60_000): Promise<T> {
+export async function withLock<T>(
+  name: string,
+  action: () => Promise<T>,
+  timeoutMs = 15 * 60_000,
+): Promise<T> {
   mkdirSync(SERVICES_DIR, { recursive: true });
   const file = join(SERVICES_DIR, `${name}.lock`);
   const deadline = Date.now() + timeoutMs;
@@ -229,7 +237,9 @@ export async function withLock<T>(name: string, action: () => Promise<T>, timeou
     // while is it treated as left behind by a crash.
     if (Number.isInteger(owner)) emptySince = undefined;
     else emptySince ??= Date.now();
-    const stale = Number.isInteger(owner) ? !isAlive(owner) : Date.now() - (emptySince ?? 0) > 2_000;
+    const stale = Number.isInteger(owner)
+      ? !isAlive(owner)
+      : Date.now() - (emptySince ?? 0) > 2_000;
     if (stale) {
       // Move it aside (atomic rename) rather than unlink, so that of several waiters
       // only one removes it. A waiter that judged it stale a moment too late could
@@ -243,7 +253,8 @@ export async function withLock<T>(name: string, action: () => Promise<T>, timeou
       }
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${file} held by pid ${String(owner)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for lock ${file} held by pid ${String(owner)}`);
     await delay(200);
   }
   try {
@@ -280,7 +291,9 @@ export function aptInstall(packages: readonly string[], isInstalled: () => boole
   const next = aptQueue.then(async () => {
     if (isInstalled()) return;
     if (process.getuid?.() !== 0) {
-      throw new Error(`${packages.join(' ')} missing and not running as root: apt-get install -y ${packages.join(' ')}`);
+      throw new Error(
+        `${packages.join(' ')} missing and not running as root: apt-get install -y ${packages.join(' ')}`,
+      );
     }
     const lock = join(cacheDir('apt'), 'apt.lock');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -293,7 +306,8 @@ export function aptInstall(packages: readonly string[], isInstalled: () => boole
       [lock, 'apt-get', 'install', '-y', '-q', '--no-install-recommends', ...packages],
       { env },
     );
-    if (!isInstalled()) throw new Error(`apt-get installed ${packages.join(' ')} but the check still fails`);
+    if (!isInstalled())
+      throw new Error(`apt-get installed ${packages.join(' ')} but the check still fails`);
   });
   // Keep the queue going after a failure; the caller still sees the rejection.
   aptQueue = next.catch(() => undefined);
@@ -322,7 +336,9 @@ export function logTail(files: readonly string[], count = 40): string {
     if (!existsSync(file)) continue;
     const text = readFileSync(file, 'utf8');
     const attempt = text.lastIndexOf(`\n${START_MARKER}`);
-    parts.push(`--- last ${count} lines of ${file} ---\n${lastLines(attempt >= 0 ? text.slice(attempt + 1) : text, count)}`);
+    parts.push(
+      `--- last ${count} lines of ${file} ---\n${lastLines(attempt >= 0 ? text.slice(attempt + 1) : text, count)}`,
+    );
   }
   return parts.length > 0 ? parts.join('\n') : `(no log at ${files.join(', ')})`;
 }
@@ -338,12 +354,19 @@ export interface WaitOptions {
  * short pause between attempts only spaces out probes; readiness is never assumed
  * from elapsed time.
  */
-export async function waitUntilReady(what: string, probe: () => Promise<boolean>, options: WaitOptions): Promise<void> {
+export async function waitUntilReady(
+  what: string,
+  probe: () => Promise<boolean>,
+  options: WaitOptions,
+): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     if (await probe()) return;
     if (options.isDead?.() === true) throw new Error(`${what} exited during startup`);
-    if (Date.now() > deadline) throw new Error(`${what} did not answer its readiness probe within ${options.timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${what} did not answer its readiness probe within ${options.timeoutMs / 1000} s`,
+      );
     await delay(200);
   }
 }
@@ -400,7 +423,8 @@ export function processService(spec: ProcessServiceSpec): ProcessService {
   const status = async (): Promise<ServiceState> => {
     const pid = livePid(pidFile, spec.cmdlineMarker);
     if (pid === undefined) return 'down';
-    if (spec.settingsMarker !== undefined && livePid(pidFile, spec.settingsMarker) !== pid) return 'down';
+    if (spec.settingsMarker !== undefined && livePid(pidFile, spec.settingsMarker) !== pid)
+      return 'down';
     return (await probeSafely(spec.probe)) ? 'up' : 'down';
   };
 
@@ -424,7 +448,9 @@ export function processService(spec: ProcessServiceSpec): ProcessService {
         await stopUnlocked();
         await spec.install();
         await spec.prepare?.();
-        writeFileSync(logFile, `${START_MARKER} ${spec.name} at ${new Date().toISOString()}\n`, { flag: 'a' });
+        writeFileSync(logFile, `${START_MARKER} ${spec.name} at ${new Date().toISOString()}\n`, {
+          flag: 'a',
+        });
         const pid = spawnDetached(spec.command(), logFile);
         writeFileSync(pidFile, `${pid}\n`);
         try {
@@ -434,7 +460,12 @@ export function processService(spec: ProcessServiceSpec): ProcessService {
           });
         } catch (error) {
           await stopUnlocked().catch(() => undefined);
-          throw new Error(`${spec.name} failed to start: ${(error as Error).message}\n${logTail(logs)}`);
+          throw new Error(
+            `${spec.name} failed to start: ${(error as Error).message}\n${logTail(logs)}`,
+            {
+              cause: error,
+            },
+          );
         }
       }),
     stop: () => withLock(spec.name, stopUnlocked),

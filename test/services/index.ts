@@ -1,5 +1,5 @@
 // The five services `up` and global setup manage, and parallel up/down over them.
-import type { Service, ServiceState } from './common.ts';
+import type { Service } from './common.ts';
 import { kafka, kafkaCluster } from './kafka.ts';
 import { mongodb } from './mongodb.ts';
 import { postgres } from './postgres.ts';
@@ -17,7 +17,8 @@ export function servicesByName(names: readonly string[]): Service[] {
   if (names.length === 0) return [...services];
   return names.map((name) => {
     const service = services.find((s) => s.name === name);
-    if (service === undefined) throw new Error(`unknown service "${name}"; known: ${serviceNames.join(', ')}`);
+    if (service === undefined)
+      throw new Error(`unknown service "${name}"; known: ${serviceNames.join(', ')}`);
     return service;
   });
 }
@@ -34,7 +35,10 @@ export interface Outcome {
  * aptInstall serialises) and reports each outcome instead of stopping at the first
  * failure, so one broken server does not hide the state of the others.
  */
-export async function forEachService(list: readonly Service[], action: (s: Service) => Promise<void>): Promise<Outcome[]> {
+export async function forEachService(
+  list: readonly Service[],
+  action: (s: Service) => Promise<void>,
+): Promise<Outcome[]> {
   return Promise.all(
     list.map(async (service) => {
       const started = performance.now();
@@ -42,7 +46,12 @@ export async function forEachService(list: readonly Service[], action: (s: Servi
         await action(service);
         return { name: service.name, ok: true, ms: performance.now() - started };
       } catch (error) {
-        return { name: service.name, ok: false, ms: performance.now() - started, error: error as Error };
+        return {
+          name: service.name,
+          ok: false,
+          ms: performance.now() - started,
+          error: error as Error,
+        };
       }
     }),
   );
@@ -65,7 +74,12 @@ export async function down(names: readonly string[] = []): Promise<Outcome[]> {
       await cluster.stop();
       outcomes.push({ name: cluster.name, ok: true, ms: performance.now() - started });
     } catch (error) {
-      outcomes.push({ name: cluster.name, ok: false, ms: performance.now() - started, error: error as Error });
+      outcomes.push({
+        name: cluster.name,
+        ok: false,
+        ms: performance.now() - started,
+        error: error as Error,
+      });
     }
   }
   throwIfFailed('down', outcomes);
@@ -76,7 +90,9 @@ function throwIfFailed(verb: string, outcomes: Outcome[]): void {
   const failed = outcomes.filter((o) => !o.ok);
   if (failed.length === 0) return;
   const details = failed.map((o) => `## ${o.name}\n${o.error?.message ?? 'failed'}`).join('\n\n');
-  const error = new Error(`services ${verb} failed for ${failed.map((o) => o.name).join(', ')}:\n\n${details}`);
+  const error = new Error(
+    `services ${verb} failed for ${failed.map((o) => o.name).join(', ')}:\n\n${details}`,
+  );
   (error as Error & { outcomes?: Outcome[] }).outcomes = outcomes;
   throw error;
 }

@@ -50,7 +50,9 @@ const pom = `<project xmlns="http://maven.apache.org/POM/4.0.0">
 `;
 
 // The cache folder is keyed by the pom's hash, so changing the recipe re-gathers the jars.
-const kafkaCache = cacheDir(`kafka-${KAFKA_VERSION}-${createHash('sha256').update(pom).digest('hex').slice(0, 8)}`);
+const kafkaCache = cacheDir(
+  `kafka-${KAFKA_VERSION}-${createHash('sha256').update(pom).digest('hex').slice(0, 8)}`,
+);
 const libsDir = join(kafkaCache, 'libs');
 const classpath = `${libsDir}/*`; // expanded by java itself, not by a shell
 
@@ -64,7 +66,15 @@ async function installKafka(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
     await run(
       'mvn',
-      ['-B', '-q', '-f', join(kafkaCache, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'],
+      [
+        '-B',
+        '-q',
+        '-f',
+        join(kafkaCache, 'pom.xml'),
+        'dependency:copy-dependencies',
+        `-DoutputDirectory=${tmp}`,
+        '-DincludeScope=runtime',
+      ],
       { cwd: kafkaCache, timeoutMs: 10 * 60_000 },
     );
     renameSync(tmp, libsDir); // only a complete classpath counts as cached
@@ -176,7 +186,10 @@ async function formatStorage(node: NodeConfig, clusterId: string): Promise<void>
  * cluster and lists `expectedNodeIds` among the live brokers. A KRaft broker only
  * serves clients once it is registered and unfenced, so this proves it can do work.
  */
-export async function describeClusterIncludes(brokers: string[], expectedNodeIds: number[]): Promise<boolean> {
+export async function describeClusterIncludes(
+  brokers: string[],
+  expectedNodeIds: number[],
+): Promise<boolean> {
   const kafka = new Kafka({
     clientId: 'codefeedr-harness-probe',
     brokers,
@@ -347,9 +360,12 @@ export function kafkaCluster(basePort: number = ports.kafkaCluster): KafkaCluste
   const all = [...services.values()];
 
   const status: KafkaCluster['status'] = async () => {
-    const states = await Promise.all(nodes.map(async (n) => ({ nodeId: n.nodeId, state: await node(n.nodeId).status() })));
+    const states = await Promise.all(
+      nodes.map(async (n) => ({ nodeId: n.nodeId, state: await node(n.nodeId).status() })),
+    );
     const upCount = states.filter((s) => s.state === 'up').length;
-    const state: ClusterState = upCount === nodes.length ? 'up' : upCount === 0 ? 'down' : 'degraded';
+    const state: ClusterState =
+      upCount === nodes.length ? 'up' : upCount === 0 ? 'down' : 'degraded';
     return { state, nodes: states };
   };
 
@@ -370,7 +386,9 @@ export function kafkaCluster(basePort: number = ports.kafkaCluster): KafkaCluste
         await installKafka();
         // allSettled: wait for every node's attempt before cleaning up after a failure.
         const results = await Promise.allSettled(all.map((s) => s.start()));
-        const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+        const failures = results.flatMap((r) =>
+          r.status === 'rejected' ? [(r.reason as Error).message] : [],
+        );
         if (failures.length > 0) {
           // Leave no half-started cluster behind: the next start() begins from scratch.
           await Promise.allSettled(all.map((s) => s.stop()));
@@ -383,7 +401,8 @@ export function kafkaCluster(basePort: number = ports.kafkaCluster): KafkaCluste
       const pid = livePid(service.pidFile, join(dir, `node-${nodeId}`, 'server.properties'));
       if (pid === undefined) throw new Error(`${name} node ${nodeId} is not running`);
       process.kill(pid, 'SIGKILL');
-      if (!(await waitForExit(pid, 10_000))) throw new Error(`${name} node ${nodeId} (pid ${pid}) survived SIGKILL`);
+      if (!(await waitForExit(pid, 10_000)))
+        throw new Error(`${name} node ${nodeId} (pid ${pid}) survived SIGKILL`);
     },
     startBroker: (nodeId) => node(nodeId).start(),
   };

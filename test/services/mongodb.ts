@@ -9,7 +9,16 @@
 // So: `go mod download` the exact version (no @v/list needed), copy the module into the
 // cache, write the version.txt that FerretDB's own `task gen-version` would generate,
 // and `go build ./cmd/ferretdb` inside it with CGO disabled.
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { cacheDir, commandExists, processService, run, serviceDir, withLock } from './common.ts';
@@ -27,21 +36,29 @@ const stateDir = join(dir, 'state');
 async function buildFerretDB(): Promise<void> {
   await withLock('ferretdb-build', async () => {
     if (existsSync(binary)) return;
-    if (!commandExists('go')) throw new Error('go is not on PATH: FerretDB is built from the Go module proxy');
+    if (!commandExists('go'))
+      throw new Error('go is not on PATH: FerretDB is built from the Go module proxy');
     // GOTOOLCHAIN=local: never download another Go toolchain; GOFLAGS cleared so a
     // user's -mod=vendor or similar cannot change the build.
     const env = { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '' };
     const download = JSON.parse(
-      await run('go', ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`], { cwd: buildDir, env }),
+      await run('go', ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`], {
+        cwd: buildDir,
+        env,
+      }),
     ) as { Dir?: string; Error?: string };
-    if (download.Dir === undefined) throw new Error(`go mod download failed: ${download.Error ?? 'no Dir'}`);
+    if (download.Dir === undefined)
+      throw new Error(`go mod download failed: ${download.Error ?? 'no Dir'}`);
     const src = join(buildDir, 'src');
     rmSync(src, { recursive: true, force: true });
     cpSync(download.Dir, src, { recursive: true });
     chmodRecursive(src); // the module cache is read-only; we add one generated file
     writeFileSync(join(src, 'build', 'version', 'version.txt'), `${FERRETDB_VERSION}\n`);
     const tmp = `${binary}.tmp`;
-    await run('go', ['build', '-buildvcs=false', '-trimpath', '-o', tmp, './cmd/ferretdb'], { cwd: src, env });
+    await run('go', ['build', '-buildvcs=false', '-trimpath', '-o', tmp, './cmd/ferretdb'], {
+      cwd: src,
+      env,
+    });
     renameSync(tmp, binary); // atomic: a half-written binary never counts as cached
     rmSync(src, { recursive: true, force: true });
   });

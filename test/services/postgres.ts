@@ -46,17 +46,23 @@ function binDir(): string | undefined {
 
 function requireBinDir(): string {
   const bin = binDir();
-  if (bin === undefined) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql');
+  if (bin === undefined)
+    throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql');
   return bin;
 }
 
 function asPostgres(tool: string, args: string[]): Promise<string> {
   // cwd must be readable by postgres, or the tools warn about /root.
-  return run('runuser', ['-u', 'postgres', '--', join(requireBinDir(), tool), ...args], { cwd: dir });
+  return run('runuser', ['-u', 'postgres', '--', join(requireBinDir(), tool), ...args], {
+    cwd: dir,
+  });
 }
 
 async function query(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: endpoints.postgresUrl, connectionTimeoutMillis: 1_000 });
+  const client = new pg.Client({
+    connectionString: endpoints.postgresUrl,
+    connectionTimeoutMillis: 1_000,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -68,7 +74,8 @@ async function query(): Promise<boolean> {
 }
 
 async function status(): Promise<ServiceState> {
-  if (livePid(pidFile, marker) === undefined || livePid(pidFile, settingsMarker) === undefined) return 'down';
+  if (livePid(pidFile, marker) === undefined || livePid(pidFile, settingsMarker) === undefined)
+    return 'down';
   return (await probeSafely(query)) ? 'up' : 'down';
 }
 
@@ -82,7 +89,9 @@ async function stopUnlocked(): Promise<void> {
   const pid = livePid(pidFile, marker);
   if (pid === undefined) return;
   // Fast shutdown: disconnect clients, checkpoint, exit.
-  await asPostgres('pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30']).catch(() => undefined);
+  await asPostgres('pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30']).catch(
+    () => undefined,
+  );
   if (!(await waitForExit(pid, 5_000))) await terminate(pid, 5_000);
 }
 
@@ -98,7 +107,14 @@ async function start(): Promise<void> {
     mkdirSync(socketDir, { recursive: true });
     await chownToPostgres([dir, socketDir]);
     if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-      await asPostgres('initdb', ['-D', dataDir, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--no-sync']);
+      await asPostgres('initdb', [
+        '-D',
+        dataDir,
+        '--auth=trust',
+        '--username=postgres',
+        '--encoding=UTF8',
+        '--no-sync',
+      ]);
     }
     // Settings for a disposable test server: loopback only, our port, no fsync.
     const options = [
@@ -111,18 +127,36 @@ async function start(): Promise<void> {
       '-c max_connections=200',
     ].join(' ');
     // pg_ctl (as postgres) appends to the log, so it must exist with postgres as owner.
-    writeFileSync(logFile, `${START_MARKER} ${NAME} at ${new Date().toISOString()}\n`, { flag: 'a' });
+    writeFileSync(logFile, `${START_MARKER} ${NAME} at ${new Date().toISOString()}\n`, {
+      flag: 'a',
+    });
     await chownToPostgres([logFile]);
     try {
       // -w makes pg_ctl fail when the postmaster dies; readiness is still our own query.
-      await asPostgres('pg_ctl', ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', options]);
+      await asPostgres('pg_ctl', [
+        'start',
+        '-D',
+        dataDir,
+        '-l',
+        logFile,
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        options,
+      ]);
       await waitUntilReady(NAME, () => probeSafely(query), {
         timeoutMs: 60_000,
         isDead: () => livePid(pidFile, marker) === undefined,
       });
     } catch (error) {
       await stopUnlocked().catch(() => undefined);
-      throw new Error(`${NAME} failed to start: ${(error as Error).message}\n${logTail([logFile])}`);
+      throw new Error(
+        `${NAME} failed to start: ${(error as Error).message}\n${logTail([logFile])}`,
+        {
+          cause: error,
+        },
+      );
     }
   });
 }

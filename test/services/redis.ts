@@ -36,12 +36,18 @@ export const redis = processService({
   command: () => ({
     file: REDIS_SERVER,
     args: [
-      '--bind', HOST,
-      '--port', String(ports.redis),
-      '--daemonize', 'no', // we own the process and its pid
-      '--dir', serviceDir('redis'),
-      '--save', '',
-      '--appendonly', 'no',
+      '--bind',
+      HOST,
+      '--port',
+      String(ports.redis),
+      '--daemonize',
+      'no', // we own the process and its pid
+      '--dir',
+      serviceDir('redis'),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
     ],
   }),
   probe: ping,

@@ -42,7 +42,9 @@ function writeConfig(): void {
 }
 
 async function ping(): Promise<boolean> {
-  const response = await fetch(new URL('/-/ping', endpoints.npmRegistry), { signal: AbortSignal.timeout(1_000) });
+  const response = await fetch(new URL('/-/ping', endpoints.npmRegistry), {
+    signal: AbortSignal.timeout(1_000),
+  });
   await response.body?.cancel();
   return response.ok;
 }
@@ -80,16 +82,27 @@ export async function createNpmUser(
   name = `cf-${randomBytes(6).toString('hex')}`,
   password = randomBytes(12).toString('hex'),
 ): Promise<NpmUser> {
-  const url = new URL(`/-/user/org.couchdb.user:${encodeURIComponent(name)}`, endpoints.npmRegistry);
+  const url = new URL(
+    `/-/user/org.couchdb.user:${encodeURIComponent(name)}`,
+    endpoints.npmRegistry,
+  );
   const response = await fetch(url, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name, password, type: 'user', roles: [], date: new Date().toISOString() }),
+    body: JSON.stringify({
+      name,
+      password,
+      type: 'user',
+      roles: [],
+      date: new Date().toISOString(),
+    }),
     signal: AbortSignal.timeout(10_000),
   });
   const body = (await response.json()) as { token?: string; error?: string };
   if (!response.ok || typeof body.token !== 'string') {
-    throw new Error(`creating npm user ${name} failed: HTTP ${response.status} ${body.error ?? ''}`);
+    throw new Error(
+      `creating npm user ${name} failed: HTTP ${response.status} ${body.error ?? ''}`,
+    );
   }
   return { name, password, token: body.token };
 }
