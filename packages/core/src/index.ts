@@ -23,7 +23,7 @@ export * from './operator-chain.js';
 export * from './pipeline-errors.js';
 export * from './pipeline-builder.js';
 export * from './pipeline.js';
-export { StageFailedError, UnknownWorkerStageError } from './runtime-support.js';
+export { RunOptionsError, StageFailedError, UnknownWorkerStageError } from './runtime-support.js';
 export { CONTROL_HEADER, END_HEADER } from './stage-worker.js';
 export * from './memory-buffer.js';
 export * from './murmur2.js';

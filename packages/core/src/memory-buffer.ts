@@ -41,6 +41,15 @@ export class BufferClosedError extends CodefeedrError {
   }
 }
 
+export class TransactionsUnsupportedError extends CodefeedrError {
+  constructor() {
+    super(
+      'TRANSACTIONS_UNSUPPORTED',
+      'The memory buffer has no transactions (capabilities.transactions is false). Use a buffer with transactions (Kafka) for exactly-once, or run at-least-once.',
+    );
+  }
+}
+
 export class UnknownPartitionError extends CodefeedrError {
   constructor(topic: string, partition: number, partitions: number) {
     super(
@@ -169,10 +178,7 @@ export class MemoryBuffer implements Buffer {
   async producer(options: ProducerOptions): Promise<BufferProducer> {
     this.assertOpen();
     if (options.transactional) {
-      throw new CodefeedrError(
-        'TRANSACTIONS_UNSUPPORTED',
-        'The memory buffer has no transactions (capabilities.transactions is false). Use a buffer with transactions (Kafka) for exactly-once, or at-least-once.',
-      );
+      throw new TransactionsUnsupportedError();
     }
     let roundRobin = 0;
     return {

@@ -20,6 +20,13 @@ export class StageFailedError extends CodefeedrError {
   }
 }
 
+/** `pipeline.run()` options that cannot work together or name nothing. */
+export class RunOptionsError extends CodefeedrError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('RUN_OPTIONS_INVALID', message, details);
+  }
+}
+
 export class UnknownWorkerStageError extends CodefeedrError {
   constructor(stage: string | undefined, known: readonly string[]) {
     super(

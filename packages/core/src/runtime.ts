@@ -3,7 +3,6 @@ import type { Buffer } from './buffer.js';
 import { FileCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
 import { compileTransform } from './compile-transform.js';
 import { ConsoleLogger } from './console-logger.js';
-import { CodefeedrError } from './errors.js';
 import { DeadLetterQueue } from './dead-letter.js';
 import type { Logger } from './logger.js';
 import { MemoryBuffer } from './memory-buffer.js';
@@ -13,7 +12,7 @@ import { registeredTransformCompiler, type CompileTransform } from './operator-c
 import type { RunMode, RunOptions, RunSummary } from './pipeline.js';
 import type { PipelineDefinition, StageOptions } from './pipeline-builder.js';
 import { runInline } from './runtime-inline.js';
-import { UnknownWorkerStageError, type RetryPolicy } from './runtime-support.js';
+import { RunOptionsError, UnknownWorkerStageError, type RetryPolicy } from './runtime-support.js';
 import type { Serde } from './serde.js';
 import { getSerde } from './serde-registry.js';
 import type { AnyStage, StageContext } from './stage.js';
@@ -62,10 +61,11 @@ export function runPipeline(def: PipelineDefinition, options: RunOptions): RunHa
   const done = (async (): Promise<RunSummary> => {
     const stages = def.stages.map((s) => s.id);
     if (!['inline', 'local', 'worker'].includes(mode)) {
-      throw new CodefeedrError(
-        'RUN_OPTIONS_INVALID',
+      throw new RunOptionsError(
         `Unknown run mode "${String(mode)}". Use 'inline', 'local' or 'worker'.`,
-        { mode },
+        {
+          mode,
+        },
       );
     }
     if (mode === 'worker' && (options.stage === undefined || !stages.includes(options.stage))) {
