@@ -1,4 +1,13 @@
 #!/usr/bin/env node
-import { main } from './program.js';
-
-process.exitCode = await main(process.argv.slice(2));
+// Checked before the CLI loads: on an older Node its dependencies would fail with
+// an obscure error instead of this one line.
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 22) {
+  process.stderr.write(
+    `error codefeedr needs Node.js 22 or newer; this is ${process.version}. Install a current Node.js (or run it through npx/npm scripts with a newer one). [NODE_TOO_OLD]\n`,
+  );
+  process.exitCode = 1;
+} else {
+  const { main } = await import('./program.js');
+  process.exitCode = await main(process.argv.slice(2));
+}

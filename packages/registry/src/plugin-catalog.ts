@@ -1,4 +1,6 @@
-import { globSync } from 'node:fs';
+// Namespace import: fs.globSync is Node >= 22; a named import would fail to link on older
+// Node before the CLI could say which version it needs.
+import * as fs from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as core from '@codefeedr/core';
@@ -80,7 +82,7 @@ function workspaceDirs(projectDir: string, pkg: PackageJson): string[] {
     : (pkg.workspaces?.packages ?? []);
   const dirs: string[] = [];
   for (const pattern of patterns) {
-    for (const match of globSync(join(pattern, 'package.json'), { cwd: projectDir })) {
+    for (const match of fs.globSync(join(pattern, 'package.json'), { cwd: projectDir })) {
       if (!match.includes('node_modules')) dirs.push(resolve(projectDir, dirname(match)));
     }
   }

@@ -48,32 +48,57 @@ async function getJson(url: URL, options: SearchOptions): Promise<unknown> {
   return response.json();
 }
 
+interface SearchHit {
+  name: string;
+  version?: string;
+  description?: string;
+  keywords?: string[];
+  'dist-tags'?: Record<string, string>;
+}
+
+async function searchText(
+  text: string,
+  size: number,
+  options: SearchOptions,
+): Promise<SearchHit[]> {
+  const url = registryUrl(options.registry, '-/v1/search');
+  url.searchParams.set('text', text);
+  url.searchParams.set('size', String(size));
+  const body = (await getJson(url, options)) as { objects?: { package: SearchHit }[] };
+  return (body.objects ?? []).map((o) => o.package);
+}
+
+const isPlugin = (hit: SearchHit): boolean =>
+  Array.isArray(hit.keywords) && hit.keywords.includes(PLUGIN_KEYWORD);
+
 /**
  * Searches an npm registry for plugins: packages with the `codefeedr-plugin` keyword
  * matching `term`, with the components listed in each latest version's manifest
- * (read from the packument, so nothing is downloaded or installed).
+ * (read from the packument, so nothing is downloaded or installed). The registry's
+ * `keywords:` qualifier is used first (npmjs); registries without it (Verdaccio) get a
+ * plain text search whose hits are filtered by keyword here.
  */
 export async function searchPlugins(term: string, options: SearchOptions): Promise<RemotePlugin[]> {
-  const text = `keywords:${PLUGIN_KEYWORD}${term ? ` ${term}` : ''}`;
-  const url = registryUrl(options.registry, '-/v1/search');
-  url.searchParams.set('text', text);
-  url.searchParams.set('size', String(options.size ?? 20));
-  const body = (await getJson(url, options)) as {
-    objects?: {
-      package: { name: string; version: string; description?: string; keywords?: string[] };
-    }[];
-  };
-  const hits = (body.objects ?? [])
-    .map((o) => o.package)
-    // Some registries match the keyword loosely; keep only real plugins.
-    .filter((p) => !Array.isArray(p.keywords) || p.keywords.includes(PLUGIN_KEYWORD));
+  const size = options.size ?? 20;
+  let hits = (
+    await searchText(`keywords:${PLUGIN_KEYWORD}${term ? ` ${term}` : ''}`, size, options)
+  ).filter(isPlugin);
+  if (hits.length === 0) {
+    hits = (await searchText(term || PLUGIN_KEYWORD, 250, options)).filter(isPlugin).slice(0, size);
+  }
   return Promise.all(
     hits.map(async (hit) => {
       const packument = (await getJson(
         registryUrl(options.registry, hit.name.replace('/', '%2f')),
         options,
-      )) as { versions?: Record<string, { codefeedr?: PluginManifest }> };
-      const manifest = packument.versions?.[hit.version]?.codefeedr;
+      )) as {
+        versions?: Record<string, { codefeedr?: PluginManifest }>;
+        'dist-tags'?: Record<string, string>;
+      };
+      // npmjs puts the version on the hit; Verdaccio only its dist-tags.
+      const version =
+        hit.version ?? hit['dist-tags']?.['latest'] ?? packument['dist-tags']?.['latest'] ?? '';
+      const manifest = packument.versions?.[version]?.codefeedr;
       const components = Array.isArray(manifest?.components)
         ? manifest.components.map((c) => ({
             name: c.name,
@@ -81,12 +106,7 @@ export async function searchPlugins(term: string, options: SearchOptions): Promi
             description: c.description,
           }))
         : [];
-      return {
-        name: hit.name,
-        version: hit.version,
-        description: hit.description ?? '',
-        components,
-      };
+      return { name: hit.name, version, description: hit.description ?? '', components };
     }),
   );
 }
