@@ -85,6 +85,14 @@ export interface RenderOptions {
 
 const number = (n: number): string => n.toLocaleString('en-US');
 
+const EIGHTHS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+
+/** A bar of `fraction` × `width` cells, in eighths of a cell; never empty, so every row shows one. */
+function barOf(fraction: number, width: number): string {
+  const eighths = Math.max(1, Math.round(fraction * width * 8));
+  return '█'.repeat(Math.floor(eighths / 8)) + EIGHTHS[eighths % 8];
+}
+
 function cut(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
 }
@@ -125,9 +133,7 @@ export function renderSummary(summary: GitHubSummary, options: RenderOptions): s
   const most = types[0]?.count ?? 1;
   for (const { repo: type, count } of types) {
     const share = summary.events === 0 ? 0 : (100 * count) / summary.events;
-    const bar = options.tty
-      ? ` ${c.green('█'.repeat(Math.max(1, Math.round((16 * count) / most))))}`
-      : '';
+    const bar = options.tty ? ` ${c.green(barOf(count / most, 16))}` : '';
     lines.push(
       `${cut(type, nameWidth).padEnd(nameWidth)} ${number(count).padStart(9)} ${`${share.toFixed(1)}%`.padStart(7)}${bar}`,
     );
