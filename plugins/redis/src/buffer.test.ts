@@ -532,6 +532,22 @@ describe('RedisBuffer consumer groups', () => {
     await survivor.close();
   });
 
+  it('stops claiming its partitions when its lease may have run out (a stalled event loop)', async () => {
+    const buffer = await openBuffer();
+    await buffer.admin.ensureTopic({ name: 'stall', partitions: 2 });
+    const consumer = await buffer.consumer({ group: 'stall-g', topics: ['stall'] });
+    expect(assigned(consumer)).toEqual([0, 1]);
+    // Block this process longer than the lease (600 ms): no heartbeat can run meanwhile.
+    const until = Date.now() + 700;
+    while (Date.now() < until) {
+      /* stalled */
+    }
+    expect(assigned(consumer)).toEqual([]); // checked before any timer could renew the lease
+    expect(await consumer.poll(10, 0)).toEqual([]);
+    await waitFor('the lease to be renewed', () => assigned(consumer).length === 2);
+    await consumer.close();
+  });
+
   it('re-reads its own pending entries at once when restarted under the same name', async () => {
     const buffer = await openBuffer({ consumerName: 'stable-worker', claimMinIdleMs: 60_000 });
     await buffer.admin.ensureTopic({ name: 'own-pending', partitions: 1 });

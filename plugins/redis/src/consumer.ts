@@ -204,8 +204,9 @@ export class RedisStreamsConsumer implements BufferConsumer {
       const recovered = await this.recover(maxRecords);
       if (recovered.length > 0) return this.deliver(recovered);
       const now = Date.now();
+      const fresh = this.membership.leaseFresh();
       const readable = [...this.partitions.values()].filter(
-        (p) => p.effective && p.groupReady && !p.recovering,
+        (p) => fresh && p.effective && p.groupReady && !p.recovering,
       );
       const waitMs = Math.min(deadline - now, this.init.buffer.config.heartbeatMs);
       if (signal?.aborted || this.closed) return [];
@@ -289,6 +290,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
 
   /** Partitions this consumer owns and reads; a gained partition joins after its settle time. */
   assignment(): TopicPartition[] {
+    if (!this.membership.leaseFresh()) return [];
     return [...this.partitions.values()]
       .filter((p) => p.effective)
       .map((p) => ({ topic: p.topic, partition: p.partition }));
@@ -476,7 +478,7 @@ export class RedisStreamsConsumer implements BufferConsumer {
     const out: ConsumedMessage[] = [];
     for (const p of this.partitions.values()) {
       if (out.length >= maxRecords) break;
-      if (!p.effective || !p.groupReady) continue;
+      if (!p.effective || !p.groupReady || !this.membership.leaseFresh()) continue;
       if (!p.recovering && p.nextClaimAt > now) continue;
       try {
         await this.recoverPartition(p, maxRecords - out.length, out, now);

@@ -89,6 +89,7 @@ export interface GroupMembershipOptions {
 
 export class GroupMembership {
   private timer: NodeJS.Timeout | undefined;
+  /** Local time just before the last heartbeat that succeeded. */
   private lastBeatAt = 0;
   private beating: Promise<void> | undefined;
   private stopped = false;
@@ -100,6 +101,15 @@ export class GroupMembership {
     await this.beat();
     this.timer = setInterval(() => void this.tick(), this.options.heartbeatMs);
     this.timer.unref();
+  }
+
+  /**
+   * False once the last successful heartbeat is so old that the lease may be about to expire
+   * (a stalled event loop, Redis unreachable): the consumer then stops claiming partitions
+   * before anyone else can take them over (they wait a lease plus a settle time).
+   */
+  leaseFresh(now = Date.now()): boolean {
+    return now - this.lastBeatAt < this.options.leaseMs - this.options.heartbeatMs;
   }
 
   /** Leaves the group so the others rebalance at their next heartbeat. */
