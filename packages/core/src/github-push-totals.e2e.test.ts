@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defineTransform } from './component.js';
+import { defineOutput, defineTransform } from './component.js';
 import type { DataStream } from './datastream.js';
 import { Any, defineMessageType } from './message-type.js';
 import { ndjsonFileInput } from './ndjson-file-input.js';
-import { ndjsonFileOutput } from './ndjson-file-output.js';
+import { NdjsonFileSink, ndjsonFileOutput } from './ndjson-file-output.js';
 import { PipelineBuilder } from './pipeline-builder.js';
+import type { OutputStage } from './stage.js';
 import { z } from 'zod';
 
 /*
@@ -93,4 +94,60 @@ describe('GitHub push totals, end to end', () => {
       expect(expected.totals.size).toBeGreaterThan(1000);
     });
   }
+
+  it('stopped mid-file and restarted from its checkpoint, the inline pipeline still gets every total right', async () => {
+    const out = join(dir, 'totals-restart.ndjson');
+    const checkpointDir = join(dir, 'checkpoints');
+    const stop = new AbortController();
+    // Writes like ndjsonFileOutput, and stops the run once 1,000 totals are written.
+    const stoppingOutput = defineOutput({
+      name: 'stopping-ndjson',
+      description: 'ndjson file output that stops the run after 1,000 records.',
+      configSchema: z.object({}),
+      inputTypes: [Any] as const,
+      createSink: async () => {
+        const sink = await NdjsonFileSink.open({ path: out, mode: 'truncate', format: 'value' });
+        let written = 0;
+        return {
+          write: async (batch) => {
+            await sink.write(batch);
+            written += batch.length;
+            if (written >= 1000) stop.abort();
+          },
+          flush: () => sink.flush(),
+          close: () => sink.close(),
+        };
+      },
+    });
+    const pipeline = (output: OutputStage<readonly [unknown]>) =>
+      new PipelineBuilder('github-push-totals-restart')
+        .append(ndjsonFileInput.create('events', { path: fixture, timestampField: 'created_at' }))
+        .append(pushTotals.create('push-totals'))
+        .append(output)
+        .build();
+
+    const first = await pipeline(stoppingOutput.create('totals')).run({
+      mode: 'inline',
+      batchSize: 100,
+      checkpointDir,
+      signal: stop.signal,
+    });
+    expect(first.status).toBe('stopped');
+    const { lines: before } = lastPerRepo(out);
+    expect(before).toBeLessThan(expected.pushEvents);
+
+    const second = await pipeline(
+      ndjsonFileOutput.create('totals', { path: out, mode: 'append' }),
+    ).run({
+      mode: 'inline',
+      batchSize: 100,
+      checkpointDir,
+    });
+    expect(second.status).toBe('finished');
+    const { totals, lines } = lastPerRepo(out);
+    expect(totals).toEqual(expected.totals);
+    // Resumed from the checkpoint (keyed state and file position), not from the start.
+    expect(lines).toBeGreaterThanOrEqual(expected.pushEvents);
+    expect(lines).toBeLessThan(expected.pushEvents + 500);
+  });
 });
