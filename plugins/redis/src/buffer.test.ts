@@ -440,8 +440,8 @@ describe('RedisBuffer consumer groups', () => {
     expect(assigned(a)).toEqual([0, 1, 2, 3]);
     const other = await openBuffer();
     const b = await other.consumer({ group: 'spread-g', topics: ['spread'] });
-    await waitFor('a to give up half its partitions', () => assigned(a).length === 2, 5_000);
-    await waitFor('b to hold the other half', () => assigned(b).length === 2, 5_000);
+    await waitFor('a to give up half its partitions', () => assigned(a).length === 2, 15_000);
+    await waitFor('b to hold the other half', () => assigned(b).length === 2, 15_000);
     expect([...assigned(a), ...assigned(b)].sort()).toEqual([0, 1, 2, 3]);
 
     // Both read: every record is delivered to exactly one of them.
@@ -466,7 +466,7 @@ describe('RedisBuffer consumer groups', () => {
     await b.commit();
 
     await b.close();
-    await waitFor('a to take every partition back', () => assigned(a).length === 4, 5_000);
+    await waitFor('a to take every partition back', () => assigned(a).length === 4, 15_000);
     expect(changes.at(-1)?.sort()).toEqual([0, 1, 2, 3]);
     expect(changes.some((c) => c.length === 2)).toBe(true);
     await a.close();

@@ -19,7 +19,7 @@ bufferConformanceSuite({
   create: () => RedisBuffer.connect(config),
   capabilities: { transactions: false, replay: true },
   worker: { module: new URL('./index.ts', import.meta.url), export: 'redisBuffer', config },
-  rebalanceTimeoutMs: 10_000,
+  rebalanceTimeoutMs: 30_000,
 });
 
 afterAll(async () => {
