@@ -150,4 +150,45 @@ describe('GitHub push totals, end to end', () => {
     expect(lines).toBeGreaterThanOrEqual(expected.pushEvents);
     expect(lines).toBeLessThan(expected.pushEvents + 500);
   });
+
+  it('event-time windows over the real events: counts per type per 10 minutes (inline)', async () => {
+    const TEN_MINUTES = 10 * 60_000;
+    const perWindow = new Map<string, number>();
+    for (const line of gunzipSync(readFileSync(fixture)).toString('utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      const event = JSON.parse(line) as GithubEvent & { created_at: string };
+      const start = Math.floor(Date.parse(event.created_at) / TEN_MINUTES) * TEN_MINUTES;
+      const id = `${event.type} ${new Date(start).toISOString()}`;
+      perWindow.set(id, (perWindow.get(id) ?? 0) + 1);
+    }
+    const typeCounts = defineTransform({
+      name: 'type-counts',
+      description: 'Events per type per 10-minute window.',
+      configSchema: z.object({}),
+      inputTypes: [Any] as const,
+      outputType: Any,
+      transform: ([events]) =>
+        (events as DataStream<GithubEvent>)
+          .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: 0 })
+          .keyBy((e) => e.type)
+          .window({ type: 'tumbling', sizeMs: TEN_MINUTES })
+          .process<string>((type, window, values, out) => {
+            out.collect(`${type} ${new Date(window.start).toISOString()} ${values.length}`);
+          }),
+    });
+    const out = join(dir, 'type-counts.ndjson');
+    await new PipelineBuilder('github-type-counts')
+      .append(ndjsonFileInput.create('events', { path: fixture, timestampField: 'created_at' }))
+      .append(typeCounts.create('type-counts'))
+      .append(ndjsonFileOutput.create('counts', { path: out, mode: 'truncate' }))
+      .build()
+      .run({ mode: 'inline', batchSize: 500 });
+    const got = readFileSync(out, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as string)
+      .sort();
+    const want = [...perWindow].map(([id, n]) => `${id} ${n}`).sort();
+    expect(got).toEqual(want);
+  });
 });
