@@ -90,6 +90,9 @@ describe('RedisBuffer admin', () => {
     await expect(buffer.admin.ensureTopic({ name: 'ok', partitions: 0 })).rejects.toMatchObject({
       code: 'TOPIC_INVALID',
     });
+    await expect(buffer.producer({ clientId: 'tx', transactional: true })).rejects.toMatchObject({
+      code: 'TRANSACTIONS_UNSUPPORTED',
+    });
     const strict = await openBuffer({ autoCreateTopics: false });
     const producer = await strict.producer({ clientId: 'strict' });
     await expect(producer.send('missing-topic', [message('a', 1)])).rejects.toMatchObject({

@@ -19,6 +19,7 @@ import {
   RedisSendError,
   RedisTopicNotFoundError,
   RedisTopicSpecError,
+  RedisTransactionsUnsupportedError,
 } from './errors.js';
 import { defineHeartbeatCommand } from './group-membership.js';
 import { FIND_TIMESTAMP_LUA, PRUNE_CONSUMERS_LUA, RedisStreamsConsumer } from './consumer.js';
@@ -276,6 +277,7 @@ export class RedisBuffer implements CodefeedrBuffer {
 
   async producer(options: ProducerOptions): Promise<BufferProducer> {
     this.assertOpen();
+    if (options.transactional) throw new RedisTransactionsUnsupportedError();
     const producer = new RedisStreamsProducer(this, this.client, options.clientId, () =>
       this.children.delete(producer),
     );

@@ -45,6 +45,16 @@ export class RedisTopicSpecError extends CodefeedrError {
   }
 }
 
+/** A transactional producer was asked for: Redis Streams offer no transactions across streams and groups. */
+export class RedisTransactionsUnsupportedError extends CodefeedrError {
+  constructor() {
+    super(
+      'TRANSACTIONS_UNSUPPORTED',
+      'The Redis buffer has no transactions (capabilities.transactions is false): run the pipeline at-least-once with idempotent sinks, or use the Kafka buffer for exactly-once.',
+    );
+  }
+}
+
 /** An operation on a consumer or producer after close(). */
 export class RedisClientClosedError extends CodefeedrError {
   constructor(what: string) {

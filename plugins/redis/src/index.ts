@@ -29,5 +29,6 @@ export {
   RedisSendError,
   RedisTopicSpecError,
   RedisClientClosedError,
+  RedisTransactionsUnsupportedError,
   KeyRequestError,
 } from './errors.js';
