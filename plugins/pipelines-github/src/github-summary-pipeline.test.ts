@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stripVTControlCharacters } from 'node:util';
 import { gunzipSync } from 'node:zlib';
+import { ConfigError } from '@codefeedr/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLED_EVENTS, githubSummaryPipeline, pipeline } from './github-summary-pipeline.js';
 import { GitHubSummary } from './github-summary.js';
@@ -202,6 +203,7 @@ describe('github-summary pipeline', () => {
         .describe()
         .stages.map((s) => s.id),
     ).toEqual(expect.arrayContaining(['events', 'push-events', 'activity', 'summary', 'ndjson']));
-    expect(() => pipeline.create({ top: 0 })).toThrow();
+    expect(() => pipeline.create({ top: 0, speed: -1 })).toThrow(ConfigError);
+    expect(() => pipeline.create({ top: 0, speed: -1 })).toThrow(/speed: [\s\S]*top: /);
   });
 });

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { PipelineBuilder, ndjsonFileOutput, z, type Pipeline } from '@codefeedr/core';
+import { PipelineBuilder, ndjsonFileOutput, parseConfig, z, type Pipeline } from '@codefeedr/core';
 import { eventTransforms, eventsInput, replayInput } from '@codefeedr/plugin-github';
 import { activityTransform } from './activity.js';
 import { GitHubSummary } from './github-summary.js';
@@ -46,7 +46,8 @@ export type GitHubSummaryOptions = z.input<typeof githubSummaryConfigSchema>;
  *            └─▶ ndjson
  */
 export function githubSummaryPipeline(options: GitHubSummaryOptions = {}): Pipeline {
-  const config = githubSummaryConfigSchema.parse(options);
+  // Every problem at once, as a ConfigError with a stable code.
+  const config = parseConfig('github-summary', githubSummaryConfigSchema, options);
   const paths = config.paths ?? BUNDLED_EVENTS;
   const events = config.live
     ? eventsInput.create('events', {
