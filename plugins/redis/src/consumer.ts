@@ -104,7 +104,7 @@ interface PartitionState {
   readonly stream: string;
   owned: boolean;
   groupReady: boolean;
-  /** Not read with `>` before this time (gives a previous owner one heartbeat to let go). */
+  /** Not read before this time: a previous owner gets two heartbeats to notice and let go. */
   readableAt: number;
   /** Owned and past its settle time, as of the last heartbeat: what assignment() reports and poll reads. */
   effective: boolean;
