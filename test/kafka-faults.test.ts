@@ -1,6 +1,8 @@
 // A broker crash under load: 200,000 records through a two-stage pipeline whose edge is a
 // Kafka topic on a three-broker cluster (replication factor 3, min.insync.replicas 2).
 // One broker is SIGKILLed halfway and restarted later; the sink must hold every record.
+// (This test found kafkajs 2.2.4 dropping a dead leader's share of a send when its partitions
+// moved to a broker that had already answered; KafkaBufferProducer now re-sends that share.)
 import { randomBytes } from 'node:crypto';
 import {
   Any,
@@ -85,7 +87,7 @@ describe('Kafka buffer on a three-broker cluster', () => {
     const victim = cluster.nodes[1]!.nodeId;
 
     await waitFor(progress(RECORDS / 2), {
-      timeoutMs: 90_000,
+      timeoutMs: 150_000,
       intervalMs: 20,
       description: 'half of the records at the sink',
     });
@@ -95,7 +97,7 @@ describe('Kafka buffer on a three-broker cluster', () => {
 
     // Keep going on two brokers for a while, then bring the victim back.
     await waitFor(progress(atKill + RECORDS / 8), {
-      timeoutMs: 90_000,
+      timeoutMs: 150_000,
       description: 'progress with one broker down',
     });
     await cluster.startBroker(victim);
@@ -108,5 +110,5 @@ describe('Kafka buffer on a three-broker cluster', () => {
     expect(missing).toEqual([]);
     // At-least-once: redelivery after the failover may repeat records, never drop them.
     expect(writes).toBeGreaterThanOrEqual(RECORDS);
-  }, 240_000);
+  }, 420_000);
 });

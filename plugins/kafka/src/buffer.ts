@@ -106,7 +106,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
   private adminConnection: Promise<Admin> | undefined;
   private readonly open = new Set<{ close(): Promise<void> }>();
   /** Topics known to exist (ensured by this buffer), so a send creates a missing one only once. */
-  private readonly knownTopics = new Map<string, Promise<void>>();
+  private readonly knownTopics = new Map<string, Promise<number>>();
 
   constructor(readonly config: KafkaBufferConfig) {
     this.kafka = createKafkaClient(config);
@@ -172,14 +172,14 @@ export class KafkaBuffer implements CodefeedrBuffer {
   }
 
   /**
-   * Resolves once `topic` exists. A send to a topic nobody ensured creates it with the
-   * buffer's default partitions (as the memory buffer does), rather than relying on the
-   * broker's auto.create.topics.enable, which production clusters usually turn off.
+   * Resolves with `topic`'s partition count once it exists. A send to a topic nobody ensured
+   * creates it with the buffer's default partitions (as the memory buffer does), rather than
+   * relying on the broker's auto.create.topics.enable, which production clusters turn off.
    */
-  private topicReady(topic: string): Promise<void> {
+  private topicReady(topic: string): Promise<number> {
     let ready = this.knownTopics.get(topic);
     if (ready === undefined) {
-      ready = this.ensureTopic({ name: topic, partitions: this.config.partitions });
+      ready = this.createTopic({ name: topic, partitions: this.config.partitions });
       this.knownTopics.set(topic, ready);
       ready.catch(() => this.knownTopics.delete(topic));
     }
@@ -187,6 +187,11 @@ export class KafkaBuffer implements CodefeedrBuffer {
   }
 
   private async ensureTopic(spec: TopicSpec): Promise<void> {
+    await this.createTopic(spec);
+  }
+
+  /** Creates the topic unless it exists; resolves with its partition count once all have leaders. */
+  private async createTopic(spec: TopicSpec): Promise<number> {
     const admin = await this.connectedAdmin();
     const config = { ...this.config.topicConfig, ...spec.config };
     // createTopics answers false (no error) when the topic exists, so concurrent workers are fine.
@@ -201,21 +206,23 @@ export class KafkaBuffer implements CodefeedrBuffer {
         },
       ],
     });
-    await this.waitForLeaders(admin, spec.name);
-    this.knownTopics.set(spec.name, Promise.resolve());
+    const partitions = await this.waitForLeaders(admin, spec.name);
+    this.knownTopics.set(spec.name, Promise.resolve(partitions));
+    return partitions;
   }
 
   /**
    * kafkajs's own waitForLeaders fails on the UNKNOWN_TOPIC_OR_PARTITION a broker answers
    * while a new topic propagates; this waits (bounded) until every partition has a leader.
    */
-  private async waitForLeaders(admin: Admin, topic: string): Promise<void> {
+  private async waitForLeaders(admin: Admin, topic: string): Promise<number> {
     const deadline = Date.now() + this.config.requestTimeoutMs;
     for (;;) {
       try {
         const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
         const partitions = metadata.topics[0]?.partitions ?? [];
-        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0))
+          return partitions.length;
       } catch (error) {
         if (Date.now() > deadline) throw error;
       }

@@ -54,3 +54,13 @@ export class KafkaTopicNotReadyError extends KafkaBufferError {
     );
   }
 }
+
+export class KafkaSendIncompleteError extends KafkaBufferError {
+  constructor(topic: string, partitions: readonly number[]) {
+    super(
+      'KAFKA_SEND_INCOMPLETE',
+      `Kafka did not acknowledge the records for topic "${topic}" partition(s) ${partitions.join(', ')} after repeated sends. Check that those partitions have a leader (enough brokers up), then retry; nothing was committed for them.`,
+      { topic, partitions: [...partitions] },
+    );
+  }
+}

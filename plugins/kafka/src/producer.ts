@@ -4,24 +4,38 @@ import type {
   BufferTransaction,
   TopicPartitionOffset,
 } from '@codefeedr/core';
-import type { CompressionTypes, Message, Producer, Transaction } from 'kafkajs';
-import { KafkaNotTransactionalError } from './errors.js';
+import { murmur2Partition } from '@codefeedr/core';
+import type { CompressionTypes, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
+import { KafkaNotTransactionalError, KafkaSendIncompleteError } from './errors.js';
 
 export interface KafkaProducerSettings {
   acks: -1 | 0 | 1;
   compression: CompressionTypes;
-  /** Resolves once the topic exists (creating it on first use). */
-  prepareTopic: (topic: string) => Promise<void>;
+  /** Resolves once the topic exists (creating it on first use), with its partition count. */
+  prepareTopic: (topic: string) => Promise<number>;
+}
+
+/** Round-robin position for keyless records, per producer. */
+interface Spread {
+  next: number;
 }
 
 /**
- * One kafkajs producer. Records are partitioned by key with kafkajs's default partitioner
- * (murmur2, the same as the Java client), so a key lands on the same partition whichever
- * client wrote it. Sends are serialised: the idempotent producer's per-partition sequence
- * numbers must not interleave, and the runtime awaits each batch anyway.
+ * One kafkajs producer. Every record gets its partition here: the record's explicit one, else
+ * murmur2 of its key (what kafkajs's default partitioner and the Java client compute, so a
+ * key lands on the same partition whichever client wrote it), else round-robin. Knowing the
+ * partitions lets each send be checked against the broker's answer: kafkajs (2.2.4) retries
+ * a failed broker's share of a send only to brokers that had not answered yet, so when a
+ * leader dies and its partitions move to a broker that already acknowledged its part, that
+ * share would silently never be written. Whatever is missing from the answer is sent again
+ * (it was never written, so the idempotent producer cannot duplicate it).
+ *
+ * Sends are serialised: the idempotent producer's per-partition sequence numbers must not
+ * interleave, and the runtime awaits each batch anyway.
  */
 export class KafkaBufferProducer implements BufferProducer {
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly spread: Spread = { next: Math.floor(Math.random() * 1_000_000) };
 
   constructor(
     private readonly producer: Producer,
@@ -33,13 +47,14 @@ export class KafkaBufferProducer implements BufferProducer {
   send(topic: string, messages: readonly BufferMessage[]): Promise<void> {
     if (messages.length === 0) return Promise.resolve();
     const next = this.tail.then(async () => {
-      await this.settings.prepareTopic(topic);
-      return this.producer.send({
+      const partitions = await this.settings.prepareTopic(topic);
+      const { acks, compression } = this.settings;
+      await sendCompletely(
         topic,
-        messages: toKafkaMessages(messages),
-        acks: this.settings.acks,
-        compression: this.settings.compression,
-      });
+        toKafkaMessages(messages, partitions, this.spread),
+        acks,
+        (batch) => this.producer.send({ topic, messages: batch, acks, compression }),
+      );
     });
     this.tail = next.catch(() => undefined);
     return next.then(() => undefined);
@@ -49,7 +64,7 @@ export class KafkaBufferProducer implements BufferProducer {
     if (!this.transactional) throw new KafkaNotTransactionalError(this.clientId);
     await this.tail;
     const transaction = await this.producer.transaction();
-    return new KafkaBufferTransaction(transaction, this.settings);
+    return new KafkaBufferTransaction(transaction, this.settings, this.spread);
   }
 
   async close(): Promise<void> {
@@ -62,17 +77,16 @@ class KafkaBufferTransaction implements BufferTransaction {
   constructor(
     private readonly transaction: Transaction,
     private readonly settings: KafkaProducerSettings,
+    private readonly spread: Spread,
   ) {}
 
   async send(topic: string, messages: readonly BufferMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    await this.settings.prepareTopic(topic);
-    await this.transaction.send({
-      topic,
-      messages: toKafkaMessages(messages),
-      acks: -1,
-      compression: this.settings.compression,
-    });
+    const partitions = await this.settings.prepareTopic(topic);
+    const compression = this.settings.compression;
+    await sendCompletely(topic, toKafkaMessages(messages, partitions, this.spread), -1, (batch) =>
+      this.transaction.send({ topic, messages: batch, acks: -1, compression }),
+    );
   }
 
   async sendOffsets(group: string, positions: readonly TopicPartitionOffset[]): Promise<void> {
@@ -98,18 +112,59 @@ class KafkaBufferTransaction implements BufferTransaction {
   }
 }
 
-/** Contract messages to kafkajs messages; values are wrapped as Buffers without copying. */
-export function toKafkaMessages(messages: readonly BufferMessage[]): Message[] {
+/**
+ * Sends `messages` (each with its partition set) and re-sends those whose partition is
+ * missing from the broker's acknowledgement, up to a bound. See KafkaBufferProducer.
+ */
+export async function sendCompletely(
+  topic: string,
+  messages: Message[],
+  acks: -1 | 0 | 1,
+  send: (messages: Message[]) => Promise<RecordMetadata[]>,
+): Promise<void> {
+  let pending = messages;
+  for (let attempt = 0; ; attempt++) {
+    const acknowledged = await send(pending);
+    if (acks === 0) return;
+    const written = new Set<number>();
+    for (const record of acknowledged) if (record.errorCode === 0) written.add(record.partition);
+    let complete = true;
+    for (let i = 0; i < pending.length && complete; i++)
+      complete = written.has(pending[i]!.partition!);
+    if (complete) return;
+    const missing = pending.filter((m) => !written.has(m.partition!));
+    const unacknowledged = [...new Set(missing.map((m) => m.partition!))];
+    process.stderr.write(
+      `${JSON.stringify({ level: 'warn', source: 'codefeedr.kafka', message: 'records left unacknowledged by a send (leader change); sending them again', topic, partitions: unacknowledged, records: missing.length })}\n`,
+    );
+    if (attempt >= 10) {
+      throw new KafkaSendIncompleteError(topic, unacknowledged);
+    }
+    pending = missing;
+  }
+}
+
+/**
+ * Contract messages to kafkajs messages, each with its partition: explicit, else murmur2 of
+ * the key, else round-robin. Values are wrapped as Buffers without copying.
+ */
+export function toKafkaMessages(
+  messages: readonly BufferMessage[],
+  partitions: number,
+  spread: Spread,
+): Message[] {
   const out = new Array<Message>(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
     const value = Buffer.isBuffer(m.value)
       ? m.value
       : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength);
-    const message: Message = { value, timestamp: String(m.timestamp) };
+    const partition =
+      m.partition ??
+      (m.key !== undefined ? murmur2Partition(m.key, partitions) : spread.next++ % partitions);
+    const message: Message = { value, timestamp: String(m.timestamp), partition };
     if (m.key !== undefined) message.key = m.key;
     if (m.headers !== undefined) message.headers = m.headers;
-    if (m.partition !== undefined) message.partition = m.partition;
     out[i] = message;
   }
   return out;
