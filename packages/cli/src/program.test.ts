@@ -99,8 +99,57 @@ describe('codefeedr', () => {
     });
     const result = await cli(['run', 'p.yaml'], dir);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^error /m);
-    expect(result.stderr).not.toMatch(/^\s+at /m);
+    expect(result.stderr).toMatch(/^error .*\[STAGE_FAILED\]$/m);
+    // Neither the error nor the runtime's retry logs carry a stack trace.
+    expect(result.stderr).toContain('source.poll failed; retrying');
+    expect(result.stderr).not.toMatch(/\bat .+\.ts:\d+:\d+/);
+    const verbose = await cli(['run', 'p.yaml', '--verbose'], dir);
+    expect(verbose.code).toBe(1);
+    expect(verbose.stderr).toMatch(/\bat .+\.ts:\d+:\d+/);
+  });
+
+  it('run: a prebuilt pipeline from a plugin, configured with --set', async () => {
+    const dir = project({
+      'node_modules/codefeedr-plugin-counting/index.js': [
+        "import { PipelineBuilder, sequenceInput, ndjsonFileOutput } from '@codefeedr/core';",
+        'export const countingPipeline = {',
+        "  kind: 'pipeline', name: 'counting', description: 'Counts to `to` into `path`.',",
+        "  create: (config = {}) => new PipelineBuilder('counting')",
+        "    .append(sequenceInput.create('n', { from: 1, to: config.to ?? 3, timestamps: 'value' }))",
+        "    .append(ndjsonFileOutput.create('out', { path: config.path, mode: 'truncate' })),",
+        '};',
+        '',
+      ].join('\n'),
+      'node_modules/codefeedr-plugin-counting/package.json': JSON.stringify({
+        name: 'codefeedr-plugin-counting',
+        version: '1.0.0',
+        type: 'module',
+        main: 'index.js',
+        keywords: ['codefeedr-plugin'],
+        codefeedr: {
+          apiVersion: 1,
+          components: [
+            {
+              name: 'counting',
+              kind: 'pipeline',
+              export: 'countingPipeline',
+              description: 'Counts.',
+              configSchema: { type: 'object' },
+            },
+          ],
+        },
+      }),
+    });
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'x', dependencies: { 'codefeedr-plugin-counting': '1.0.0' } }),
+    );
+    const out = join(dir, 'counted.ndjson');
+    const result = await cli(['run', 'counting', '--set', 'to=4', '--set', `path=${out}`], dir);
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe('1\n2\n3\n4\n');
+    const notPipeline = await cli(['run', 'printer'], dir);
+    expect(notPipeline.code).toBe(2);
   });
 
   it('validate: valid → exit 0 with the DAG; invalid → exit 2 with every problem located', async () => {

@@ -13,6 +13,7 @@ import type { CommandContext } from '../program.js';
 import { formatTable, type CommandOutput } from '../command-output.js';
 import { UsageError } from '../cli-errors.js';
 import { checkPipelineFile } from '../pipeline-source.js';
+import { RunLogger } from '../run-logger.js';
 import { collect } from './validate.js';
 
 interface RunOptions {
@@ -169,6 +170,7 @@ export function registerRunCommand(program: Command, context: CommandContext): v
           mode: options.stage !== undefined ? 'worker' : (options.mode ?? 'inline'),
           ...(options.stage !== undefined ? { stage: options.stage } : {}),
           handleSignals: true,
+          logger: RunLogger.create(out.verbose, (line) => out.io.stderr.write(`${line}\n`)),
           ...(metricsPort !== undefined
             ? {
                 metricsPort,
