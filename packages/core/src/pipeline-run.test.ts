@@ -758,4 +758,58 @@ describe('pipeline.run', () => {
     expect(sink.flushed).toHaveLength(100 - sampled.length);
     await buffer.close();
   });
+
+  it('worker mode: when one worker stops mid-run the other takes over its partitions and nothing is lost', async () => {
+    const buffer = new MemoryBuffer({ maxRecordsPerPartition: 200 });
+    const sink = new CollectingSink();
+    const stopA = new AbortController();
+    let mapped = 0;
+    const pipeline = new PipelineBuilder('takeover')
+      .append(numbers('numbers', () => new CountingSource(5000)))
+      .append(
+        mapper('triple', (n) => {
+          // A fifth of the way through (a's share is about half), worker a is told to stop.
+          if (++mapped === 1000) stopA.abort();
+          return n * 3;
+        }),
+      )
+      .append(collector('out', sink))
+      .setBuffer(buffer)
+      .setStageOptions('numbers', { partitions: 4 })
+      .build();
+    const out = pipeline.run({ ...fast, mode: 'worker', stage: 'out' });
+    const a = pipeline.run({
+      ...fast,
+      mode: 'worker',
+      stage: 'triple',
+      instance: 'a',
+      signal: stopA.signal,
+      batchSize: 20,
+    });
+    const b = pipeline.run({
+      ...fast,
+      mode: 'worker',
+      stage: 'triple',
+      instance: 'b',
+      batchSize: 20,
+    });
+    const deadline = Date.now() + 10_000;
+    while (buffer.groupSize('triple') < 2) {
+      if (Date.now() > deadline) throw new Error('workers did not join within 10 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const input = pipeline.run({ ...fast, mode: 'worker', stage: 'numbers', batchSize: 50 });
+    const summaryA = await a;
+    expect(summaryA.status).toBe('stopped');
+    await input;
+    const summaryB = await b;
+    expect(summaryB.status).toBe('finished');
+    await out;
+    // Worker b read a's partitions from a's last commit: every record arrived at least once.
+    const seen = new Set(sink.flushed);
+    expect(range(1, 5000).filter((n) => !seen.has(n * 3))).toEqual([]);
+    expect(summaryA.metrics.stages[0]!.recordsIn).toBeGreaterThan(0);
+    expect(summaryA.metrics.stages[0]!.recordsIn).toBeLessThan(5000);
+    await buffer.close();
+  });
 });
