@@ -41,7 +41,7 @@ export async function loadPipeline(
       if (!(error instanceof CodefeedrError)) throw error;
       const message =
         error instanceof ConfigError
-          ? `${error.message.split('\n').slice(0, -1).join('; ')}`
+          ? `stage "${String(error.details['stageId'])}" config: ${error.problems.join('; ')}`
           : error.message;
       problems.push({ code: error.code, message, position: spec.locate(path) });
       return undefined;
