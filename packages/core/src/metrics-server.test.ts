@@ -4,6 +4,7 @@ import { defineInput, defineOutput, defineTransform } from './component.js';
 import { silentLogger } from './console-logger.js';
 import { defineMessageType } from './message-type.js';
 import type { PipelineMetricsSnapshot } from './metrics.js';
+import { startMetricsServer } from './metrics-server.js';
 import { PipelineBuilder } from './pipeline-builder.js';
 import type { StreamRecord } from './record.js';
 
@@ -133,5 +134,25 @@ describe('metrics endpoint', () => {
     expect(summary.status).toBe('stopped');
     // The endpoint closes with the run.
     await expect(fetch(`${url}/metrics`)).rejects.toThrow();
+  });
+
+  it('a port in use is a clear error', async () => {
+    const first = await startMetricsServer(
+      () => ({ pipeline: 'p', mode: 'inline', startedAt: 0, stages: [] }),
+      0,
+    );
+    try {
+      await expect(
+        startMetricsServer(
+          () => ({ pipeline: 'p', mode: 'inline', startedAt: 0, stages: [] }),
+          first.port,
+        ),
+      ).rejects.toMatchObject({
+        code: 'METRICS_PORT_UNAVAILABLE',
+        message: expect.stringContaining('EADDRINUSE'),
+      });
+    } finally {
+      await first.close();
+    }
   });
 });

@@ -1,6 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CodefeedrError } from './errors.js';
 import { toPrometheusText, type PipelineMetricsSnapshot } from './metrics.js';
+
+export class MetricsServerError extends CodefeedrError {
+  constructor(host: string, port: number, cause: unknown) {
+    super(
+      'METRICS_PORT_UNAVAILABLE',
+      `Cannot serve metrics on ${host}:${port} (${(cause as NodeJS.ErrnoException)?.code ?? String(cause)}). Pick a free port, or 0 for any free port.`,
+      { host, port },
+      { cause },
+    );
+  }
+}
 
 export interface MetricsServer {
   /** `http://127.0.0.1:<port>` */
@@ -41,7 +53,7 @@ export async function startMetricsServer(
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => reject(new MetricsServerError(host, port, error)));
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
