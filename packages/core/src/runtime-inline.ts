@@ -54,9 +54,9 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
       ended: false,
     });
   }
+  // def.edges is in topological order of their targets: children are fed in that order.
   for (const edge of def.edges)
     nodes.get(edge.from)!.children.push({ to: edge.to, inputIndex: edge.inputIndex });
-  for (const node of nodes.values()) node.children.sort((a, b) => a.inputIndex - b.inputIndex);
 
   const mutex = new AsyncMutex();
   const retry = ctx.retryPolicy();
