@@ -332,5 +332,12 @@ describe('plugin flow through a real npm registry', () => {
       '@codefeedr/cli',
       'codefeedr-plugin-acme-hello',
     ]);
+
+    // And the good one goes away again with `plugins remove`, by its short name.
+    assertSucceeded(await codefeedr(['plugins', 'remove', 'acme-hello'], secondFolder));
+    const removed = JSON.parse(readFileSync(join(secondFolder.dir, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    expect(Object.keys(removed.dependencies)).toEqual(['@codefeedr/cli']);
   }, 180000);
 });
