@@ -30,6 +30,11 @@ export interface StageMetricsSnapshot {
   watermark: number | null;
   /** Records behind the end of the consumed partitions, where the buffer reports it. */
   consumerLag: number | null;
+  /**
+   * End-to-end latency of an output stage: wall clock minus the event time of the last record
+   * it wrote (for a live feed, how far behind reality the sink is). Null elsewhere.
+   */
+  eventTimeLagMs: number | null;
 }
 
 export interface PipelineMetricsSnapshot {
@@ -51,6 +56,7 @@ export class StageMetrics {
   backpressureMs = 0;
   watermark: number | null = null;
   consumerLag: number | null = null;
+  eventTimeLagMs: number | null = null;
   private latencyCount = 0;
   private latencySum = 0;
   private readonly bucketCounts = BATCH_LATENCY_BUCKETS_MS.map(() => 0);
@@ -59,6 +65,13 @@ export class StageMetrics {
     readonly stage: string,
     readonly kind: StageKind,
   ) {}
+
+  /** After an output stage wrote `records` (O(1): the last record stands for the batch). */
+  observeWritten(records: readonly { timestamp: number }[]): void {
+    const last = records[records.length - 1];
+    if (last !== undefined && Number.isFinite(last.timestamp))
+      this.eventTimeLagMs = Date.now() - last.timestamp;
+  }
 
   observeBatch(ms: number): void {
     this.batches++;
@@ -91,6 +104,7 @@ export class StageMetrics {
       backpressureMs: this.backpressureMs,
       watermark: this.watermark,
       consumerLag: this.consumerLag,
+      eventTimeLagMs: this.eventTimeLagMs,
     };
   }
 }
@@ -160,6 +174,11 @@ export function toPrometheusText(snapshot: PipelineMetricsSnapshot): string {
       'consumerLag',
       'codefeedr_stage_consumer_lag_records',
       'Records behind the end of the consumed partitions.',
+    ],
+    [
+      'eventTimeLagMs',
+      'codefeedr_stage_event_time_lag_milliseconds',
+      'Wall clock minus event time of the last record an output stage wrote (end-to-end latency).',
     ],
   ] as const) {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);

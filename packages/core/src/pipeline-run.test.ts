@@ -149,6 +149,9 @@ describe('pipeline.run', () => {
     expect(stages.numbers!.recordsOut).toBe(1000);
     expect(stages.double!.recordsIn).toBe(1000);
     expect(stages.out!.recordsOut).toBe(1000);
+    // Event times are 1..1000 ms after the epoch: the sink is "behind" by about the wall clock.
+    expect(stages.out!.eventTimeLagMs).toBeGreaterThanOrEqual(Date.now() - 1000 - 60_000);
+    expect(stages.double!.eventTimeLagMs).toBeNull();
   });
 
   it('inline and local give identical results on a fan-out/fan-in DAG', async () => {

@@ -111,6 +111,7 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
           node.sink!.write(records),
         );
         node.metrics.recordsOut += records.length;
+        node.metrics.observeWritten(records);
         const ms = performance.now() - started;
         node.metrics.observeBatch(ms);
         node.metrics.backpressureMs += ms;

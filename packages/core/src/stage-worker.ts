@@ -468,6 +468,7 @@ class ConsumerWorker extends StageWorker {
         );
         this.metrics.backpressureMs += performance.now() - started;
         this.metrics.recordsOut += valid.length;
+        this.metrics.observeWritten(valid);
       }
     }
     return outputs;
