@@ -218,7 +218,9 @@ describe('windows against a naive reference', () => {
  */
 function simulateLateness(
   assigner:
-    { type: 'tumbling'; sizeMs: number } | { type: 'sliding'; sizeMs: number; slideMs: number },
+    | { type: 'tumbling'; sizeMs: number }
+    | { type: 'sliding'; sizeMs: number; slideMs: number }
+    | { type: 'session'; gapMs: number },
   batches: StreamRecord<Event>[][],
   bound: number,
   lateness: number,
@@ -234,7 +236,8 @@ function simulateLateness(
   const windows = new Map<string, W>();
   const out: string[] = [];
   const show = (w: W) => `window ${w.key} ${w.start} ${w.end} ${w.sum} ${w.count}`;
-  const slide = assigner.type === 'sliding' ? assigner.slideMs : assigner.sizeMs;
+  const size = assigner.type === 'session' ? 0 : assigner.sizeMs;
+  const slide = assigner.type === 'sliding' ? assigner.slideMs : size;
   let watermark = -Infinity;
   let maxTs = -Infinity;
   const advance = (to: number) => {
@@ -250,13 +253,40 @@ function simulateLateness(
   };
   for (const batch of batches) {
     for (const r of batch) {
+      if (assigner.type === 'session') {
+        // Merge with every session of the key the new one touches; late if the result is.
+        const { key, n } = r.value;
+        const touching = [...windows].filter(
+          ([, w]) =>
+            w.key === key && w.start <= r.timestamp + assigner.gapMs && w.end >= r.timestamp,
+        );
+        const start = Math.min(r.timestamp, ...touching.map(([, w]) => w.start));
+        const end = Math.max(r.timestamp + assigner.gapMs, ...touching.map(([, w]) => w.end));
+        if (end - 1 + lateness <= watermark) {
+          out.push(`late ${key} ${n} ${r.timestamp}`);
+        } else {
+          for (const [id] of touching) windows.delete(id);
+          const w: W = {
+            key,
+            start,
+            end,
+            sum: touching.reduce((a, [, t]) => a + t.sum, n),
+            count: touching.reduce((a, [, t]) => a + t.count, 1),
+            timerFired: end - 1 <= watermark,
+          };
+          windows.set(`${key}|${start}`, w);
+          if (end - 1 <= watermark) out.push(show(w));
+        }
+        maxTs = Math.max(maxTs, r.timestamp);
+        continue;
+      }
       let handled = false;
       for (
-        let start = Math.floor((r.timestamp - assigner.sizeMs) / slide) * slide;
+        let start = Math.floor((r.timestamp - size) / slide) * slide;
         start <= r.timestamp;
         start += slide
       ) {
-        const end = start + assigner.sizeMs;
+        const end = start + size;
         if (!(start <= r.timestamp && r.timestamp < end)) continue;
         if (end - 1 + lateness <= watermark) continue;
         handled = true;
@@ -289,6 +319,7 @@ describe('windows with late data against a naive simulation', () => {
       fc
         .tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }))
         .map(([slideMs, f]) => ({ type: 'sliding' as const, sizeMs: slideMs * f, slideMs })),
+      fc.record({ type: fc.constant('session' as const), gapMs: fc.integer({ min: 1, max: 10 }) }),
     );
     // A narrow time range makes watermarks land exactly on window ends often (the edge cases).
     const denseEvents = fc.array(
@@ -434,6 +465,28 @@ describe('window triggers and lateness', () => {
     chain.processBatch(0, 'p', [ev('a', 4, 9)]);
     expect(chain.finish().map((r) => r.value)).toEqual([
       { key: 'a', start: 0, end: 28, sum: 7, count: 3 },
+    ]);
+  });
+
+  it('a session that already fired and then grows (within allowed lateness) fires again at its new end', () => {
+    const { chain } = compileChain((s) =>
+      summed(
+        (s as DataStream<Event>)
+          .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: 0 })
+          .keyBy((e) => e.key)
+          .window({ type: 'session', gapMs: 10 })
+          .allowedLateness(5),
+      ),
+    );
+    // Watermark 9 fires a's session [0, 10); its state stays until 9 + 5.
+    expect(chain.processBatch(0, 'p', [ev('a', 1, 0), ev('b', 0, 10)]).map((r) => r.value)).toEqual(
+      [{ key: 'a', start: 0, end: 10, sum: 1, count: 1 }],
+    );
+    // 9 touches it and stretches it to [0, 19): due again when event time passes 18.
+    expect(chain.processBatch(0, 'p', [ev('a', 2, 9)])).toEqual([]);
+    expect(chain.processBatch(0, 'p', [ev('b', 0, 30)]).map((r) => r.value)).toEqual([
+      { key: 'a', start: 0, end: 19, sum: 3, count: 2 },
+      { key: 'b', start: 10, end: 20, sum: 0, count: 1 },
     ]);
   });
 

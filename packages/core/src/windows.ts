@@ -27,15 +27,35 @@ interface WindowSlot {
   count: number;
   /** Newest element timestamp: the result timestamp of global windows. */
   maxTimestamp: number;
+  /** False once dropped or merged into another session: its timers are stale. */
+  live: boolean;
+  /** Time of the pending fire timer, if any (a session that grows moves it lazily). */
+  fireTimerAt: number | undefined;
 }
 
+/**
+ * One fire and one cleanup timer per window. Timers point at the window itself; a session
+ * that grows does not push new timers: the old one, when due, re-arms at the new end.
+ */
 interface WindowTimer {
   time: number;
   key: string;
-  start: number;
-  end: number;
+  slot: WindowSlot;
   /** false: fire the window; true: drop its state. Firing goes first at equal times. */
   cleanup: boolean;
+}
+
+function newSlot(start: number, end: number): WindowSlot {
+  return {
+    start,
+    end,
+    acc: undefined,
+    empty: true,
+    count: 0,
+    maxTimestamp: -Infinity,
+    live: true,
+    fireTimerAt: undefined,
+  };
 }
 
 function mod(a: number, n: number): number {
@@ -131,12 +151,18 @@ export class WindowOperator extends Operator {
     return slots;
   }
 
-  private registerTimers(key: string, start: number, end: number): void {
-    const maxTimestamp = end - 1;
-    if (this.spec.countTrigger === undefined && maxTimestamp > this.watermark) {
-      this.timers.push({ time: maxTimestamp, key, start, end, cleanup: false });
-    }
-    this.timers.push({ time: maxTimestamp + this.lateness, key, start, end, cleanup: true });
+  /** A new window: its cleanup timer, and its fire timer unless it is already due. */
+  private registerTimers(key: string, slot: WindowSlot): void {
+    this.armFireTimer(key, slot);
+    this.timers.push({ time: slot.end - 1 + this.lateness, key, slot, cleanup: true });
+  }
+
+  private armFireTimer(key: string, slot: WindowSlot): void {
+    const due = slot.end - 1;
+    if (this.spec.countTrigger !== undefined || slot.fireTimerAt !== undefined) return;
+    if (due <= this.watermark) return; // addValue fires it at once (a late firing)
+    slot.fireTimerAt = due;
+    this.timers.push({ time: due, key, slot, cleanup: false });
   }
 
   private addToWindow(key: string, start: number, end: number, r: StreamRecord): boolean {
@@ -144,9 +170,9 @@ export class WindowOperator extends Operator {
     const slots = this.slotsOf(key);
     let slot = slots.get(start);
     if (slot === undefined) {
-      slot = { start, end, acc: undefined, empty: true, count: 0, maxTimestamp: -Infinity };
+      slot = newSlot(start, end);
       slots.set(start, slot);
-      this.registerTimers(key, start, end);
+      this.registerTimers(key, slot);
     }
     this.addValue(key, slot, r);
     return true;
@@ -157,48 +183,57 @@ export class WindowOperator extends Operator {
     let start = ts;
     let end = ts + gap;
     const slots = this.slotsOf(key);
-    let touching: WindowSlot[] | undefined;
+    // Existing sessions never touch each other, so one pass finds every one to merge.
+    // Usually none or one touches: no allocation then.
+    let first: WindowSlot | undefined;
+    let touching = 0;
     for (const slot of slots.values()) {
-      // Existing sessions never touch each other, so one pass finds every one to merge.
       if (slot.start <= ts + gap && slot.end >= ts) {
-        (touching ??= []).push(slot);
+        touching++;
+        if (first === undefined || slot.start < first.start) first = slot;
         if (slot.start < start) start = slot.start;
         if (slot.end > end) end = slot.end;
       }
     }
     if (this.isLate(end)) return false;
     let target: WindowSlot;
-    if (touching === undefined) {
-      target = { start, end, acc: undefined, empty: true, count: 0, maxTimestamp: -Infinity };
+    if (first === undefined) {
+      target = newSlot(start, end);
       slots.set(start, target);
-      this.registerTimers(key, start, end);
-    } else if (touching.length === 1 && touching[0]!.start === start && touching[0]!.end === end) {
-      target = touching[0]!;
+      this.registerTimers(key, target);
     } else {
-      touching.sort((a, b) => a.start - b.start);
-      const parts = touching;
-      const merged = this.mergeSlots(parts, start, end);
-      if (merged === FAILED) return true; // dead-lettered; sessions stay as they were
-      for (const part of parts) slots.delete(part.start);
-      slots.set(start, merged);
-      this.registerTimers(key, start, end);
-      target = merged;
+      if (touching > 1) {
+        const others: WindowSlot[] = [];
+        for (const slot of slots.values()) {
+          if (slot !== first && slot.start <= ts + gap && slot.end >= ts) others.push(slot);
+        }
+        others.sort((a, b) => a.start - b.start);
+        if (!this.mergeInto(first, others)) return true; // dead-lettered; sessions stay apart
+        for (const other of others) {
+          other.live = false;
+          slots.delete(other.start);
+        }
+      }
+      if (first.start !== start) {
+        slots.delete(first.start);
+        first.start = start;
+        slots.set(start, first);
+      }
+      first.end = end;
+      this.armFireTimer(key, first);
+      target = first;
     }
     this.addValue(key, target, r);
     return true;
   }
 
-  private mergeSlots(parts: WindowSlot[], start: number, end: number): WindowSlot | typeof FAILED {
+  /** Folds later sessions' contents into `into`; false (nothing changed) if the user function threw. */
+  private mergeInto(into: WindowSlot, others: readonly WindowSlot[]): boolean {
     const merge = (): WindowSlot => {
-      const merged: WindowSlot = {
-        start,
-        end,
-        acc: undefined,
-        empty: true,
-        count: 0,
-        maxTimestamp: -Infinity,
-      };
-      for (const part of parts) {
+      const merged = { ...into };
+      if (merged.empty === false && this.fn.type === 'process')
+        merged.acc = [...(into.acc as unknown[])];
+      for (const part of others) {
         merged.count += part.count;
         if (part.maxTimestamp > merged.maxTimestamp) merged.maxTimestamp = part.maxTimestamp;
         if (part.empty) continue;
@@ -215,11 +250,18 @@ export class WindowOperator extends Operator {
       }
       return merged;
     };
+    let merged: WindowSlot | typeof FAILED;
     try {
-      return merge();
+      merged = merge();
     } catch (error) {
-      return this.failures.recover(error, merge, `session merge of ${this.name}`);
+      merged = this.failures.recover(error, merge, `session merge of ${this.name}`);
     }
+    if (merged === FAILED) return false;
+    into.acc = merged.acc;
+    into.empty = merged.empty;
+    into.count = merged.count;
+    into.maxTimestamp = merged.maxTimestamp;
+    return true;
   }
 
   private addValue(key: string, slot: WindowSlot, r: StreamRecord): void {
@@ -295,15 +337,20 @@ export class WindowOperator extends Operator {
     const timers = this.timers;
     for (let top = timers.peek(); top !== undefined && top.time <= watermark; top = timers.peek()) {
       timers.pop();
-      const slots = this.windows.get(top.key);
-      const slot = slots?.get(top.start);
-      // Stale timers (a session merged away, state already dropped) are skipped.
-      if (slots === undefined || slot === undefined || slot.end !== top.end) continue;
+      const slot = top.slot;
+      if (!slot.live) continue; // dropped, or merged into another session
       if (!top.cleanup) {
-        this.fire(top.key, slot);
+        slot.fireTimerAt = undefined;
+        // A session that grew past this watermark waits for its new end.
+        if (slot.end - 1 > watermark) this.armFireTimer(top.key, slot);
+        else this.fire(top.key, slot);
+      } else if (slot.end - 1 + this.lateness > top.time) {
+        this.timers.push({ ...top, time: slot.end - 1 + this.lateness });
       } else {
-        slots.delete(top.start);
-        if (slots.size === 0) this.windows.delete(top.key);
+        slot.live = false;
+        const slots = this.windows.get(top.key);
+        slots?.delete(slot.start);
+        if (slots?.size === 0) this.windows.delete(top.key);
       }
     }
   }
@@ -320,46 +367,44 @@ export class WindowOperator extends Operator {
           s.empty,
           s.count,
           encodeTime(s.maxTimestamp),
+          s.fireTimerAt === undefined ? null : encodeTime(s.fireTimerAt),
         ]);
       }
       windows.push([key, list]);
     }
     const timers = this.timers
       .toArray()
-      .map((t) => [encodeTime(t.time), t.key, encodeTime(t.start), encodeTime(t.end), t.cleanup]);
+      .filter((t) => t.slot.live)
+      .map((t) => [encodeTime(t.time), t.key, encodeTime(t.slot.start), t.cleanup]);
     return { watermark: encodeTime(this.watermark), windows, timers };
   }
 
   override restore(state: JsonValue): void {
     const s = state as {
       watermark: JsonValue;
-      windows: [string, [JsonValue, JsonValue, JsonValue, boolean, number, JsonValue][]][];
-      timers: [JsonValue, string, JsonValue, JsonValue, boolean][];
+      windows: [
+        string,
+        [JsonValue, JsonValue, JsonValue, boolean, number, JsonValue, JsonValue][],
+      ][];
+      timers: [JsonValue, string, JsonValue, boolean][];
     };
     this.watermark = decodeTime(s.watermark);
     this.windows.clear();
     for (const [key, list] of s.windows) {
       const slots = this.slotsOf(key);
-      for (const [start, end, acc, empty, count, maxTimestamp] of list) {
-        const slot: WindowSlot = {
-          start: decodeTime(start),
-          end: decodeTime(end),
-          acc: acc === null && empty ? undefined : acc,
-          empty,
-          count,
-          maxTimestamp: decodeTime(maxTimestamp),
-        };
+      for (const [start, end, acc, empty, count, maxTimestamp, fireTimerAt] of list) {
+        const slot = newSlot(decodeTime(start), decodeTime(end));
+        slot.acc = acc === null && empty ? undefined : acc;
+        slot.empty = empty;
+        slot.count = count;
+        slot.maxTimestamp = decodeTime(maxTimestamp);
+        slot.fireTimerAt = fireTimerAt === null ? undefined : decodeTime(fireTimerAt);
         slots.set(slot.start, slot);
       }
     }
-    for (const [time, key, start, end, cleanup] of s.timers) {
-      this.timers.push({
-        time: decodeTime(time),
-        key,
-        start: decodeTime(start),
-        end: decodeTime(end),
-        cleanup,
-      });
+    for (const [time, key, start, cleanup] of s.timers) {
+      const slot = this.windows.get(key)?.get(decodeTime(start));
+      if (slot !== undefined) this.timers.push({ time: decodeTime(time), key, slot, cleanup });
     }
   }
 }
