@@ -93,11 +93,21 @@ export function bufferConformanceSuite(options: BufferConformanceOptions): void 
   let counter = 0;
   const unique = (what: string): string => `cf-${slug(s.name)}-${what}-${run}-${counter++}`;
 
+  /** Topics a test created, deleted when it ends so repeated runs do not pile them up. */
+  const createdTopics = new WeakMap<Buffer, Set<string>>();
+  const track = (buffer: Buffer, ...topics: string[]): void => {
+    for (const topic of topics) createdTopics.get(buffer)?.add(topic);
+  };
+
   async function withBuffer<T>(body: (buffer: Buffer) => Promise<T>): Promise<T> {
     const buffer = await s.create();
+    createdTopics.set(buffer, new Set());
     try {
       return await body(buffer);
     } finally {
+      for (const topic of createdTopics.get(buffer) ?? []) {
+        await buffer.admin.deleteTopic(topic).catch(() => undefined);
+      }
       await buffer.close();
     }
   }
@@ -108,6 +118,7 @@ export function bufferConformanceSuite(options: BufferConformanceOptions): void 
     partitions = s.partitions,
   ): Promise<string> {
     const topic = unique(what);
+    track(buffer, topic);
     await buffer.admin.ensureTopic({ name: topic, partitions });
     return topic;
   }
@@ -335,7 +346,9 @@ export function bufferConformanceSuite(options: BufferConformanceOptions): void 
         await withBuffer(async (buffer) => {
           const numbers = unique('numbers');
           const doubled = unique('double');
+          track(buffer, numbers, doubled, `${numbers}.dlq`, `${doubled}.dlq`);
           const collect = unique('collect');
+          track(buffer, `${collect}.dlq`);
           const count = Math.min(s.records, 1_000);
           const poison = Uint8Array.from([0xff, 0xfe, 0x00, 0x7b]); // not JSON in any encoding
           // The poison record sits in the input stage's topic before the pipeline starts.
