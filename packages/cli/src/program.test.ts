@@ -63,6 +63,9 @@ describe('codefeedr', () => {
     const result = await cli(['frobnicate'], project());
     expect(result.code).toBe(2);
     expectOneError(result.stderr, 'USAGE_INVALID');
+    const group = await cli(['plugins'], project());
+    expect(group.code).toBe(2);
+    expect(group.stderr).toContain('Usage: codefeedr plugins');
     const json = await cli(['validate', '--json'], project());
     expect(json.code).toBe(2);
     expect(json.json()).toMatchObject({ ok: false, error: { code: 'USAGE_INVALID' } });

@@ -92,9 +92,8 @@ export async function main(
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')
         return ExitCode.OK;
-      if (error.code === 'commander.help' || error.code === 'commander.executeSubCommandAsync') {
-        return ExitCode.OK;
-      }
+      // Help shown because a subcommand was missing (`codefeedr plugins`): a usage error.
+      if (error.code === 'commander.help') return ExitCode.INVALID_INPUT;
       return fallbackOutput.failure(new UsageError(error.message.replace(/^error: /, '')));
     }
     return fallbackOutput.failure(error);
