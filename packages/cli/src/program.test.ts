@@ -291,6 +291,8 @@ describe('codefeedr', () => {
     const info = await cli(['plugins', 'info', 'good'], dir);
     expect(info.code).toBe(0);
     expect(info.stdout).toContain('with.every (required): integer');
+    const builtin = await cli(['plugins', 'info', 'core', '--json'], dir);
+    expect((builtin.json()['plugin'] as { name: string }).name).toBe('@codefeedr/core');
     const none = await cli(['plugins', 'info', 'nope'], dir);
     expect(none.code).toBe(2);
     expectOneError(none.stderr, 'PLUGIN_NOT_INSTALLED');

@@ -51,9 +51,16 @@ function describePlugin(plugin: DiscoveredPlugin) {
   };
 }
 
-/** An installed plugin by full name, or by the short form `acme-hello`. */
+/** An installed plugin by full name or a short form. */
 function findInstalled(catalog: PluginCatalog, name: string): DiscoveredPlugin {
-  const plugin = catalog.plugin(name) ?? catalog.plugin(pluginPackageName(name));
+  // Short forms: acme-hello → codefeedr-plugin-acme-hello; official ones: redis → @codefeedr/plugin-redis.
+  const candidates = [
+    name,
+    pluginPackageName(name),
+    `@codefeedr/${name}`,
+    `@codefeedr/plugin-${name}`,
+  ];
+  const plugin = candidates.map((c) => catalog.plugin(c)).find((p) => p !== undefined);
   if (!plugin) throw new PluginNotInstalledError(name);
   return plugin;
 }
