@@ -49,6 +49,22 @@ describe('keyed reduce and aggregate', () => {
     expect(deadLetters.map((d) => (d.record.value as Click).n)).toEqual([-1]);
   });
 
+  it('keys from plain-JS selectors that return numbers become strings (state, output, checkpoint)', () => {
+    const { chain } = compileChain(
+      (s) =>
+        (s as DataStream<number>)
+          .keyBy((n) => (n % 2) as unknown as string)
+          .reduce((a, b) => a + b) as DataStream<unknown>,
+    );
+    const out = chain.processBatch(0, 'c', records([1, 2, 3]));
+    expect(out.map((r) => [r.key, r.value])).toEqual([
+      ['1', 1],
+      ['0', 2],
+      ['1', 4],
+    ]);
+    expect(JSON.stringify(chain.snapshotState())).toContain('["1",4]');
+  });
+
   it('a key selector that throws dead-letters the record', () => {
     const { chain, deadLetters } = compileChain(
       (s) =>

@@ -43,11 +43,14 @@ function selectKey(
   selector: KeySelector,
   r: StreamRecord,
 ): string | typeof FAILED {
+  let key: string | typeof FAILED;
   try {
-    return selector(r.value);
+    key = selector(r.value);
   } catch (error) {
-    return failures.recover(error, () => selector(r.value), `keyBy of ${op.name}`, r);
+    key = failures.recover(error, () => selector(r.value), `keyBy of ${op.name}`, r);
   }
+  // Plain-JS key selectors may return numbers: keys are strings everywhere downstream.
+  return typeof key === 'string' || key === FAILED ? key : String(key);
 }
 
 /** keyed reduce's push, self-contained for freshCopy (uses only its parameters). */
@@ -68,6 +71,7 @@ function keyedReducePush(
       key = failures.recover(error, () => keySelector(r.value), `keyBy of ${op.name}`, r);
       if (key === failed) return;
     }
+    if (typeof key !== 'string') key = String(key); // plain-JS selectors may return numbers
     const previous = state.get(key);
     let next: unknown;
     if (previous === undefined && !state.has(key)) {

@@ -110,6 +110,7 @@ export class WindowOperator extends Operator {
       if (retried === FAILED) return;
       key = retried;
     }
+    if (typeof key !== 'string') key = String(key); // plain-JS selectors may return numbers
     const ts = r.timestamp;
     const assigner = this.spec.assigner;
     let handled = false;
