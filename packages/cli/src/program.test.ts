@@ -95,6 +95,27 @@ describe('codefeedr', () => {
     expect(overridden.stderr).toContain('finished pipeline "numbers" (local)');
   });
 
+  it('run --stage: one stage as a worker; an unknown stage is exit 2', async () => {
+    const dir = project();
+    writeFileSync(join(dir, 'p.yaml'), numbers(5, join(dir, 'out.ndjson')));
+    const worker = await cli(['run', 'p.yaml', '--stage', 'numbers', '--json'], dir);
+    expect(worker.code, worker.stderr).toBe(0);
+    const summary = worker.json()['summary'] as {
+      mode: string;
+      metrics: { stages: { stage: string; recordsOut: number }[] };
+    };
+    expect(summary.mode).toBe('worker');
+    expect(summary.metrics.stages).toEqual([
+      expect.objectContaining({ stage: 'numbers', recordsOut: 5 }),
+    ]);
+    const unknown = await cli(['run', 'p.yaml', '--stage', 'nope'], dir);
+    expect(unknown.code).toBe(2);
+    expectOneError(unknown.stderr, 'UNKNOWN_WORKER_STAGE');
+    expect((await cli(['run', 'p.yaml', '--stage', 'numbers', '--mode', 'local'], dir)).code).toBe(
+      2,
+    );
+  });
+
   it('run: a failing stage is a runtime failure (exit 1) without a stack trace', async () => {
     const dir = project({
       'p.yaml':
