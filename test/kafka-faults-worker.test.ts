@@ -20,9 +20,14 @@ if (!brokers)
 const run = randomBytes(4).toString('hex');
 const dir = join(import.meta.dirname, '..', '.tmp', `kafka-faults-worker-${run}`);
 const workers: WorkerProcess[] = [];
+/** Topics the test made (and the runtime's dead-letter topic): deleted at the end. */
+const topics: string[] = [];
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.stop(5_000)));
   rmSync(dir, { recursive: true, force: true });
+  const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+  for (const topic of topics) await buffer.admin.deleteTopic(topic).catch(() => undefined);
+  await buffer.close();
 });
 
 const workerSource = `
@@ -70,6 +75,7 @@ describe('exactly-once stage worker on the Kafka buffer', () => {
     };
 
     const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+    topics.push(ids.numbers, ids.double, `${ids.double}.dlq`);
     await buffer.admin.ensureTopic({ name: ids.numbers, partitions: 3 });
     await buffer.admin.ensureTopic({ name: ids.double, partitions: 3 });
     const producer = await buffer.producer({ clientId: `eo-test-${run}` });

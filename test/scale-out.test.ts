@@ -91,9 +91,14 @@ function sinkValues(folder = dir): number[] {
 }
 
 const started: Worker[] = [];
+/** Topics the tests made (theirs and the runtime's dead-letter topics): deleted at the end. */
+const topics: string[] = [];
 afterAll(async () => {
   await Promise.all(started.map((w) => w.process.stop(5_000)));
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+  for (const topic of topics) await buffer.admin.deleteTopic(topic).catch(() => undefined);
+  await buffer.close();
 });
 
 // The two cases share nothing (own topics, groups, folders) and mostly wait: run side by side.
@@ -125,6 +130,7 @@ describe.concurrent('scale-out through Kafka consumer groups', () => {
 
     const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
     // The upstream stage's topic, as its own workers would create it.
+    topics.push(ids.numbers, `${ids.work}.dlq`);
     await buffer.admin.ensureTopic({ name: ids.numbers, partitions: PARTITIONS });
     const producer = await buffer.producer({ clientId: `scale-out-test-${run}` });
     let produced = 0;
@@ -261,6 +267,7 @@ describe.concurrent('scale-out through Kafka consumer groups', () => {
       );
     };
     const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+    topics.push(ids.numbers, `${ids.work}.dlq`);
     await buffer.admin.ensureTopic({ name: ids.numbers, partitions: PARTITIONS });
     const producer = await buffer.producer({ clientId: `scale-out-cli-${run}` });
     let produced = 0;
