@@ -143,4 +143,36 @@ describe('KafkaBufferConsumer', () => {
       await buffer.close();
     }
   });
+
+  it('reports its lag: records between what poll returned and the partition end', async () => {
+    const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+    const topic = `cf-kafka-lag-${run}`;
+    try {
+      await buffer.admin.ensureTopic({ name: topic, partitions: 1 });
+      const producer = await buffer.producer({ clientId: `lag-${run}` });
+      await producer.send(
+        topic,
+        Array.from({ length: 1_000 }, (_, i) => ({
+          value: new TextEncoder().encode(String(i)),
+          timestamp: Date.now(),
+        })),
+      );
+      await producer.close();
+      const consumer = await buffer.consumer({ group: `lag-${run}`, topics: [topic] });
+      let polled = 0;
+      await waitFor(
+        async () => {
+          polled += (await consumer.poll(400 - polled, 100)).length;
+          return polled === 400;
+        },
+        { intervalMs: 0, description: '400 records' },
+      );
+      await waitFor(() => consumer.lag?.() === 600, {
+        description: 'lag 600 once the fetches reached the end',
+      });
+      await consumer.close();
+    } finally {
+      await buffer.close();
+    }
+  });
 });
