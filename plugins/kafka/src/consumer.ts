@@ -252,13 +252,17 @@ export class KafkaBufferConsumer implements BufferConsumer {
     if (this.closed || !this.assignedKeys.has(key) || this.awaitingStart.has(key) || isStale())
       return;
     this.highWatermarks.set(key, BigInt(batch.highWatermark));
-    const from = this.enqueuedNext.get(key);
     const messages = batch.messages;
+    if (messages.length === 0) return;
+    // Refetched records (offset below what is already queued) are skipped; offsets are only
+    // parsed per record when the batch straddles that point.
+    const from = this.enqueuedNext.get(key);
+    const straddles = from !== undefined && BigInt(messages[0]!.offset) < from;
     const converted: ConsumedMessage[] = [];
     let last: string | undefined;
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i]!;
-      if (from !== undefined && BigInt(message.offset) < from) continue;
+      if (straddles && BigInt(message.offset) < from) continue;
       converted.push(toConsumedMessage(batch.topic, batch.partition, message));
       last = message.offset;
     }
