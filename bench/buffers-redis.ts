@@ -111,7 +111,8 @@ async function baselineHop(url: string, batchSize: number): Promise<Hop> {
       await pipeline.exec();
     },
     async receive(maxWaitMs) {
-      const reply = (await reader.xreadgroupBuffer(
+      // callBuffer: ioredis' typings lack xreadgroupBuffer, and values must stay bytes.
+      const reply = (await reader.callBuffer('XREADGROUP', [
         'GROUP',
         'bench',
         'baseline',
@@ -122,7 +123,7 @@ async function baselineHop(url: string, batchSize: number): Promise<Hop> {
         'STREAMS',
         stream,
         '>',
-      )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+      ])) as [Buffer, [Buffer, Buffer[]][]][] | null;
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length === 0) return [];
       await writer.xack(stream, 'bench', ...entries.map(([id]) => id));
