@@ -8,6 +8,11 @@ if (major < 22) {
   );
   process.exitCode = 1;
 } else {
+  // `codefeedr stages | head`: a closed pipe ends the command quietly, as Unix tools do.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   const { main } = await import('./program.js');
   process.exitCode = await main(process.argv.slice(2));
 }
