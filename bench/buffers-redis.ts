@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { RedisBuffer } from '@codefeedr/plugin-redis';
+import { benchPayload } from './bench-payload.ts';
 
 export interface RedisBenchOptions {
   records: number;
@@ -40,21 +41,6 @@ export interface RedisBenchResult {
 }
 
 const MAX_LEN = 1_000_000;
-
-/** A ~200-byte JSON payload, like a small GitHub event projection, with its send time. */
-function payload(n: number, sentAt: number): Uint8Array {
-  return Buffer.from(
-    JSON.stringify({
-      n,
-      sentAt,
-      repo: `octo-org/repository-${n % 97}`,
-      type: 'PushEvent',
-      actor: `user-${n % 1013}`,
-      ref: 'refs/heads/main',
-      pad: 'x'.repeat(80),
-    }),
-  );
-}
 
 /** One hop through one implementation: a producer `send(batch)` and a consumer `receive()` returning sentAt stamps. */
 interface Hop {
@@ -147,7 +133,7 @@ async function throughput(hop: Hop, records: number, batchSize: number): Promise
       await hop.send(
         Array.from({ length: count }, (_, i) => ({
           key: `key-${(sent + i) % 64}`,
-          value: payload(sent + i, now),
+          value: benchPayload(sent + i, now),
           timestamp: now,
         })),
       );
@@ -175,7 +161,7 @@ async function latency(hop: Hop, rate: number, durationMs: number): Promise<Late
       await hop.send(
         Array.from({ length: perTick }, (_, i) => ({
           key: `key-${i % 64}`,
-          value: payload(tick * perTick + i, now),
+          value: benchPayload(tick * perTick + i, now),
           timestamp: now,
         })),
       );

@@ -16,6 +16,7 @@ import {
 } from '@platformatic/kafka';
 import kafkajs from 'kafkajs';
 import type * as KafkaPlugin from '@codefeedr/plugin-kafka';
+import { benchPayload } from './bench-payload.ts';
 
 const { Kafka, logLevel, CompressionTypes } = kafkajs;
 
@@ -55,20 +56,6 @@ interface Hop {
   close(): Promise<void>;
 }
 
-/** A ~200-byte JSON payload, like a small GitHub event projection, with its send time. */
-function payload(n: number, sentAt: number): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      n,
-      sentAt,
-      repo: `octo-org/repository-${n % 97}`,
-      type: 'PushEvent',
-      actor: `user-${n % 1013}`,
-      ref: 'refs/heads/main',
-      pad: 'x'.repeat(80),
-    }),
-  );
-}
 const sentAtOf = (value: Uint8Array): number =>
   JSON.parse(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString())
     .sentAt as number;
@@ -261,7 +248,7 @@ async function throughput(hop: Hop, records: number): Promise<number> {
     for (let i = 0; i < count; i++)
       messages[i] = {
         key: `key-${(sent + i) % 64}`,
-        value: payload(sent + i, now),
+        value: benchPayload(sent + i, now),
         timestamp: now,
       };
     await hop.send(messages);
@@ -297,7 +284,7 @@ async function latency(hop: Hop): Promise<Latency> {
     for (let i = 0; i < perTick; i++)
       messages[i] = {
         key: `key-${i % 64}`,
-        value: payload(tick * perTick + i, now),
+        value: benchPayload(tick * perTick + i, now),
         timestamp: now,
       };
     await hop.send(messages);

@@ -13,7 +13,7 @@ import type {
 } from '@codefeedr/core';
 import { defineBuffer, murmur2Partition, UnknownPartitionError, z } from '@codefeedr/core';
 import type { Redis } from 'ioredis';
-import { openRedis } from './connection.js';
+import { openRedis, redisUrlSchema } from './connection.js';
 import {
   RedisClientClosedError,
   RedisSendError,
@@ -26,11 +26,7 @@ import { FIND_TIMESTAMP_LUA, PRUNE_CONSUMERS_LUA, RedisStreamsConsumer } from '.
 
 export const redisBufferConfigSchema = z
   .object({
-    url: z
-      .string()
-      .min(1)
-      .default('redis://127.0.0.1:6379')
-      .describe('Redis URL (redis://[user:password@]host:port[/db]); use ${ENV} for the password.'),
+    url: redisUrlSchema,
     prefix: z
       .string()
       .regex(/^[^\s]+$/, 'no whitespace')

@@ -1,5 +1,13 @@
+import { z } from '@codefeedr/core';
 import { Redis } from 'ioredis';
 import { RedisUnavailableError } from './errors.js';
+
+/** The `url` setting every Redis component shares. */
+export const redisUrlSchema = z
+  .string()
+  .min(1)
+  .default('redis://127.0.0.1:6379')
+  .describe('Redis URL (redis://[user:password@]host:port[/db]); use ${ENV} for the password.');
 
 /** `redis://host:port/db` without user or password, for messages. */
 export function redisAddress(url: string): string {

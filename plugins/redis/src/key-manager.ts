@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from '@codefeedr/core';
 import type { Redis } from 'ioredis';
-import { openRedis } from './connection.js';
+import { openRedis, redisUrlSchema } from './connection.js';
 import { KeyRequestError } from './errors.js';
 
 /**
@@ -56,11 +56,7 @@ export interface ManagedKeyInfo {
 }
 
 export const redisKeyManagerConfigSchema = z.object({
-  url: z
-    .string()
-    .min(1)
-    .default('redis://127.0.0.1:6379')
-    .describe('Redis URL (redis://[user:password@]host:port[/db]); use ${ENV} for the password.'),
+  url: redisUrlSchema,
   prefix: z
     .string()
     .regex(/^[^\s]+$/, 'no whitespace')
