@@ -108,6 +108,15 @@ describe('codefeedr', () => {
     expect(summary.metrics.stages).toEqual([
       expect.objectContaining({ stage: 'numbers', recordsOut: 5 }),
     ]);
+    const named = await cli(
+      ['run', 'p.yaml', '--stage', 'numbers', '--instance', 'w2', '--checkpoint-dir', 'cp'],
+      dir,
+    );
+    expect(named.code, named.stderr).toBe(0);
+    expect(existsSync(join(dir, 'cp', 'numbers', 'numbers.w2.json'))).toBe(true);
+    const instanceAlone = await cli(['run', 'p.yaml', '--instance', 'w2'], dir);
+    expect(instanceAlone.code).toBe(2);
+    expectOneError(instanceAlone.stderr, 'USAGE_INVALID');
     const unknown = await cli(['run', 'p.yaml', '--stage', 'nope'], dir);
     expect(unknown.code).toBe(2);
     expectOneError(unknown.stderr, 'UNKNOWN_WORKER_STAGE');

@@ -19,6 +19,8 @@ import { collect } from './validate.js';
 interface RunOptions {
   mode?: 'inline' | 'local';
   stage?: string;
+  instance?: string;
+  checkpointDir?: string;
   set: string[];
   metricsPort?: string;
   progress?: boolean;
@@ -121,6 +123,14 @@ export function registerRunCommand(program: Command, context: CommandContext): v
     )
     .option('-s, --stage <id>', 'run only this stage, as a worker (scale out by starting more)')
     .option(
+      '--instance <name>',
+      "with --stage: this worker's name, unique among the stage's workers (checkpoints and transactional ids; default 0)",
+    )
+    .option(
+      '--checkpoint-dir <dir>',
+      'keep checkpoints (positions, keyed state, timers) in this directory, so a restart resumes',
+    )
+    .option(
       '--set <key=value...>',
       'override config: stageId.key=value (pipeline file) or key=value (prebuilt)',
       collect,
@@ -136,6 +146,9 @@ export function registerRunCommand(program: Command, context: CommandContext): v
           throw new UsageError(
             '--stage runs one stage as a worker; it cannot be combined with --mode',
           );
+        }
+        if (options.instance !== undefined && options.stage === undefined) {
+          throw new UsageError('--instance names one worker of a stage; it needs --stage <id>');
         }
         const isFile = existsSync(resolve(out.io.cwd, target)) || /\.(ya?ml|json)$/i.test(target);
         let pipeline: Pipeline;
@@ -169,6 +182,10 @@ export function registerRunCommand(program: Command, context: CommandContext): v
         const summary = await pipeline.run({
           mode: options.stage !== undefined ? 'worker' : (options.mode ?? 'inline'),
           ...(options.stage !== undefined ? { stage: options.stage } : {}),
+          ...(options.instance !== undefined ? { instance: options.instance } : {}),
+          ...(options.checkpointDir !== undefined
+            ? { checkpointDir: resolve(out.io.cwd, options.checkpointDir) }
+            : {}),
           handleSignals: true,
           logger: RunLogger.create(out.verbose, (line) => out.io.stderr.write(`${line}\n`)),
           ...(metricsPort !== undefined
