@@ -7,6 +7,7 @@ import type { StageOptions } from './pipeline-builder.js';
 import type { StreamRecord } from './record.js';
 import { sourceRecordError } from './source-record-error.js';
 import type { DeadLetterQueue } from './dead-letter.js';
+import { abortableDelay } from './abortable-delay.js';
 
 /** A source, sink or buffer call kept failing after its retries: the run stops with this. */
 export class StageFailedError extends CodefeedrError {
@@ -46,18 +47,6 @@ export interface RetryPolicy {
   logger: Logger;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-
 /**
  * Runs an I/O call (poll, write, flush, send, commit) with exponential backoff; after
  * `retries` extra attempts it throws StageFailedError naming the stage. Not used per record.
@@ -84,7 +73,7 @@ export async function withRetries<T>(
         delayMs: delay,
         error,
       });
-      await sleep(delay, policy.signal);
+      await abortableDelay(delay, policy.signal);
     }
   }
 }

@@ -3,6 +3,7 @@ import { defineInput } from './component.js';
 import { defineMessageType } from './message-type.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { Source } from './source.js';
+import { abortableDelay } from './abortable-delay.js';
 
 /** The numbers sequenceInput emits. */
 export const SequenceNumber = defineMessageType('codefeedr.SequenceNumber', 1, z.number());
@@ -87,19 +88,6 @@ export class SequenceSource implements Source<number> {
   }
 
   async close(): Promise<void> {}
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
