@@ -17,6 +17,7 @@ import {
 import kafkajs from 'kafkajs';
 import type * as KafkaPlugin from '@codefeedr/plugin-kafka';
 import { benchPayload } from './bench-payload.ts';
+import { benchRun } from './bench-results.ts';
 
 const { Kafka, logLevel, CompressionTypes } = kafkajs;
 
@@ -305,6 +306,7 @@ async function measure<T>(make: () => Promise<Hop>, body: (hop: Hop) => Promise<
   }
 }
 
+const results = benchRun('buffers');
 const hops = [kafkajsHop, codefeedrHop, platformaticHop];
 const best = new Map<string, number>();
 const names = new Map<() => Promise<Hop>, string>();
@@ -333,12 +335,45 @@ console.log(
 );
 
 console.log(`Latency at ${RATE.toLocaleString('en-US')} records/s offered for ${LATENCY_MS} ms:`);
+const latencies = new Map<string, { p50: number; p99: number }>();
 for (const make of hops) {
   const figures = await measure(make, latency);
+  latencies.set(names.get(make)!, figures);
   console.log(
     `  ${names.get(make)!.padEnd(36)} p50 ${String(figures.p50).padStart(4)} ms  p99 ${String(figures.p99).padStart(4)} ms`,
   );
 }
+// Judged against the fastest hand-written client of this run (issue 13's target).
+const fastestHandWritten = Math.max(
+  ...[kafkajsHop, platformaticHop].map((make) => best.get(names.get(make)!)!),
+);
+const buffer = best.get(names.get(codefeedrHop)!)!;
+const bufferP99 = latencies.get(names.get(codefeedrHop)!)!.p99;
+const written = results.write(
+  [
+    {
+      name: 'Kafka buffer / fastest hand-written client',
+      value: buffer / fastestHandWritten,
+      target: '>= 0.9',
+      met: buffer / fastestHandWritten >= 0.9,
+    },
+    {
+      name: `Kafka buffer p99 ms at ${RATE} records/s`,
+      value: bufferP99,
+      target: '<= 50',
+      met: bufferP99 <= 50,
+    },
+  ],
+  {
+    records: RECORDS,
+    batch: BATCH,
+    compression: COMPRESSION,
+    partitions: PARTITIONS,
+    recordsPerSecond: Object.fromEntries([...best].map(([name, rate]) => [name, Math.round(rate)])),
+    latencyMs: Object.fromEntries(latencies),
+  },
+);
+console.log(`figures in ${written}`);
 
 // ---------------------------------------------------------------------------------------
 // Redis Streams: bench/buffers-redis.ts (the Redis engineer's) runs here when present.

@@ -13,20 +13,24 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import type * as CoreModule from '@codefeedr/core';
+import type * as InternalModule from '@codefeedr/core/internal';
 import type { DataStream, StreamRecord } from '@codefeedr/core';
+import { benchRun, type BenchRatio } from './bench-results.ts';
 
 type Core = typeof CoreModule;
 let core: Core;
+let internal: typeof InternalModule;
 try {
   core = await import('@codefeedr/core');
+  internal = await import('@codefeedr/core/internal');
 } catch (error) {
   console.error(
     `Cannot load @codefeedr/core (${(error as Error).message}). Build it first: npm run build -w @codefeedr/core`,
   );
   process.exit(1);
 }
-const { PipelineBuilder, Any, compileTransform, defineOutput, defineTransform, sequenceInput, z } =
-  core;
+const { PipelineBuilder, Any, defineOutput, defineTransform, sequenceInput, z } = core;
+const { compileTransform } = internal;
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -287,6 +291,11 @@ if (ONLY !== 'backpressure')
   console.log(
     `@codefeedr/core dataflow benchmark — ${RECORDS.toLocaleString('en')} records, batches of ${BATCH}, node ${process.version}`,
   );
+const run = benchRun('core');
+const ratios: BenchRatio[] = [];
+const figures: Record<string, unknown> = {};
+/** The backpressure child's figures, on one stdout line for the parent to record. */
+const BACKPRESSURE_LINE = 'bench:core backpressure figures ';
 if (ONLY !== 'backpressure') {
   // Warm-up pass: let the JIT compile every variant before anything is measured.
   count = Math.max(1000, Math.floor(RECORDS / 10));
@@ -309,7 +318,32 @@ if (ONLY !== 'backpressure') {
     }
   }
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
-  console.log(`inline / hand-written   = ${ratio(inline.rate, hand.rate)}  (target >= 0.5)`);
+  ratios.push(
+    {
+      name: 'inline / hand-written',
+      value: inline.rate / hand.rate,
+      target: '>= 0.8',
+      met: inline.rate / hand.rate >= 0.8,
+    },
+    {
+      name: 'inline / object streams',
+      value: inline.rate / streams.rate,
+      target: '>= 10',
+      met: inline.rate / streams.rate >= 10,
+    },
+    { name: 'chain / hand-written', value: chain.rate / hand.rate },
+  );
+  Object.assign(figures, {
+    records: RECORDS,
+    batch: BATCH,
+    recordsPerSecond: {
+      handWritten: Math.round(hand.rate),
+      compiledChain: Math.round(chain.rate),
+      inline: Math.round(inline.rate),
+      objectStreams: Math.round(streams.rate),
+    },
+  });
+  console.log(`inline / hand-written   = ${ratio(inline.rate, hand.rate)}  (target >= 0.8)`);
   console.log(`inline / object streams = ${ratio(inline.rate, streams.rate)}  (target >= 10)`);
   console.log(`chain  / hand-written   = ${ratio(chain.rate, hand.rate)}`);
   console.log(`chain  / object streams = ${ratio(chain.rate, streams.rate)}`);
@@ -328,8 +362,23 @@ if (ONLY === undefined) {
       '--batch',
       String(BATCH),
     ],
-    { stdio: 'inherit' },
+    { stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8' },
   );
+  for (const line of (child.stdout ?? '').split('\n')) {
+    if (line.startsWith(BACKPRESSURE_LINE)) {
+      const bp = JSON.parse(line.slice(BACKPRESSURE_LINE.length)) as {
+        peakMb: number;
+        outputs: number;
+      };
+      figures['backpressure'] = { seconds: SECONDS, ...bp };
+      ratios.push({
+        name: 'backpressure peak RSS (MB)',
+        value: bp.peakMb,
+        target: '< 150',
+        met: bp.peakMb < 150,
+      });
+    } else if (line !== '') console.log(line);
+  }
   if (child.status !== 0) process.exitCode = child.status ?? 1;
 } else if (ONLY === 'backpressure') {
   console.log(`backpressure: unbounded source -> slow sink (10 ms per batch) for ${SECONDS} s ...`);
@@ -337,5 +386,7 @@ if (ONLY === undefined) {
   console.log(
     `peak RSS ${bp.peakMb.toFixed(0)} MB (target < 300 MB), ${bp.outputs.toLocaleString('en')} records delivered`,
   );
+  console.log(`${BACKPRESSURE_LINE}${JSON.stringify({ peakMb: bp.peakMb, outputs: bp.outputs })}`);
   if (bp.peakMb >= 300) process.exitCode = 1;
 }
+if (ONLY !== 'backpressure') console.log(`figures in ${run.write(ratios, figures)}`);

@@ -275,7 +275,7 @@ describe('plugin flow through a real npm registry', () => {
     );
     expectOneClearError(mismatch, 'PIPELINE_INVALID');
     expect(mismatch.stderr).toContain(
-      'mismatch.yaml:4:32: stage "s" input 1 expects hello.Greeting@1, but "n" (@codefeedr/core:sequence) emits codefeedr.SequenceNumber@1',
+      'mismatch.yaml:4:32: Input 1 of stage "s" expects hello.Greeting@1 but its parent "n" emits codefeedr.SequenceNumber@1',
     );
 
     const missing = await codefeedr(

@@ -1,8 +1,10 @@
 // The events input, tested only through octokit against the local GitHub API double.
+import { fileURLToPath } from 'node:url';
 import type { Logger, StreamRecord } from '@codefeedr/core';
 import {
   GitHubAuthError,
   eventsInput,
+  replayInput,
   type EventsInputOptions,
   type GitHubEvent,
   type GitHubEventsSource,
@@ -10,6 +12,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { sourceRecordError } from '@codefeedr/core';
 import {
+  FIXTURE,
   GitHubApiDouble,
   loadFixtureEvents,
   type FixtureEvent,
@@ -211,6 +214,42 @@ describe('GitHub events input against the API double', () => {
       missedIds: expectedIds,
     });
     expect(warnings[0]!.message).toContain(`up to ${expectedIds} ids`);
+
+    // The back-fill the warning names: the GH Archive hours of the gap, and a replay of them
+    // that yields exactly the missed events — here replayed from the fixture the double serves.
+    const backfill = source.lastGap!;
+    expect(warnings[0]!.fields?.backfill).toEqual(backfill);
+    const hour = (iso: string) => {
+      const d = new Date(iso);
+      return `https://data.gharchive.org/${d.toISOString().slice(0, 10)}-${d.getUTCHours()}.json.gz`;
+    };
+    expect(backfill.hours[0]).toBe(hour(newestSeen.created_at));
+    expect(backfill.hours.at(-1)).toBe(hour(oldestServed.created_at));
+    for (const url of backfill.hours) expect(warnings[0]!.message).toContain(url);
+    const replay = replayInput.create('events', {
+      paths: fileURLToPath(FIXTURE),
+      ...backfill.replay,
+    });
+    const replaySource = await replay.createSource({
+      stageId: 'events',
+      pipelineName: 'backfill',
+      logger: capturingLogger([]),
+      signal: controller.signal,
+    });
+    const backfilled: string[] = [];
+    for (let batch; (batch = await replaySource.poll(500, controller.signal)) !== null;)
+      backfilled.push(...batch.map((r) => r.value.id));
+    await replaySource.close();
+    // Independently: the fixture's events with ids strictly between the two the poller saw.
+    const between = loadFixtureEvents()
+      .filter((e) => BigInt(e.id) > BigInt(newestSeen.id) && BigInt(e.id) < BigInt(oldestServed.id))
+      .map((e) => e.id);
+    expect([...backfilled].sort()).toEqual([...between].sort());
+    const missed = burst.slice(0, -300).map((e) => e.id);
+    expect(missed.length).toBe(100);
+    expect(backfilled).toEqual(expect.arrayContaining(missed));
+    const emittedIds = new Set(ids(emitted));
+    expect(backfilled.filter((id) => emittedIds.has(id))).toEqual([]);
   });
 
   it('waits for the reset on a primary rate limit (403, X-RateLimit-Remaining: 0), then succeeds', async () => {

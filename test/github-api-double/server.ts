@@ -62,7 +62,7 @@ type Failure =
   | { kind: 'status'; status: number }
   | { kind: 'secondary'; status: 403 | 429; retryAfterSeconds: number };
 
-const FIXTURE = new URL('../fixtures/github/events.ndjson.gz', import.meta.url);
+export const FIXTURE = new URL('../fixtures/github/events.ndjson.gz', import.meta.url);
 const DOCS = 'https://docs.github.com/rest/activity/events#list-public-events';
 
 let fixtureCache: FixtureEvent[] | undefined;

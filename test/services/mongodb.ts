@@ -78,6 +78,9 @@ async function ping(): Promise<boolean> {
   const client = new MongoClient(endpoints.mongodbUrl, {
     serverSelectionTimeoutMS: 1_000,
     connectTimeoutMS: 1_000,
+    // A server that accepts connections but never answers (a stuck SQLite lock) is not ready;
+    // a busy one answers a ping well within this.
+    socketTimeoutMS: 15_000,
   });
   try {
     const reply = await client.db('admin').command({ ping: 1 });

@@ -40,12 +40,42 @@ export class NotAPluginError extends CodefeedrError {
   }
 }
 
+/** `plugins add` was given a folder, tarball or git URL it cannot install a plugin from. */
+export class PluginSourceInvalidError extends CodefeedrError {
+  constructor(spec: string, why: string) {
+    super(
+      'PLUGIN_SOURCE_INVALID',
+      `Cannot add a plugin from ${spec}: ${why}. Give a package name, a plugin folder (with its package.json), a .tgz made by \`npm pack\`, or a git URL (git+https://…, github:user/repo).`,
+      { spec },
+    );
+  }
+}
+
 export class ScaffoldTargetExistsError extends CodefeedrError {
   constructor(dir: string) {
     super(
       'SCAFFOLD_TARGET_EXISTS',
       `${dir} already exists and is not empty. Choose another name or pass --dir <empty folder>.`,
       { dir },
+    );
+  }
+}
+
+/** The scaffold's target folder cannot be created (a read-only or virtual file system, a file in the way). */
+export class ScaffoldTargetUnwritableError extends CodefeedrError {
+  constructor(dir: string, code: string, blocker?: string) {
+    const why: Record<string, string> = {
+      EACCES: 'permission denied',
+      EPERM: 'the file system does not allow it',
+      ENOENT: 'the file system does not allow creating folders there',
+      EROFS: 'the file system is read-only',
+      ENOTDIR: `${blocker ?? 'a part of the path'} is a file, not a folder`,
+      ENAMETOOLONG: 'the path is too long',
+    };
+    super(
+      'SCAFFOLD_TARGET_UNWRITABLE',
+      `Cannot create the plugin folder ${dir}: ${why[code] ?? code}. Pass --dir <a folder you can write to>.`,
+      { dir, code },
     );
   }
 }

@@ -1,4 +1,4 @@
-import { CodefeedrError, redactText } from '@codefeedr/core';
+import { isCodefeedrError, redactSecrets, redactText, redactValues } from '@codefeedr/core';
 import pc from 'picocolors';
 import { exitCodeFor, type ExitCodeValue } from './exit-codes.js';
 
@@ -45,9 +45,12 @@ export class CommandOutput {
     if (!this.json) this.io.stderr.write(`${text}\n`);
   }
 
-  /** The command's result as JSON (in --json mode). */
+  /**
+   * The command's result as JSON (in --json mode). Every string in it is redacted; key names
+   * are kept (a config schema's `password` property is a name, not a secret).
+   */
   data(value: unknown): void {
-    if (this.json) this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    if (this.json) this.io.stdout.write(`${JSON.stringify(redactValues(value), null, 2)}\n`);
   }
 
   /**
@@ -56,18 +59,24 @@ export class CommandOutput {
    */
   failure(error: unknown): ExitCodeValue {
     const code = exitCodeFor(error);
-    const expected = error instanceof CodefeedrError;
-    const message = redactText(error instanceof Error ? error.message : String(error));
+    const expected = isCodefeedrError(error);
+    // Redacted as a whole document (message, problems, every field), not line by line.
+    const shown = redactSecrets({
+      code: expected ? error.code : 'UNEXPECTED',
+      message: error instanceof Error ? error.message : String(error),
+      problems: expected ? (error.details['problems'] as unknown) : undefined,
+      stack: error instanceof Error ? error.stack : undefined,
+    });
+    const message = redactText(shown.message);
     if (this.json) {
-      const problems = expected ? (error.details['problems'] as unknown) : undefined;
       this.io.stdout.write(
         `${JSON.stringify(
           {
             ok: false,
             error: {
-              code: expected ? error.code : 'UNEXPECTED',
+              code: shown.code,
               message,
-              ...(problems === undefined ? {} : { problems }),
+              ...(shown.problems === undefined ? {} : { problems: shown.problems }),
             },
           },
           null,
@@ -78,11 +87,15 @@ export class CommandOutput {
     }
     const c = this.colors;
     if (expected) {
-      this.io.stderr.write(`${c.red('error')} ${message} ${c.dim(`[${error.code}]`)}\n`);
+      this.io.stderr.write(`${c.red('error')} ${message} ${c.dim(`[${shown.code}]`)}\n`);
+      // --verbose: where an error wrapped from a client library came from.
+      const cause = (error as Error).cause;
+      if (this.verbose && cause instanceof Error && cause.stack)
+        this.io.stderr.write(`${c.dim(`caused by ${redactText(cause.stack)}`)}\n`);
     } else {
       this.io.stderr.write(`${c.red('error')} unexpected failure: ${message.split('\n')[0]}\n`);
-      if (this.verbose && error instanceof Error && error.stack) {
-        this.io.stderr.write(`${c.dim(redactText(error.stack))}\n`);
+      if (this.verbose && shown.stack) {
+        this.io.stderr.write(`${c.dim(shown.stack)}\n`);
       } else {
         this.io.stderr.write(c.dim('Run again with --verbose to see the stack trace.\n'));
       }

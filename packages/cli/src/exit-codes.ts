@@ -1,4 +1,4 @@
-import { CodefeedrError } from '@codefeedr/core';
+import { isCodefeedrError } from '@codefeedr/core';
 
 /**
  * Exit codes of `codefeedr` (documented in the README):
@@ -31,10 +31,20 @@ const INVALID_INPUT_CODES = new Set([
   'SCAFFOLD_TARGET_EXISTS',
   'PACKAGE_NAME_INVALID',
   'UNKNOWN_WORKER_STAGE',
+  'RUN_OPTIONS_INVALID',
+  'SCAFFOLD_TARGET_UNWRITABLE',
+  'PACKAGE_JSON_INVALID',
+  'PIPELINE_TEST_INVALID',
+  'PIPELINE_NOT_FOUND',
+  'PLUGIN_SOURCE_INVALID',
+  'DEPLOY_BUFFER_NOT_SHARED',
+  'DEPLOY_REPLICAS_INVALID',
+  'DEPLOY_KEDA_UNSUPPORTED',
+  'DEPLOY_NAME_INVALID',
 ]);
 
 export function exitCodeFor(error: unknown): ExitCodeValue {
-  if (error instanceof CodefeedrError && INVALID_INPUT_CODES.has(error.code)) {
+  if (isCodefeedrError(error) && INVALID_INPUT_CODES.has(error.code)) {
     return ExitCode.INVALID_INPUT;
   }
   return ExitCode.RUNTIME_FAILURE;

@@ -1,3 +1,4 @@
+import type { PipelineDescription } from '@codefeedr/core';
 import type { ResolvedPipeline } from '@codefeedr/registry';
 
 export type GraphFormat = 'text' | 'mermaid' | 'dot';
@@ -34,6 +35,27 @@ export function graphModel(pipeline: ResolvedPipeline): GraphModel {
         type: byId.get(from)?.component.outputType ?? null,
       })),
     ),
+  };
+}
+
+/** The DAG of a built pipeline (a prebuilt one: its stages come from code, not a file). */
+export function graphModelOfDescription(description: PipelineDescription): GraphModel {
+  const byId = new Map(description.stages.map((s) => [s.id, s]));
+  return {
+    name: description.name,
+    stages: description.stages.map((s) => ({
+      id: s.id,
+      kind: s.kind,
+      component: s.component ?? '(code)',
+      inputTypes: [...s.inputTypes],
+      outputType: s.outputType,
+    })),
+    edges: description.edges.map((e) => ({
+      from: e.from,
+      to: e.to,
+      inputIndex: e.inputIndex,
+      type: byId.get(e.from)?.outputType ?? null,
+    })),
   };
 }
 

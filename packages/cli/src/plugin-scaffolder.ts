@@ -5,11 +5,16 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isValidPackageName, pluginPackageName, type PackageJson } from '@codefeedr/registry';
-import { PackageNameInvalidError, ScaffoldTargetExistsError } from './cli-errors.js';
+import {
+  PackageNameInvalidError,
+  ScaffoldTargetExistsError,
+  ScaffoldTargetUnwritableError,
+} from './cli-errors.js';
 
 export interface ScaffoldOptions {
   /** `acme-hello` or `@acme/hello` (full package names are accepted as they are). */
@@ -29,6 +34,11 @@ export interface ScaffoldResult {
   mode: 'workspace' | 'standalone';
   files: string[];
   changeset: string;
+  /**
+   * @codefeedr/* packages the new plugin takes from local tarballs or folders (the project the
+   * command ran in installed them that way: they are not on a registry yet), by name.
+   */
+  localPackages: Record<string, string>;
 }
 
 /** Never copied: build output, installs, local state. */
@@ -46,6 +56,44 @@ function isMonorepoWithPlugins(dir: string): boolean {
   }
 }
 
+/**
+ * Where the project at `cwd` got its @codefeedr/* packages when not from a registry: `file:`
+ * specs (tarballs made by `npm pack`, or folders), made absolute. A tarball's siblings in its
+ * folder count too (`codefeedr-testkit-0.1.0.tgz` beside `codefeedr-core-0.1.0.tgz`), so a
+ * plugin can take @codefeedr/testkit from where the CLI came from.
+ */
+function localCodefeedrPackages(cwd: string, wanted: readonly string[]): Map<string, string> {
+  const specs = new Map<string, string>();
+  let pkg: PackageJson;
+  try {
+    pkg = JSON.parse(readFileSync(join(cwd, 'package.json'), 'utf8')) as PackageJson;
+  } catch {
+    return specs;
+  }
+  const folders = new Set<string>();
+  for (const [name, spec] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies })) {
+    if (!name.startsWith('@codefeedr/') || !spec.startsWith('file:')) continue;
+    const target = resolve(cwd, spec.slice('file:'.length));
+    specs.set(name, `file:${target}`);
+    if (target.endsWith('.tgz')) folders.add(dirname(target));
+  }
+  for (const name of wanted) {
+    if (specs.has(name)) continue;
+    const stem = `${name.slice(1).replace('/', '-')}-`;
+    for (const folder of folders) {
+      const tarball = readdirSync(folder)
+        .filter((f) => f.startsWith(stem) && f.endsWith('.tgz') && /^\d/.test(f.slice(stem.length)))
+        .sort()
+        .pop();
+      if (tarball) {
+        specs.set(name, `file:${join(folder, tarball)}`);
+        break;
+      }
+    }
+  }
+  return specs;
+}
+
 /** Versions of the monorepo's own @codefeedr/* packages, so a new workspace plugin pins them. */
 function workspaceVersions(root: string): Map<string, string> {
   const versions = new Map<string, string>();
@@ -58,6 +106,40 @@ function workspaceVersions(root: string): Map<string, string> {
     if (pkg.name && pkg.version) versions.set(pkg.name, pkg.version);
   }
   return versions;
+}
+
+/**
+ * mkdir -p, one level at a time: `mkdirSync(dir, { recursive: true })` spins forever under
+ * /proc (ENOENT on a parent that exists), and its errors name no role. Refusals become one
+ * ScaffoldTargetUnwritableError naming the folder and why.
+ */
+function createFolder(dir: string): void {
+  const missing: string[] = [];
+  let current = dir;
+  for (;;) {
+    let stat;
+    try {
+      stat = statSync(current);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw new ScaffoldTargetUnwritableError(dir, code ?? String(error));
+      missing.unshift(current);
+      const parent = dirname(current);
+      if (parent === current) break;
+      current = parent;
+      continue;
+    }
+    if (!stat.isDirectory()) throw new ScaffoldTargetUnwritableError(dir, 'ENOTDIR', current);
+    break;
+  }
+  for (const folder of missing) {
+    try {
+      mkdirSync(folder);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new ScaffoldTargetUnwritableError(dir, code ?? String(error));
+    }
+  }
 }
 
 function listFiles(dir: string, base = dir): string[] {
@@ -86,7 +168,7 @@ export function scaffoldPlugin(options: ScaffoldOptions): ScaffoldResult {
   );
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new ScaffoldTargetExistsError(dir);
 
-  mkdirSync(dir, { recursive: true });
+  createFolder(dir);
   cpSync(options.templateDir, dir, {
     recursive: true,
     filter: (source) => !SKIPPED.has(basename(source)) && !source.endsWith('.tsbuildinfo'),
@@ -113,6 +195,23 @@ export function scaffoldPlugin(options: ScaffoldOptions): ScaffoldResult {
     const scripts = renamed['scripts'] as Record<string, string> | undefined;
     if (scripts) delete scripts['release'];
   }
+  const localPackages: Record<string, string> = {};
+  if (mode === 'standalone') {
+    // Until @codefeedr/* are on a registry, `npm install` in the new plugin must find them
+    // where this project found them, or its first step fails with a 404.
+    const wanted = (['dependencies', 'devDependencies'] as const).flatMap((field) =>
+      Object.keys(renamed[field] ?? {}).filter((d) => d.startsWith('@codefeedr/')),
+    );
+    const local = localCodefeedrPackages(options.cwd, wanted);
+    for (const field of ['dependencies', 'devDependencies'] as const) {
+      const deps = renamed[field];
+      if (!deps) continue;
+      for (const dep of Object.keys(deps)) {
+        const spec = local.get(dep);
+        if (spec) deps[dep] = localPackages[dep] = spec;
+      }
+    }
+  }
   writeFileSync(pkgFile, `${JSON.stringify(renamed, null, 2)}\n`);
 
   const readme = join(dir, 'README.md');
@@ -138,5 +237,5 @@ export function scaffoldPlugin(options: ScaffoldOptions): ScaffoldResult {
     `---\n'${packageName}': minor\n---\n\nFirst release of ${packageName}, scaffolded by \`codefeedr new plugin\`.\n`,
   );
 
-  return { packageName, dir, mode, files: listFiles(dir), changeset };
+  return { packageName, dir, mode, files: listFiles(dir), changeset, localPackages };
 }

@@ -95,25 +95,16 @@ describe('codefeedr', () => {
     expect(overridden.stderr).toContain('finished pipeline "numbers" (local)');
   });
 
-  it('run --stage: one stage as a worker; an unknown stage is exit 2', async () => {
+  it('run --stage: a worker needs a shared buffer; an unknown stage is exit 2', async () => {
     const dir = project();
     writeFileSync(join(dir, 'p.yaml'), numbers(5, join(dir, 'out.ndjson')));
-    const worker = await cli(['run', 'p.yaml', '--stage', 'numbers', '--json'], dir);
-    expect(worker.code, worker.stderr).toBe(0);
-    const summary = worker.json()['summary'] as {
-      mode: string;
-      metrics: { stages: { stage: string; recordsOut: number }[] };
-    };
-    expect(summary.mode).toBe('worker');
-    expect(summary.metrics.stages).toEqual([
-      expect.objectContaining({ stage: 'numbers', recordsOut: 5 }),
-    ]);
-    const named = await cli(
-      ['run', 'p.yaml', '--stage', 'numbers', '--instance', 'w2', '--checkpoint-dir', 'cp'],
-      dir,
-    );
-    expect(named.code, named.stderr).toBe(0);
-    expect(existsSync(join(dir, 'cp', 'numbers', 'numbers.w2.json'))).toBe(true);
+    // On the in-memory buffer a worker's records would die with it: refused, saying what to do.
+    // (Workers over Kafka: test/scale-out.test.ts runs `codefeedr run --stage` workers.)
+    const lonely = await cli(['run', 'p.yaml', '--stage', 'numbers'], dir);
+    expect(lonely.code).toBe(2);
+    expectOneError(lonely.stderr, 'RUN_OPTIONS_INVALID');
+    expect(lonely.stderr).toContain('shared buffer');
+    expect(existsSync(join(dir, 'out.ndjson'))).toBe(false);
     const instanceAlone = await cli(['run', 'p.yaml', '--instance', 'w2'], dir);
     expect(instanceAlone.code).toBe(2);
     expectOneError(instanceAlone.stderr, 'USAGE_INVALID');
@@ -133,8 +124,9 @@ describe('codefeedr', () => {
     const result = await cli(['run', 'p.yaml'], dir);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^error .*\[STAGE_FAILED\]$/m);
-    // Neither the error nor the runtime's retry logs carry a stack trace.
-    expect(result.stderr).toContain('source.poll failed; retrying');
+    // A missing file is not worth retrying: the stage fails at once, saying so, without a stack trace.
+    expect(result.stderr).toContain('a retry cannot fix');
+    expect(result.stderr).not.toContain('retrying');
     expect(result.stderr).not.toMatch(/\bat .+\.ts:\d+:\d+/);
     const verbose = await cli(['run', 'p.yaml', '--verbose'], dir);
     expect(verbose.code).toBe(1);
@@ -237,6 +229,33 @@ describe('codefeedr', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(existsSync(join(dir, `x-${secret}.ndjson`))).toBe(true);
     expect(run.stdout + run.stderr).not.toContain(secret);
+  });
+
+  it('config: the configuration a run would use, --set applied and typed, every default written out', async () => {
+    const dir = project({ 'p.yaml': numbers(6, 'out.ndjson') });
+    const result = await cli(['config', 'p.yaml', '--set', 'numbers.to=3', '--json'], dir);
+    expect(result.code, result.stderr).toBe(0);
+    const config = result.json()['config'] as {
+      deadLetter: { to: string; retries: number };
+      stages: { id: string; from: string[]; with: Record<string, unknown> }[];
+    };
+    expect(config.deadLetter.to).toBe('auto');
+    expect(typeof config.deadLetter.retries).toBe('number');
+    expect(config.stages.map((s) => [s.id, s.from])).toEqual([
+      ['numbers', []],
+      ['double', ['numbers']],
+    ]);
+    expect(config.stages[0]!.with).toMatchObject({ from: 1, to: 3, timestamps: 'value' });
+    // Defaults the file never wrote: the output's format, the sequence's other settings.
+    expect(config.stages[1]!.with).toEqual({
+      path: 'out.ndjson',
+      mode: 'truncate',
+      format: 'value',
+    });
+    expect(Object.keys(config.stages[0]!.with).length).toBeGreaterThan(3);
+    const human = await cli(['config', 'p.yaml'], dir);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('format: value');
   });
 
   it('graph: text, mermaid and dot from manifests', async () => {

@@ -1,14 +1,20 @@
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { cliVersion } from './cli-package.js';
 import { UsageError } from './cli-errors.js';
 import { CommandOutput, type CliIO } from './command-output.js';
 import { ExitCode } from './exit-codes.js';
+import { registerConfigCommand } from './commands/config.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
+import { registerDeployCommand } from './commands/deploy.js';
 import { registerGraphCommand } from './commands/graph.js';
 import { registerManifestCommand } from './commands/manifest.js';
 import { registerNewCommand } from './commands/new-plugin.js';
 import { registerPluginsCommand } from './commands/plugins.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStagesCommand } from './commands/stages.js';
+import { registerTestCommand } from './commands/test.js';
 import { registerValidateCommand } from './commands/validate.js';
 
 /** What every command action gets: parsed global options and the output channel. */
@@ -24,7 +30,7 @@ function buildProgram(context: CommandContext): Command {
     .description('Compose and run CodeFeedr streaming pipelines from installed plugins.')
     .version(cliVersion(), '-V, --version')
     .addOption(new Option('--json', 'print machine-readable JSON on stdout'))
-    .addOption(new Option('--verbose', 'show stack traces of unexpected errors'))
+    .addOption(new Option('--verbose', 'debug logs, and the stack trace behind an error'))
     .addOption(new Option('-C, --cwd <dir>', 'project directory (default: the current one)'))
     .showHelpAfterError(false)
     .addHelpText(
@@ -39,8 +45,12 @@ function buildProgram(context: CommandContext): Command {
   });
   program.exitOverride();
   registerRunCommand(program, context);
+  registerDeployCommand(program, context);
   registerValidateCommand(program, context);
   registerGraphCommand(program, context);
+  registerDashboardCommand(program, context);
+  registerConfigCommand(program, context);
+  registerTestCommand(program, context);
   registerStagesCommand(program, context);
   registerPluginsCommand(program, context);
   registerNewCommand(program, context);
@@ -75,11 +85,12 @@ export async function main(
         verbose?: boolean;
         cwd?: string;
       }>();
-      return new CommandOutput(
-        { ...io, cwd: options.cwd ? resolvePath(io.cwd, options.cwd) : io.cwd },
-        options.json === true,
-        options.verbose === true,
-      );
+      const cwd = options.cwd === undefined ? io.cwd : projectDir(io.cwd, options.cwd);
+      // The real command moves there, as `git -C` does, so relative paths in a pipeline file
+      // (`path: out.ndjson`) mean the same with -C as from inside the folder. Embedders and
+      // tests pass `cwd` and keep their process's own.
+      if (partialIO.cwd === undefined && cwd !== io.cwd) process.chdir(cwd);
+      return new CommandOutput({ ...io, cwd }, options.json === true, options.verbose === true);
     },
   };
   const program = buildProgram(context);
@@ -92,14 +103,25 @@ export async function main(
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')
         return ExitCode.OK;
-      // Help shown because a subcommand was missing (`codefeedr plugins`): a usage error.
-      if (error.code === 'commander.help') return ExitCode.INVALID_INPUT;
+      // `codefeedr help run` asked for help (exit 0); help shown because a subcommand was
+      // missing (`codefeedr plugins`) is a usage error.
+      if (error.code === 'commander.help')
+        return error.exitCode === 0 ? ExitCode.OK : ExitCode.INVALID_INPUT;
       return fallbackOutput.failure(new UsageError(error.message.replace(/^error: /, '')));
     }
     return fallbackOutput.failure(error);
   }
 }
 
-function resolvePath(base: string, dir: string): string {
-  return dir.startsWith('/') ? dir : `${base.replace(/\/$/, '')}/${dir}`;
+/** `--cwd <dir>` as an absolute path; a folder that is not there is a usage error, not an empty project. */
+function projectDir(base: string, dir: string): string {
+  const absolute = resolve(base, dir);
+  let isFolder: boolean;
+  try {
+    isFolder = statSync(absolute).isDirectory();
+  } catch {
+    throw new UsageError(`--cwd ${dir}: there is no folder ${absolute}`);
+  }
+  if (!isFolder) throw new UsageError(`--cwd ${dir}: ${absolute} is a file, not a folder`);
+  return absolute;
 }

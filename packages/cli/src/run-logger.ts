@@ -24,7 +24,8 @@ function withoutStacks(
 /**
  * The runtime's logger for `codefeedr run`: core's ConsoleLogger (stderr, secrets
  * redacted, pretty on a terminal) with error stacks left out unless --verbose, so an
- * expected failure never prints a stack trace.
+ * expected failure never prints a stack trace. (The run's own failure is not logged at all:
+ * `run` passes `logFailure: false` and prints the error itself once the run has stopped.)
  */
 export class RunLogger implements Logger {
   constructor(
@@ -32,8 +33,19 @@ export class RunLogger implements Logger {
     private readonly verbose: boolean,
   ) {}
 
-  static create(verbose: boolean, write: (line: string) => void): RunLogger {
-    return new RunLogger(new ConsoleLogger({ write, level: verbose ? 'debug' : 'info' }), verbose);
+  /**
+   * `format` is decided by the CLI, not by whether stderr is a terminal: human log lines
+   * beside the human summary, JSON lines beside `--json`, never both on one stream.
+   */
+  static create(
+    verbose: boolean,
+    format: 'json' | 'pretty',
+    write: (line: string) => void,
+  ): RunLogger {
+    return new RunLogger(
+      new ConsoleLogger({ write, format, level: verbose ? 'debug' : 'info' }),
+      verbose,
+    );
   }
 
   private fields(fields?: Record<string, unknown>): Record<string, unknown> | undefined {

@@ -109,7 +109,12 @@ export interface BufferConsumer {
   positions(): TopicPartitionOffset[];
   /** Commit positions (default: `positions()`). Only call after the records are durable downstream. */
   commit(positions?: readonly TopicPartitionOffset[]): Promise<void>;
-  /** Partitions currently assigned to this consumer. */
+  /**
+   * Partitions currently assigned to this consumer, from the moment they are assigned (also
+   * those with nothing to read yet) until they are revoked. The runtime reads it after every
+   * poll: each partition listed holds the stage's event time back until it delivers or goes
+   * idle, so a partition must be listed before `poll` returns any of its records.
+   */
   assignment(): TopicPartition[];
   /** Records behind the end of the assigned partitions, where the buffer knows it (metrics). */
   lag?(): number | undefined;

@@ -1,6 +1,6 @@
 import type { DataStream } from './datastream.js';
 import { compileTransform } from './compile-transform.js';
-import type { Logger } from './logger.js';
+import { silentLogger } from './console-logger.js';
 import { Any } from './message-type.js';
 import type { OperatorChain } from './operator-chain.js';
 import type { StreamRecord } from './record.js';
@@ -10,14 +10,6 @@ import type { StageContext, TransformStage } from './stage.js';
  * Test support for the dataflow tests: compiles a transform function into an OperatorChain
  * with a dead-letter list, and drives it with batches. Not exported from the package.
  */
-
-const silentLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child: () => silentLogger,
-};
 
 export interface DeadLetter {
   record: StreamRecord;
@@ -43,7 +35,7 @@ export function stageContext(stageId = 'test-stage'): StageContext {
 /** Compiles `transform` over `inputs` inputs (typed Any) into a chain. */
 export function compileChain(
   transform: (...inputs: DataStream<unknown>[]) => DataStream<unknown>,
-  options: { inputs?: number; retries?: number; stageId?: string } = {},
+  options: { inputs?: number; retries?: number; stageId?: string; clock?: () => number } = {},
 ): ChainUnderTest {
   const deadLetters: DeadLetter[] = [];
   const stage: TransformStage = {
@@ -56,6 +48,7 @@ export function compileChain(
   };
   const chain = compileTransform(stage, stageContext(stage.id), {
     retries: options.retries ?? 0,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
     deadLetter: (record, error, attempts, inputIndex) =>
       deadLetters.push({ record, error, attempts, inputIndex }),
   });

@@ -3,8 +3,8 @@ import {
   KeyedAggregateOperator,
   KeyedProcessOperator,
   KeyedReduceOperator,
-} from './keyed-state.js';
-import type { CompileTransform, DeadLetterSink, OperatorChain } from './operator-chain.js';
+} from './keyed-operators.js';
+import type { CompileOptions, CompileTransform, OperatorChain } from './operator-chain.js';
 import {
   FailureHandler,
   FanOut,
@@ -21,7 +21,7 @@ import {
 } from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import { freshCopy } from './operator-specialization.js';
-import { SOURCE_ERROR_HEADER } from './source-record-error.js';
+import { SOURCE_ERROR_HEADER } from './reserved-headers.js';
 import type { DataStreams, StageContext, TransformStage } from './stage.js';
 import {
   DataflowGraphError,
@@ -31,7 +31,7 @@ import {
   StreamGraph,
   type StreamNode,
 } from './stream-graph.js';
-import { WatermarkAssignerOperator } from './watermark-tracker.js';
+import { WatermarkAssignerOperator } from './watermark-assigner.js';
 import { WindowOperator } from './windows.js';
 
 /** A checkpoint does not fit this transform's operator graph (the code changed). */
@@ -77,15 +77,19 @@ class CompiledChain implements OperatorChain {
   /** inputIndex -> watermark assigners its records reach. */
   private readonly assignersByInput: WatermarkAssignerOperator[][];
   private readonly assigners: WatermarkAssignerOperator[] = [];
+  /** Operators with processing-time timers or windows, ticked after the assigners. */
+  private readonly processingTimeOperators: (KeyedProcessOperator | WindowOperator)[] = [];
   private loops: (((records: readonly StreamRecord[]) => void) | undefined)[] = [];
+  private readonly clock: () => number;
 
   constructor(
     private readonly graph: StreamGraph,
     outputNode: number,
     private readonly inputCount: number,
     private readonly ctx: StageContext,
-    options: { deadLetter: DeadLetterSink; retries: number },
+    options: CompileOptions,
   ) {
+    this.clock = options.clock ?? Date.now;
     this.failures = new FailureHandler(
       ctx.stageId,
       options.deadLetter,
@@ -122,6 +126,9 @@ class CompiledChain implements OperatorChain {
       reach.set(id, set);
       const op = this.operators.get(id)!;
       if (node.kind === 'source') this.heads[node.inputIndex] = op;
+      if (op instanceof KeyedProcessOperator || op instanceof WindowOperator) {
+        this.processingTimeOperators.push(op);
+      }
       if (op instanceof WatermarkAssignerOperator) {
         this.assigners.push(op);
         for (const i of set) this.assignersByInput[i]!.push(op);
@@ -186,7 +193,7 @@ class CompiledChain implements OperatorChain {
       case 'union':
         return new UnionOperator(f, name, node.parents.length);
       case 'watermarks':
-        return new WatermarkAssignerOperator(f, name, node.strategy);
+        return new WatermarkAssignerOperator(f, name, node.strategy, this.clock);
       case 'validate':
         return new ValidateOperator(f, name, node.type);
       case 'keyedReduce':
@@ -194,9 +201,17 @@ class CompiledChain implements OperatorChain {
       case 'keyedAggregate':
         return new KeyedAggregateOperator(f, name, node.keySelector, node.fn);
       case 'keyedProcess':
-        return new KeyedProcessOperator(f, name, node.keySelector, node.fn);
+        return new KeyedProcessOperator(f, name, node.keySelector, node.fn, this.clock);
       case 'window':
-        return new WindowOperator(f, name, node.keySelector, node.spec, node.fn);
+        return new WindowOperator(f, name, node.keySelector, node.spec, node.fn, this.clock);
+    }
+  }
+
+  private checkInput(inputIndex: number): void {
+    if (!(inputIndex >= 0 && inputIndex < this.inputCount)) {
+      throw new DataflowGraphError(
+        `Stage "${this.ctx.stageId}" has ${this.inputCount} input(s); got a batch for input ${inputIndex}.`,
+      );
     }
   }
 
@@ -205,20 +220,13 @@ class CompiledChain implements OperatorChain {
     channel: string,
     records: readonly StreamRecord[],
   ): StreamRecord[] {
-    if (!(inputIndex >= 0 && inputIndex < this.inputCount)) {
-      throw new DataflowGraphError(
-        `Stage "${this.ctx.stageId}" has ${this.inputCount} input(s); got a batch for input ${inputIndex}.`,
-      );
-    }
+    this.checkInput(inputIndex);
     const head = this.heads[inputIndex];
     if (head === undefined) return []; // this input does not feed the output
     const failures = this.failures;
     failures.inputIndex = inputIndex;
     const assigners = this.assignersByInput[inputIndex]!;
-    if (assigners.length > 0) {
-      const channelKey = `${inputIndex}:${channel}`;
-      for (let i = 0; i < assigners.length; i++) assigners[i]!.beginBatch(channelKey);
-    }
+    for (let i = 0; i < assigners.length; i++) assigners[i]!.beginBatch(inputIndex, channel);
     failures.batch = records;
     try {
       this.loops[inputIndex]!(records);
@@ -229,8 +237,15 @@ class CompiledChain implements OperatorChain {
     return this.collector.take();
   }
 
+  assignChannels(inputIndex: number, channels: readonly string[]): StreamRecord[] {
+    this.checkInput(inputIndex);
+    for (const a of this.assignersByInput[inputIndex]!) a.assignChannels(inputIndex, channels);
+    return this.collector.take();
+  }
+
   tick(nowMs: number): StreamRecord[] {
     for (const a of this.assigners) a.tick(nowMs);
+    for (const op of this.processingTimeOperators) op.onProcessingTime(nowMs);
     return this.collector.take();
   }
 

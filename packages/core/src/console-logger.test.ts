@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ConsoleLogger, redactSecrets, redactText, registerSecret } from './console-logger.js';
+import {
+  ConsoleLogger,
+  redactSecrets,
+  redactText,
+  redactValues,
+  registerSecret,
+} from './console-logger.js';
 
 describe('ConsoleLogger', () => {
   it('writes JSON lines with merged child fields', () => {
@@ -71,5 +77,63 @@ describe('ConsoleLogger', () => {
     });
     registerSecret('ab'); // too short to be a real secret: ignored rather than redacting every "ab"
     expect(redactText('abc')).toBe('abc');
+  });
+
+  it('hides secrets of awkward shapes in every form a URL or JSON gives them', () => {
+    const password = `p@ss/w:rd%2 x${Date.now()}`;
+    registerSecret(password);
+    const url = new URL('redis://127.0.0.1:6390/0');
+    url.username = 'ann';
+    url.password = password;
+    const texts = [
+      `raw ${password}`,
+      `encoded ${encodeURIComponent(password)}`,
+      `in a URL ${url.href}`,
+      `in JSON ${JSON.stringify({ p: `"${password}"` })}`,
+    ];
+    for (const text of texts) {
+      const out = redactText(text);
+      expect(out, text).not.toContain(password);
+      expect(out, text).not.toContain(url.password);
+      expect(out, text).toContain('[REDACTED]');
+    }
+    expect(redactText(url.href)).toBe('redis://ann:[REDACTED]@127.0.0.1:6390/0');
+  });
+
+  it('hides the password of any URL in a text, registered or not, and leaves other URLs alone', () => {
+    expect(redactText('connect redis://:p@ss/w@db.example:6390/1 failed')).toBe(
+      'connect redis://:[REDACTED]@db.example:6390/1 failed',
+    );
+    expect(redactText('postgres://u:pw@[::1]:5433/x')).toBe('postgres://u:[REDACTED]@[::1]:5433/x');
+    for (const plain of [
+      'http://127.0.0.1:4873/@codefeedr%2fcore',
+      'https://github.com/acme/repo@v1',
+      'redis://127.0.0.1:6390',
+      'mongodb://user@host:27018/',
+    ])
+      expect(redactText(plain)).toBe(plain);
+    // A URL registered as a whole hides its password wherever it appears alone.
+    const whole = `mongodb://app:s3cr%40t-${Date.now()}@127.0.0.1:27018/`;
+    registerSecret(whole);
+    const password = new URL(whole).password;
+    expect(redactText(`auth failed for password ${decodeURIComponent(password)}`)).not.toContain(
+      decodeURIComponent(password),
+    );
+  });
+
+  it('redacts every field of an error, its cause and its details; redactValues keeps key names', () => {
+    const secret = `tok-${Date.now()}-secret`;
+    registerSecret(secret);
+    const cause = Object.assign(new Error(`socket to ${secret}`), { address: secret });
+    const error = Object.assign(new Error('outer', { cause }), {
+      details: { problems: [{ message: `bad ${secret}` }] },
+    });
+    const out = JSON.stringify(redactSecrets({ error }));
+    expect(out).not.toContain(secret);
+    expect(out).toContain('problems');
+    const schema = { properties: { password: { type: 'string', description: `e.g. ${secret}` } } };
+    expect(redactValues(schema)).toEqual({
+      properties: { password: { type: 'string', description: 'e.g. [REDACTED]' } },
+    });
   });
 });

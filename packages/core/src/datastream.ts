@@ -1,3 +1,4 @@
+import type { IntervalJoin } from './interval-join.js';
 import type { MessageType } from './message-type.js';
 import type { StreamRecord } from './record.js';
 
@@ -15,6 +16,11 @@ export interface DataStream<T> {
   /** Emit zero or more values per input through `out`. */
   flatMap<U>(fn: (value: T, out: Collector<U>, record: StreamRecord<T>) => void): DataStream<U>;
   keyBy(fn: (value: T) => string): KeyedStream<T>;
+  /**
+   * A non-keyed window (Flink's windowAll): every record of the stream in one window per
+   * pane. Results carry no key.
+   */
+  windowAll(assigner: WindowAssigner): AllWindowedStream<T>;
   union(...others: DataStream<T>[]): DataStream<T>;
   process<U>(fn: ProcessFunction<T, U>): DataStream<U>;
   /** Records a process function emitted with `ctx.output(tag, value)`. */
@@ -33,6 +39,8 @@ export interface KeyedStream<T> {
   aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R>;
   process<U>(fn: KeyedProcessFunction<T, U>): DataStream<U>;
   window(assigner: WindowAssigner): WindowedStream<T>;
+  /** Event-time interval join with another keyed stream of this transform (Flink's intervalJoin). */
+  intervalJoin<U>(other: KeyedStream<U>): IntervalJoin<T, U>;
 }
 
 export interface AggregateFunction<T, A, R> {
@@ -63,26 +71,118 @@ export interface ProcessFunction<T, U> {
 /** Keyed state scoped to the current key; snapshotted with the stage's checkpoint. */
 export interface ValueState<S> {
   value(): S | undefined;
+  /** `update(undefined)` clears. */
   update(value: S): void;
   clear(): void;
+}
+
+/** A list per key (Flink's ListState). With TTL, each element expires on its own. */
+export interface ListState<T> {
+  /** The elements, oldest first: a fresh array (empty when there are none). */
+  get(): T[];
+  add(value: T): void;
+  addAll(values: readonly T[]): void;
+  /** Replaces the elements; an empty array clears. */
+  update(values: readonly T[]): void;
+  clear(): void;
+}
+
+/** A map per key with string keys (Flink's MapState). With TTL, each entry expires on its own. */
+export interface MapState<K extends string, V> {
+  get(key: K): V | undefined;
+  put(key: K, value: V): void;
+  putAll(entries: Readonly<Partial<Record<K, V>>> | ReadonlyMap<K, V>): void;
+  remove(key: K): void;
+  /** A read: with TTL `OnReadAndWrite` it renews the entry. */
+  contains(key: K): boolean;
+  /** Fresh arrays, in insertion order. */
+  entries(): [K, V][];
+  keys(): K[];
+  values(): V[];
+  isEmpty(): boolean;
+  clear(): void;
+}
+
+/** One value per key folded with the reduce function given at declaration (Flink's ReducingState). */
+export interface ReducingState<T> {
+  get(): T | undefined;
+  add(value: T): void;
+  clear(): void;
+}
+
+/** One accumulator per key of an AggregateFunction (Flink's AggregatingState). */
+export interface AggregatingState<IN, OUT> {
+  /** `getResult` of the key's accumulator; undefined when nothing was added. */
+  get(): OUT | undefined;
+  add(value: IN): void;
+  clear(): void;
+}
+
+/**
+ * State time-to-live (Flink's StateTtlConfig), on processing time (`RunOptions.clock`). An
+ * entry written (or, with `OnReadAndWrite`, read) at `t` expires at `t + ttlMs`: it is then
+ * invisible (`NeverReturnExpired`, the default) or returned once more if no cleanup has
+ * removed it yet (`ReturnExpiredIfNotCleanedUp`). Expired entries are removed when accessed
+ * and at every checkpoint, so checkpoints never hold them.
+ */
+export interface StateTtlConfig {
+  ttlMs: number;
+  /** What renews an entry's time to live; default `OnCreateAndWrite`. */
+  updateType?: 'OnCreateAndWrite' | 'OnReadAndWrite';
+  /** Default `NeverReturnExpired`. */
+  visibility?: 'NeverReturnExpired' | 'ReturnExpiredIfNotCleanedUp';
+}
+
+/** How a state is declared, the first time a name is used in an operator (Flink's state descriptor). */
+export interface StateOptions {
+  ttl?: StateTtlConfig;
+}
+
+/**
+ * Keyed state by name, scoped to the current key (Flink's `getRuntimeContext().getState(...)`).
+ * A name holds one kind of state; its options count from its first use in the operator.
+ */
+export interface KeyedStateAccess {
+  state<S>(name: string, options?: StateOptions): ValueState<S>;
+  listState<T>(name: string, options?: StateOptions): ListState<T>;
+  mapState<K extends string, V>(name: string, options?: StateOptions): MapState<K, V>;
+  reducingState<T>(
+    name: string,
+    reduce: (accumulator: T, value: T) => T,
+    options?: StateOptions,
+  ): ReducingState<T>;
+  aggregatingState<IN, ACC, OUT>(
+    name: string,
+    fn: AggregateFunction<IN, ACC, OUT>,
+    options?: StateOptions,
+  ): AggregatingState<IN, OUT>;
 }
 
 export interface TimerService {
   currentWatermark(): number;
   registerEventTimeTimer(timestamp: number): void;
   deleteEventTimeTimer(timestamp: number): void;
+  /** Processing time now (epoch ms, `RunOptions.clock`). */
+  currentProcessingTime(): number;
+  /** Fires `onTimer` once the run's clock reaches `timestamp` (checked on each tick). */
+  registerProcessingTimeTimer(timestamp: number): void;
+  deleteProcessingTimeTimer(timestamp: number): void;
 }
 
-export interface KeyedProcessContext<T> extends ProcessContext<T> {
+/** Which clock fired a timer (Flink's TimeDomain). */
+export type TimeDomain = 'event' | 'processing';
+
+export interface KeyedProcessContext<T> extends ProcessContext<T>, KeyedStateAccess {
   readonly key: string;
-  state<S>(name: string): ValueState<S>;
   readonly timerService: TimerService;
 }
 
-export interface OnTimerContext {
+export interface OnTimerContext extends KeyedStateAccess {
   readonly key: string;
+  /** The timer's time (what `out.collect` emits with). */
   readonly timestamp: number;
-  state<S>(name: string): ValueState<S>;
+  /** Whether an event-time or a processing-time timer fired. */
+  timeDomain(): TimeDomain;
   readonly timerService: TimerService;
   output<U>(tag: OutputTag<U>, value: U): void;
 }
@@ -101,11 +201,23 @@ export interface WatermarkStrategy<T> {
   idleTimeoutMs?: number;
 }
 
+/**
+ * `offsetMs` shifts window starts from multiples of the size (tumbling) or slide (sliding),
+ * e.g. for days that start at local midnight; |offsetMs| must be below it (Flink's
+ * `TumblingEventTimeWindows.of(size, offset)`, `SlidingEventTimeWindows.of(size, slide, offset)`).
+ */
 export type WindowAssigner =
-  | { type: 'tumbling'; sizeMs: number; offsetMs?: number }
-  | { type: 'sliding'; sizeMs: number; slideMs: number }
+  | { type: 'tumbling'; sizeMs: number; offsetMs?: number; time?: WindowTime }
+  | { type: 'sliding'; sizeMs: number; slideMs: number; offsetMs?: number; time?: WindowTime }
   | { type: 'session'; gapMs: number }
   | { type: 'global' };
+
+/**
+ * What a window's time is (Flink's TumblingEventTimeWindows vs TumblingProcessingTimeWindows):
+ * `event` (default) the record timestamps and watermarks; `processing` the run's clock when an
+ * element arrives, windows firing on the run's ticks (never late; none fire at end of input).
+ */
+export type WindowTime = 'event' | 'processing';
 
 export interface TimeWindow {
   start: number;
@@ -122,5 +234,17 @@ export interface WindowedStream<T> {
   aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R>;
   process<U>(
     fn: (key: string, window: TimeWindow, values: readonly T[], out: Collector<U>) => void,
+  ): DataStream<U>;
+}
+
+/** `windowAll()`: a WindowedStream without keys (Flink's AllWindowedStream). */
+export interface AllWindowedStream<T> {
+  countTrigger(count: number): AllWindowedStream<T>;
+  allowedLateness(ms: number): AllWindowedStream<T>;
+  sideOutputLateData(tag: OutputTag<T>): AllWindowedStream<T>;
+  reduce(fn: (accumulator: T, value: T) => T): DataStream<T>;
+  aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R>;
+  process<U>(
+    fn: (window: TimeWindow, values: readonly T[], out: Collector<U>) => void,
   ): DataStream<U>;
 }

@@ -2,6 +2,7 @@ import type { BufferMessage } from './buffer.js';
 import { redactText } from './console-logger.js';
 import type { StageMetrics } from './metrics.js';
 import type { JsonValue, StreamRecord } from './record.js';
+import { DEAD_LETTER_ERROR_CODE_HEADER, DEAD_LETTER_STAGE_HEADER } from './reserved-headers.js';
 import { jsonSerde } from './serde-registry.js';
 
 /**
@@ -107,8 +108,8 @@ export class DeadLetterQueue {
       value: jsonSerde.encode(letter),
       timestamp: record.timestamp,
       headers: {
-        'codefeedr-error-code': letter.error.code,
-        'codefeedr-stage': this.context.stageId,
+        [DEAD_LETTER_ERROR_CODE_HEADER]: letter.error.code,
+        [DEAD_LETTER_STAGE_HEADER]: this.context.stageId,
       },
     });
     this.metrics.deadLettered++;

@@ -9,24 +9,33 @@ export * from './logger.js';
 export * from './datastream.js';
 export * from './stage.js';
 export * from './component.js';
+export * from './key-manager.js';
+export * from './pipeline-component.js';
 export { z } from 'zod';
-export { compileTransform, StateRestoreError } from './compile-transform.js';
+export { StateRestoreError } from './compile-transform.js';
 export { outputTag, DataflowGraphError } from './stream-graph.js';
-export { UserFunctionError } from './operators.js';
-export { InvalidTimestampError } from './watermark-tracker.js';
-export * from './source-record-error.js';
+export type {
+  IntervalJoin,
+  IntervalJoined,
+  ProcessJoinContext,
+  ProcessJoinFunction,
+} from './interval-join.js';
+export { KeyTypeError, UserFunctionError } from './operators.js';
+export { StateDeclarationError } from './keyed-state.js';
+export { InvalidTimestampError } from './watermark-assigner.js';
+export { badSourceRecord, sourceRecordError, BadSourceRecordError } from './source-record-error.js';
 export { sequenceInput, SequenceNumber, SequenceSource } from './sequence-input.js';
 export { ndjsonFileInput, NdjsonFileSource, NdjsonFileError } from './ndjson-file-input.js';
 export { ndjsonFileOutput, NdjsonFileSink, NdjsonWriteError } from './ndjson-file-output.js';
 export { printerOutput, PrinterSink } from './printer-output.js';
-export * from './operator-chain.js';
 export * from './pipeline-errors.js';
+export * from './graph-validator.js';
 export * from './pipeline-builder.js';
 export * from './pipeline.js';
-export { RunOptionsError, StageFailedError, UnknownWorkerStageError } from './runtime-support.js';
-export { CONTROL_HEADER, END_HEADER } from './stage-worker.js';
+export { RunOptionsError, UnknownWorkerStageError } from './run-errors.js';
+export { StageFailedError } from './retry-policy.js';
+export * from './reserved-headers.js';
 export * from './memory-buffer.js';
-export * from './murmur2.js';
 export * from './serde-registry.js';
 export * from './dead-letter.js';
 export * from './checkpoint-store.js';

@@ -204,6 +204,63 @@ describe('MemoryBuffer', () => {
     await buffer.close();
   });
 
+  it('bounds unread bytes per partition too: large records wait for the slowest reader', async () => {
+    // 1,000-byte values (key 'k': 1,001 bytes each), 4,500 bytes allowed: 4 unread at most,
+    // though the record bound (1,000) would allow every one.
+    const buffer = new MemoryBuffer({ maxRecordsPerPartition: 1_000, maxBytesPerPartition: 4_500 });
+    const producer = await buffer.producer({ clientId: 'p' });
+    const slow = await buffer.consumer({ group: 'slow', topics: ['t'] });
+    const big = (i: number) => msg('k', String(i).padStart(1_000, '.'));
+    let done = false;
+    const sending = producer
+      .send(
+        't',
+        Array.from({ length: 30 }, (_, i) => big(i)),
+      )
+      .then(() => (done = true));
+    await until(() => buffer.endOffset('t', 0) === 4, 'the first 4 records');
+    // Nothing read yet: the producer is held at the byte bound, not the record bound.
+    await new Promise((r) => setImmediate(r));
+    expect(buffer.endOffset('t', 0)).toBe(4);
+    expect(buffer.unread('t', 0)).toEqual({ records: 4, bytes: 4_004 });
+    expect(done).toBe(false);
+    let got = 0;
+    let mostUnread = 0;
+    while (!done || got < 30) {
+      const unread = buffer.unread('t', 0);
+      mostUnread = Math.max(mostUnread, unread.bytes);
+      expect(unread.bytes).toBeLessThanOrEqual(4_500);
+      expect(buffer.endOffset('t', 0) - got).toBeLessThanOrEqual(4);
+      got += (await slow.poll(1, 50)).length;
+    }
+    await sending;
+    expect(got).toBe(30);
+    expect(mostUnread).toBe(4_004);
+    // A message over the bound goes in alone once the partition is read up: never stuck.
+    const large = producer.send('t', [msg('k', 'x'.repeat(10_000)), msg('k', 'y')]);
+    await until(() => buffer.endOffset('t', 0) === 31, 'the large record');
+    expect((await slow.poll(10, 50)).map((m) => m.value.length)).toEqual([10_000]);
+    await large;
+    expect((await slow.poll(10, 50)).map((m) => m.value.length)).toEqual([1]);
+    await buffer.close();
+  });
+
+  it('retention trims committed records over the byte bound as over the record bound', async () => {
+    const buffer = new MemoryBuffer({ maxRecordsPerPartition: 1_000, maxBytesPerPartition: 2_500 });
+    const producer = await buffer.producer({ clientId: 'p' });
+    const c = await buffer.consumer({ group: 'g', topics: ['t'] });
+    for (let i = 0; i < 10; i++) {
+      await producer.send('t', [msg('k', String(i).padStart(999, '.'))]); // 1,000 bytes each
+      await drain(c);
+      await c.commit();
+    }
+    const late = await buffer.consumer({ group: 'late', topics: ['t'], start: 'earliest' });
+    const kept = await drain(late);
+    // What retention kept fits the byte bound: the 2 newest committed records.
+    expect(kept.map((m) => dec.decode(m.value).replace(/^\.+/, ''))).toEqual(['8', '9']);
+    await buffer.close();
+  });
+
   it('retention trims only records every group committed', async () => {
     const buffer = new MemoryBuffer({ maxRecordsPerPartition: 5 });
     const producer = await buffer.producer({ clientId: 'p' });

@@ -27,6 +27,16 @@ export const memoryBufferConfigSchema = z.object({
    * read by some consumer group subscribed to its topic.
    */
   maxRecordsPerPartition: z.number().int().positive().default(10_000),
+  /**
+   * The same bound in bytes (a message's encoded value plus its key's length): a send waits
+   * while a partition holds this many unread bytes, so large records are bounded too. A
+   * message larger than the bound is still accepted, alone, once the partition is read up.
+   */
+  maxBytesPerPartition: z
+    .number()
+    .int()
+    .positive()
+    .default(32 * 2 ** 20),
   /** How a group's partitions are spread over its consumers. */
   assignment: z.enum(['range', 'roundrobin']).default('range'),
 });
@@ -60,16 +70,45 @@ export class UnknownPartitionError extends CodefeedrError {
   }
 }
 
+/** A message's size as the byte bounds count it: its encoded value and its key. */
+const sizeOf = (m: BufferMessage): number => m.value.length + (m.key?.length ?? 0);
+
 class PartitionLog {
   /** Offset of messages[0]; grows as retention trims committed records. */
   base = 0;
   /** Stored as sent (not copied: a sent message is the buffer's, as with any producer). */
   readonly messages: BufferMessage[] = [];
+  /** bytesBefore[i]: the sizes of every message appended before messages[i]. */
+  private readonly bytesBefore: number[] = [];
+  /** The sizes of every message ever appended. */
+  private bytesTotal = 0;
   end(): number {
     return this.base + this.messages.length;
   }
   at(offset: number): BufferMessage | undefined {
     return this.messages[offset - this.base];
+  }
+  append(message: BufferMessage, size: number): void {
+    this.messages.push(message);
+    this.bytesBefore.push(this.bytesTotal);
+    this.bytesTotal += size;
+  }
+  /** Bytes of the messages from `offset` to the end. */
+  bytesFrom(offset: number): number {
+    const i = offset - this.base;
+    if (i >= this.messages.length) return 0;
+    return this.bytesTotal - this.bytesBefore[Math.max(0, i)]!;
+  }
+  /** How many of the oldest messages to drop so at most `maxBytes` stay. */
+  excessOver(maxBytes: number): number {
+    let drop = 0;
+    while (drop < this.messages.length && this.bytesFrom(this.base + drop) > maxBytes) drop++;
+    return drop;
+  }
+  dropOldest(n: number): void {
+    this.messages.splice(0, n);
+    this.bytesBefore.splice(0, n);
+    this.base += n;
   }
 }
 
@@ -133,11 +172,13 @@ class ChangeNotifier {
  *   consumers (range or round-robin) and rebalanced when one joins or leaves. A partition that
  *   moves restarts from the group's committed offset (uncommitted reads are redelivered:
  *   at-least-once); a partition that stays keeps its position.
- * - Backpressure: `send` waits while a partition holds `maxRecordsPerPartition` records that some
- *   subscribed group has not read yet. With no group subscribed, nothing waits (and nothing is
- *   trimmed beyond the bound's retention).
+ * - Backpressure: `send` waits while a partition holds `maxRecordsPerPartition` records, or
+ *   `maxBytesPerPartition` bytes, that some subscribed group has not read yet (a message over
+ *   the byte bound goes in alone once the partition is read up). With no group subscribed,
+ *   nothing waits (and nothing is trimmed beyond the bound's retention).
  * - Retention: records every subscribed group has committed are trimmed once a partition holds
- *   more than `maxRecordsPerPartition` records; uncommitted records are never trimmed.
+ *   more than `maxRecordsPerPartition` records or `maxBytesPerPartition` bytes; uncommitted
+ *   records are never trimmed.
  */
 export class MemoryBuffer implements Buffer {
   readonly kind = 'memory';
@@ -198,19 +239,30 @@ export class MemoryBuffer implements Buffer {
           if (!(p >= 0 && p < count)) throw new UnknownPartitionError(topic, p, count);
           byPartition[p]!.push(message);
         }
+        const { maxRecordsPerPartition: maxRecords, maxBytesPerPartition: maxBytes } = this.config;
         for (let p = 0; p < count; p++) {
           const pending = byPartition[p]!;
           let sent = 0;
           while (sent < pending.length) {
             this.assertOpen();
             const log = state.partitions[p]!;
-            const space = this.config.maxRecordsPerPartition - this.unreadBacklog(topic, p, log);
-            if (space <= 0) {
+            const read = this.slowestRead(topic, p, log);
+            let records = log.end() - read;
+            let bytes = log.bytesFrom(read);
+            const first = sent;
+            while (sent < pending.length && records < maxRecords) {
+              const message = pending[sent]!;
+              const size = sizeOf(message);
+              if (records > 0 && bytes + size > maxBytes) break;
+              log.append(message, size);
+              records++;
+              bytes += size;
+              sent++;
+            }
+            if (sent === first) {
               await this.spaceFreed.wait(1000);
               continue;
             }
-            const until = Math.min(pending.length, sent + space);
-            for (; sent < until; sent++) log.messages.push(pending[sent]!);
             this.dataArrived.notify();
           }
         }
@@ -297,7 +349,10 @@ export class MemoryBuffer implements Buffer {
   trim(topic: string, partition: number): void {
     const log = this.topics.get(topic)?.partitions[partition];
     if (log === undefined) return;
-    const excess = log.messages.length - this.config.maxRecordsPerPartition;
+    const excess = Math.max(
+      log.messages.length - this.config.maxRecordsPerPartition,
+      log.excessOver(this.config.maxBytesPerPartition),
+    );
     if (excess <= 0) return;
     let safe = log.end();
     for (const group of this.groups.values()) {
@@ -305,10 +360,7 @@ export class MemoryBuffer implements Buffer {
       safe = Math.min(safe, group.committed.get(tpKey(topic, partition)) ?? log.base);
     }
     const drop = Math.min(excess, safe - log.base);
-    if (drop > 0) {
-      log.messages.splice(0, drop);
-      log.base += drop;
-    }
+    if (drop > 0) log.dropOldest(drop);
   }
 
   /** @internal */
@@ -330,16 +382,27 @@ export class MemoryBuffer implements Buffer {
     return topic;
   }
 
-  /** Most records of partition p some subscribed group has yet to read. */
-  private unreadBacklog(topic: string, p: number, log: PartitionLog): number {
-    let backlog = 0;
+  /**
+   * Where the slowest subscribed group reads partition p (its end when none is subscribed):
+   * what lies after it is the unread backlog the bounds apply to.
+   */
+  private slowestRead(topic: string, p: number, log: PartitionLog): number {
+    let slowest = log.end();
     for (const group of this.groups.values()) {
       if (!group.members.some((m) => m.topics.includes(topic))) continue;
       const key = tpKey(topic, p);
       const read = group.position.get(key) ?? group.committed.get(key) ?? log.base;
-      backlog = Math.max(backlog, log.end() - read);
+      slowest = Math.min(slowest, Math.max(read, log.base));
     }
-    return backlog;
+    return slowest;
+  }
+
+  /** Unread records and bytes of partition p for its slowest subscribed group (tests, metrics). */
+  unread(topic: string, partition: number): { records: number; bytes: number } {
+    const log = this.topics.get(topic)?.partitions[partition];
+    if (log === undefined) return { records: 0, bytes: 0 };
+    const read = this.slowestRead(topic, partition, log);
+    return { records: log.end() - read, bytes: log.bytesFrom(read) };
   }
 
   /** Recomputes the group's assignment; partitions that change owner restart from committed. */

@@ -48,9 +48,15 @@ export function defineMessageType<S extends z.ZodType>(
 }
 
 /** The type of stages that accept or emit anything (printer output, ndjson files). */
+const ANY_TYPE_ID = 'any@1';
 export const Any: MessageType<unknown> = defineMessageType('any', 1, z.unknown());
 
 /** True when a value of type `from` may flow into an input declared as `to`. */
 export function messageTypeAccepts(to: MessageType, from: MessageType): boolean {
-  return to.id === Any.id || to.id === from.id;
+  return typeIdAccepts(to.id, from.id);
+}
+
+/** The one type rule of an edge: an input of type `any@1` takes every type, any other only itself. */
+export function typeIdAccepts(expected: string, actual: string): boolean {
+  return expected === ANY_TYPE_ID || expected === actual;
 }

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '@codefeedr/testkit';
 import { z } from 'zod';
 import { defineInput, defineOutput, defineTransform } from './component.js';
 import { silentLogger } from './console-logger.js';
 import { defineMessageType } from './message-type.js';
 import type { PipelineMetricsSnapshot } from './metrics.js';
-import { startMetricsServer } from './metrics-server.js';
+import { startMetricsServer, type PipelineGraphDocument } from './metrics-server.js';
+import { MemoryBuffer } from './memory-buffer.js';
+import { SequenceNumber, sequenceInput } from './sequence-input.js';
 import { PipelineBuilder } from './pipeline-builder.js';
 import type { StreamRecord } from './record.js';
 
@@ -134,6 +137,71 @@ describe('metrics endpoint', () => {
     expect(summary.status).toBe('stopped');
     // The endpoint closes with the run.
     await expect(fetch(`${url}/metrics`)).rejects.toThrow();
+  });
+
+  it('serves /pipeline.json: the DAG, the stages this worker runs and the buffer, no config values', async () => {
+    // A config value that must never leave the process (a secret arrives the same way).
+    const secret = 'do-not-serve-me-4711';
+    const keep = defineOutput({
+      name: 'keep',
+      description: 'discards, with a token',
+      configSchema: z.object({ token: z.string() }),
+      inputTypes: [SequenceNumber] as const,
+      createSink: () => ({ write() {}, flush: async () => {}, close: async () => {} }),
+    });
+    const buffer = new MemoryBuffer();
+    const pipeline = new PipelineBuilder('graph-doc')
+      .append(sequenceInput.create('numbers', { from: 0 }))
+      .append(keep.create('drop', { token: secret }))
+      .setBuffer(buffer)
+      .build();
+    const controller = new AbortController();
+    let url: string | undefined;
+    const running = pipeline.run({
+      mode: 'worker',
+      stage: 'drop',
+      logger: silentLogger,
+      metricsPort: 0,
+      onMetricsListening: (u) => (url = u),
+      signal: controller.signal,
+    });
+    try {
+      await waitFor(() => url !== undefined, { description: 'the metrics endpoint' });
+      const res = await fetch(`${url}/pipeline.json`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/json');
+      const text = await res.text();
+      expect(text).not.toContain(secret);
+      const doc = JSON.parse(text) as PipelineGraphDocument;
+      expect(doc).toEqual({
+        ...pipeline.describe(),
+        mode: 'worker',
+        running: ['drop'],
+        buffer: { kind: 'memory', component: null },
+      });
+      expect(doc.stages.map((s) => [s.id, s.kind])).toEqual([
+        ['numbers', 'input'],
+        ['drop', 'output'],
+      ]);
+      expect(doc.edges).toEqual([{ from: 'numbers', to: 'drop', inputIndex: 0 }]);
+      expect(await (await fetch(`${url}/nope`)).text()).toContain('/pipeline.json');
+    } finally {
+      controller.abort();
+    }
+    await running;
+    await buffer.close();
+  });
+
+  it('without a graph, /pipeline.json is not served', async () => {
+    const server = await startMetricsServer(
+      () => ({ pipeline: 'p', mode: 'inline', startedAt: 0, stages: [] }),
+      0,
+    );
+    try {
+      expect((await fetch(`${server.url}/pipeline.json`)).status).toBe(404);
+    } finally {
+      await server.close();
+    }
   });
 
   it('a port in use is a clear error', async () => {

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stageContext } from './chain-harness.js';
-import { ndjsonFileInput } from './ndjson-file-input.js';
+import { ndjsonFileInput, type NdjsonFileSource } from './ndjson-file-input.js';
 import type { StreamRecord } from './record.js';
-import { SOURCE_ERROR_HEADER } from './source-record-error.js';
+import { SOURCE_ERROR_HEADER } from './reserved-headers.js';
 import type { Source } from './source.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cf-ndjson-in-'));
@@ -103,6 +103,28 @@ describe('ndjsonFileInput', () => {
     expect(source.position()).toEqual({ offset: readFileSync(path).length, line: 5 });
   });
 
+  it('a line that is not valid UTF-8 is a dead letter holding its exact bytes, never replacement characters', async () => {
+    const bad = Buffer.from([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d]); // {"t":"\xc3(\xff"}
+    for (const gzip of [false, true]) {
+      const raw = Buffer.concat([Buffer.from('{"a":1}\n'), bad, Buffer.from('\n{"a":2}\n')]);
+      const path = join(dir, `utf8${gzip ? '.gz' : ''}`);
+      writeFileSync(path, gzip ? gzipSync(raw) : raw);
+      const source = await ndjsonFileInput.create('in', { path }).createSource(stageContext('in'));
+      const records = await drain(source, 10);
+      expect(records.map((r) => r.headers?.[SOURCE_ERROR_HEADER] === undefined)).toEqual([
+        true,
+        false,
+        true,
+      ]);
+      expect(records[1]!.value).toBeInstanceOf(Uint8Array);
+      expect(Buffer.from(records[1]!.value as Uint8Array).equals(bad)).toBe(true);
+      expect(records[1]!.headers).toMatchObject({ 'codefeedr-source-line': '2' });
+      expect(records[1]!.headers?.[SOURCE_ERROR_HEADER]).toContain(':2: not valid UTF-8');
+      expect(records.map((r) => (r.value as { a?: number }).a)).toEqual([1, undefined, 2]);
+      await source.close();
+    }
+  });
+
   it('dead-letters a line longer than maxLineBytes without holding it in memory, and reads on', async () => {
     const long = JSON.stringify({ blob: 'x'.repeat(700_000) });
     const path = fileOf('long.ndjson', `{"a":1}\n${long}\n{"a":3}\n`);
@@ -119,6 +141,38 @@ describe('ndjsonFileInput', () => {
     expect(out[2]!.value).toEqual({ a: 3 });
     expect(source.position()).toEqual({ offset: readFileSync(path).length, line: 3 });
   });
+
+  for (const gzip of [false, true]) {
+    it(`bounds a batch in bytes as well as records (${gzip ? 'gzip' : 'plain'}): never over maxBatchBytes but for one long line`, async () => {
+      // Lines of 1,000 to 1,900 bytes, one of 9,000 (over the bound: a batch of its own), blanks.
+      const lines = Array.from({ length: 120 }, (_, i) =>
+        i === 57
+          ? JSON.stringify({ i, pad: 'y'.repeat(9_000) })
+          : JSON.stringify({ i, pad: 'x'.repeat(1_000 + (i % 10) * 100) }),
+      );
+      const text = lines.map((l, i) => (i % 25 === 0 ? `${l}\n\n` : `${l}\n`)).join('');
+      const path = fileOf(`sized.ndjson${gzip ? '.gz' : ''}`, text, gzip);
+      const source = (await ndjsonFileInput
+        .create('in', { path, maxBatchBytes: 5_000 })
+        .createSource(stageContext())) as NdjsonFileSource;
+      const got: unknown[] = [];
+      for (;;) {
+        const batch = await source.poll(500);
+        if (batch === null) break;
+        const sizes = source.recordBytes;
+        expect(sizes).toHaveLength(batch.length);
+        batch.forEach((r, k) =>
+          expect(sizes[k]).toBe(Buffer.byteLength(JSON.stringify(r.value)) + 1),
+        );
+        const bytes = sizes.reduce((a, b) => a + b, 0);
+        if (batch.length > 1) expect(bytes).toBeLessThanOrEqual(5_000);
+        else expect(batch.length).toBe(1);
+        got.push(...batch.map((r) => r.value));
+      }
+      expect(got).toEqual(lines.map((l) => JSON.parse(l)));
+      expect(source.position()).toEqual({ offset: Buffer.byteLength(text), line: 125 });
+    });
+  }
 
   it('fails with a clear error when the file does not exist', async () => {
     const source = await ndjsonFileInput

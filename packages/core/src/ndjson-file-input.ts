@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
@@ -7,6 +8,7 @@ import { CodefeedrError } from './errors.js';
 import { Any } from './message-type.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { Source } from './source.js';
+import { SOURCE_FILE_HEADER, SOURCE_LINE_HEADER } from './reserved-headers.js';
 import { badSourceRecord } from './source-record-error.js';
 
 const configSchema = z
@@ -23,6 +25,16 @@ const configSchema = z
       .int()
       .positive()
       .default(16 * 2 ** 20),
+    /**
+     * A poll stops before the line that would take the bytes of the lines in its batch past
+     * this (a batch holds at least one line), so a batch of long lines stays bounded in memory
+     * as well as in records. Raw line bytes: a parsed value takes a few times more heap.
+     */
+    maxBatchBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(4 * 2 ** 20),
   })
   .strict();
 
@@ -74,10 +86,24 @@ export class NdjsonFileSource implements Source<unknown> {
   private ended = false;
   /** Decompressed bytes still to drop after a restore into a gzip file. */
   private skip = 0;
+  /**
+   * The raw size in bytes (newline included) of each record of the last batch polled, index
+   * for index: a size estimate for callers that bound what they hold in bytes (the GitHub
+   * replay's reorder buffer). Refilled by every poll.
+   */
+  readonly recordBytes: number[] = [];
   private readonly timestampPath: FieldPath | undefined;
   private readonly keyPath: FieldPath | undefined;
 
-  constructor(private readonly config: NdjsonFileInputConfig) {
+  /**
+   * @param check optional rule every parsed value must meet (say what is wrong, or undefined):
+   *   a value that fails is a dead letter with the line's exact text, file and line number, as an
+   *   unparseable line is. (The GitHub replay uses it for JSON lines that are not events.)
+   */
+  constructor(
+    private readonly config: NdjsonFileInputConfig,
+    private readonly check?: (value: unknown) => string | undefined,
+  ) {
     this.timestampPath = config.timestampField?.split('.');
     this.keyPath = config.keyField?.split('.');
   }
@@ -145,13 +171,20 @@ export class NdjsonFileSource implements Source<unknown> {
   async poll(maxRecords: number): Promise<StreamRecord<unknown>[] | null> {
     if (this.chunks === undefined) await this.openAt(this.offset);
     const batch: StreamRecord<unknown>[] = [];
+    const sizes = this.recordBytes;
+    sizes.length = 0;
+    const maxBytes = this.config.maxBatchBytes;
+    let bytes = 0;
     const now = Date.now();
     while (batch.length < maxRecords) {
       let end = this.buffer.indexOf(NEWLINE, this.scanFrom);
       let consumed: number;
       if (end === -1) {
         if (this.buffer.length - this.cursor > this.config.maxLineBytes) {
+          if (batch.length > 0 && bytes + 1024 > maxBytes) break;
           batch.push(await this.skipLongLine(now));
+          sizes.push(1024); // what is kept of it
+          bytes += 1024;
           continue;
         }
         this.scanFrom = this.buffer.length;
@@ -163,15 +196,29 @@ export class NdjsonFileSource implements Source<unknown> {
       } else {
         consumed = end + 1 - this.cursor;
       }
+      // Over the byte bound: this line starts the next batch (a batch has at least one).
+      if (batch.length > 0 && bytes + consumed > maxBytes) break;
+      bytes += consumed;
       let stop = end;
       if (stop > this.cursor && this.buffer[stop - 1] === CARRIAGE_RETURN) stop--;
-      const text = this.buffer.toString('utf8', this.cursor, stop);
+      const start = this.cursor;
       this.cursor += consumed;
       this.scanFrom = this.cursor;
       this.offset += consumed;
       this.line++;
+      // RFC 8259: JSON text is UTF-8. Bytes that are not are a dead letter, kept as they are,
+      // never decoded into U+FFFD replacement characters that would flow on as data.
+      if (!isUtf8(this.buffer.subarray(start, stop))) {
+        batch.push(
+          this.bad(new Uint8Array(this.buffer.subarray(start, stop)), 'not valid UTF-8', now),
+        );
+        sizes.push(consumed);
+        continue;
+      }
+      const text = this.buffer.toString('utf8', start, stop);
       if (text.trim().length === 0) continue;
       batch.push(this.toRecord(text, now));
+      sizes.push(consumed);
     }
     if (batch.length === 0 && this.ended) return null;
     return batch;
@@ -216,6 +263,8 @@ export class NdjsonFileSource implements Source<unknown> {
     } catch (error) {
       return this.bad(text, `not JSON (${(error as Error).message})`, now);
     }
+    const problem = this.check?.(value);
+    if (problem !== undefined) return this.bad(text, problem, now);
     let timestamp = now;
     if (this.timestampPath !== undefined) {
       const field = readField(value, this.timestampPath);
@@ -238,13 +287,14 @@ export class NdjsonFileSource implements Source<unknown> {
     return { key, value, timestamp, headers: undefined };
   }
 
-  private bad(text: string, problem: string, now: number): StreamRecord<unknown> {
+  /** A dead-letter record: the line's text, or its bytes when they are not UTF-8. */
+  private bad(raw: string | Uint8Array, problem: string, now: number): StreamRecord<unknown> {
     const where = `${this.config.path}:${this.line}`;
     return badSourceRecord(
-      text,
+      raw,
       `${where}: ${problem}. The line went to the dead-letter topic; fix it and replay it.`,
       now,
-      { 'codefeedr-source-file': this.config.path, 'codefeedr-source-line': String(this.line) },
+      { [SOURCE_FILE_HEADER]: this.config.path, [SOURCE_LINE_HEADER]: String(this.line) },
     );
   }
 

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -67,13 +68,55 @@ describe('ndjsonFileOutput', () => {
     await sink.close();
   });
 
-  it('rejects a value JSON cannot hold with a clear error', async () => {
-    const sink = await ndjsonFileOutput
-      .create('out', { path: join(dir, 'bad.ndjson') })
-      .createSink(stageContext());
+  it('rejects a value JSON cannot hold with a clear error naming the stage', async () => {
+    const path = join(dir, 'bad.ndjson');
+    const sink = await ndjsonFileOutput.create('out', { path }).createSink(stageContext());
+    const stageId = stageContext().stageId;
     await expect(sink.write([{ value: 10n, timestamp: 0 }])).rejects.toMatchObject({
       code: 'NDJSON_WRITE_FAILED',
+      message: expect.stringContaining(
+        `Stage "${stageId}" (ndjson-file) cannot write a record to ${path}:`,
+      ) as unknown,
     });
     await sink.close();
+  });
+
+  it('writes to /dev/null in both modes (no fsync of a device: it fails with EINVAL)', async () => {
+    for (const mode of ['append', 'truncate'] as const) {
+      const sink = await ndjsonFileOutput
+        .create('out', { path: '/dev/null', mode })
+        .createSink(stageContext());
+      await sink.write([{ value: { n: 1 }, timestamp: 0 }]);
+      await sink.flush();
+      await sink.write([{ value: { n: 2 }, timestamp: 0 }]);
+      await sink.close();
+    }
+  });
+
+  it('writes to a FIFO: the reader gets every line, flushed as the stage flushes', async () => {
+    for (const mode of ['append', 'truncate'] as const) {
+      const path = join(dir, `pipe-${mode}`);
+      execFileSync('mkfifo', [path]);
+      const chunks: Buffer[] = [];
+      const reader = createReadStream(path);
+      reader.on('data', (chunk) => chunks.push(chunk as Buffer));
+      const ended = new Promise<void>((resolve, reject) => {
+        reader.once('end', () => resolve());
+        reader.once('error', reject);
+      });
+      const sink = await ndjsonFileOutput.create('out', { path, mode }).createSink(stageContext());
+      const values = Array.from({ length: 2000 }, (_, i) => ({ i, mode }));
+      for (let i = 0; i < values.length; i += 500)
+        await sink.write(values.slice(i, i + 500).map((value) => ({ value, timestamp: 0 })));
+      await sink.flush();
+      await sink.close();
+      await ended;
+      const received = Buffer.concat(chunks)
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as unknown);
+      expect(received).toEqual(values);
+    }
   });
 });

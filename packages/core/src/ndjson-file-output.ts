@@ -1,4 +1,4 @@
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { defineOutput } from './component.js';
@@ -21,11 +21,11 @@ export type NdjsonFileOutputConfig = z.output<typeof configSchema>;
 
 /** A value cannot be written as JSON (a BigInt, a cycle). */
 export class NdjsonWriteError extends CodefeedrError {
-  constructor(path: string, cause: unknown) {
+  constructor(path: string, cause: unknown, stageId?: string) {
     super(
       'NDJSON_WRITE_FAILED',
-      `Cannot write a record to ${path}: ${(cause as Error)?.message ?? String(cause)}. Map values to plain JSON before this output.`,
-      { path },
+      `${stageId === undefined ? 'Cannot write' : `Stage "${stageId}" (ndjson-file) cannot write`} a record to ${path}: ${(cause as Error)?.message ?? String(cause)}. Map values to plain JSON before this output.`,
+      { path, ...(stageId === undefined ? {} : { stageId }) },
       { cause },
     );
   }
@@ -37,6 +37,8 @@ const WRITE_THRESHOLD_BYTES = 1 << 20;
 /**
  * Appends JSON lines. write() only joins the batch into one string; the file sees one write
  * per megabyte or per flush, and flush() also fsyncs, so what it acknowledged survives a crash.
+ * The path may also be a FIFO or a device (/dev/null, /dev/stdout): lines are written to it as
+ * they come, without fsync or the torn-line repair, which only mean something for a file.
  */
 export class NdjsonFileSink implements Sink<unknown> {
   private pending: string[] = [];
@@ -45,14 +47,23 @@ export class NdjsonFileSink implements Sink<unknown> {
   private constructor(
     private readonly file: FileHandle,
     private readonly config: NdjsonFileOutputConfig,
+    /** A regular file, which fsync makes durable. */
+    private readonly regular: boolean,
+    private readonly stageId: string | undefined,
   ) {}
 
-  static async open(config: NdjsonFileOutputConfig): Promise<NdjsonFileSink> {
+  static async open(config: NdjsonFileOutputConfig, stageId?: string): Promise<NdjsonFileSink> {
     await mkdir(dirname(config.path), { recursive: true });
-    const file = await open(config.path, config.mode === 'truncate' ? 'w' : 'a+');
-    const sink = new NdjsonFileSink(file, config);
+    const existing = await stat(config.path).catch(() => undefined);
+    // A FIFO or a device is opened write-only: `a+` would also make this process a reader of
+    // a FIFO, so a reader that goes away would block the writes instead of failing them.
+    const flags =
+      config.mode === 'truncate' || (existing !== undefined && !existing.isFile()) ? 'w' : 'a+';
+    const file = await open(config.path, flags);
+    const info = await file.stat();
+    const sink = new NdjsonFileSink(file, config, info.isFile(), stageId);
     // A crash mid-write can leave a torn last line: end it, so appended lines stay whole.
-    const { size } = await file.stat();
+    const size = info.isFile() ? info.size : 0;
     if (size > 0) {
       const last = Buffer.alloc(1);
       await file.read(last, 0, 1, size - 1);
@@ -75,7 +86,7 @@ export class NdjsonFileSink implements Sink<unknown> {
         text += (json ?? 'null') + '\n';
       }
     } catch (error) {
-      throw new NdjsonWriteError(this.config.path, error);
+      throw new NdjsonWriteError(this.config.path, error, this.stageId);
     }
     this.pending.push(text);
     this.pendingBytes += text.length;
@@ -92,7 +103,9 @@ export class NdjsonFileSink implements Sink<unknown> {
 
   async flush(): Promise<void> {
     await this.writePending();
-    await this.file.sync();
+    // fsync of a pipe, socket or character device fails with EINVAL: there is nothing on disk
+    // to make durable, and the write above has already handed the lines on.
+    if (this.regular) await this.file.sync();
   }
 
   async close(): Promise<void> {
@@ -110,5 +123,5 @@ export const ndjsonFileOutput = defineOutput({
   description: 'Writes records as JSON lines to a file (append or truncate); flush fsyncs.',
   configSchema,
   inputTypes: [Any] as const,
-  createSink: (config) => NdjsonFileSink.open(config),
+  createSink: (config, ctx) => NdjsonFileSink.open(config, ctx.stageId),
 });

@@ -1,12 +1,10 @@
 /**
- * The one interface between the runtime (pipeline executor, owned by core-runtime) and the
- * dataflow engine (DataStream graph -> fused operators, owned by core-dataflow).
+ * The one interface between the runtime (StageTask) and the dataflow engine (DataStream
+ * graph -> fused operators, compile-transform.ts).
  *
  * Agreement:
- * - core-dataflow implements `compileTransform` in `src/compile-transform.ts` as
- *   `export const compileTransform: CompileTransform = ...` and index.ts re-exports it.
- *   That module must not import any runtime file (pipeline*.ts, runtime*.ts, stage-runner.ts),
- *   so the runtime can import it directly without an import cycle.
+ * - compile-transform.ts must not import any runtime module (pipeline*.ts, runtime*.ts,
+ *   stage-task.ts, *-run.ts), so the runtime imports it directly without an import cycle.
  * - The runtime calls `compileTransform(stage, ctx, { deadLetter, retries })` once per
  *   transform stage instance, then drives the chain batch by batch, synchronously.
  * - A user function that throws is retried up to `retries` times on that record; then the
@@ -29,6 +27,14 @@ export interface OperatorChain<Out = unknown> {
     channel: string,
     records: readonly StreamRecord[],
   ): StreamRecord<Out>[];
+  /**
+   * The channels feeding input `inputIndex` from now on: the buffer partitions assigned to
+   * this consumer, or the upstream stage inline. Each new one holds event time back (at -inf)
+   * until it delivers or goes idle (idle timer from this call); channels not listed are
+   * revoked and stop holding it back, which may fire timers/windows (returned). Optional: a
+   * chain never told learns a channel from its first batch.
+   */
+  assignChannels?(inputIndex: number, channels: readonly string[]): StreamRecord<Out>[];
   /** Processing-time tick: lets idle channels stop holding the watermark back; may fire timers/windows. */
   tick(nowMs: number): StreamRecord<Out>[];
   /** All inputs ended (bounded): fire every pending timer/window (watermark +infinity). */
@@ -43,23 +49,18 @@ export interface DeadLetterSink {
   (record: StreamRecord, error: unknown, attempts: number, inputIndex: number): void;
 }
 
+export interface CompileOptions {
+  deadLetter: DeadLetterSink;
+  retries: number;
+  /**
+   * Processing time (epoch ms) as the chain sees it: idleness timeouts measure against it.
+   * Default `Date.now`; the test kit injects a fake clock.
+   */
+  clock?: () => number;
+}
+
 export type CompileTransform = (
   stage: TransformStage,
   ctx: StageContext,
-  options: { deadLetter: DeadLetterSink; retries: number },
+  options: CompileOptions,
 ) => OperatorChain;
-
-let registeredCompiler: CompileTransform | undefined;
-
-/**
- * Registration point so a compiler can be plugged in without the runtime importing it
- * (tests, alternative engines). The runtime prefers, in order: `RunOptions.compileTransform`,
- * a compiler registered here, then core-dataflow's `compileTransform`.
- */
-export function registerTransformCompiler(compiler: CompileTransform | undefined): void {
-  registeredCompiler = compiler;
-}
-
-export function registeredTransformCompiler(): CompileTransform | undefined {
-  return registeredCompiler;
-}

@@ -4,7 +4,8 @@ import { compileChain, records, runInBatches } from './chain-harness.js';
 import type { DataStream, ProcessFunction } from './datastream.js';
 import { defineMessageType, z } from './index.js';
 import type { StreamRecord } from './record.js';
-import { SOURCE_ERROR_HEADER, badSourceRecord } from './source-record-error.js';
+import { SOURCE_ERROR_HEADER } from './reserved-headers.js';
+import { badSourceRecord } from './source-record-error.js';
 import { outputTag } from './stream-graph.js';
 
 type Op =

@@ -43,6 +43,39 @@ export class UserFunctionError extends CodefeedrError {
   }
 }
 
+/** What a non-string key is, for messages: `null`, `an array`, `a number (1)`. */
+function describeKey(key: unknown): string {
+  if (key === null) return 'null';
+  if (key === undefined) return 'undefined';
+  if (Array.isArray(key)) return 'an array';
+  const type = typeof key;
+  const article = type === 'object' || type === 'undefined' ? 'an' : 'a';
+  const shown =
+    type === 'number' || type === 'boolean' || type === 'bigint' ? ` (${String(key)})` : '';
+  return `${article} ${type}${shown}`;
+}
+
+/**
+ * A key selector returned something that is not a string. Keys are strings in state,
+ * checkpoints and buffer partitioning; stringifying other values would let different keys
+ * share state silently (1 and "1"; every object as "[object Object]"), so the stage fails
+ * at the first such record instead (DATAFLOW.md, "Keys").
+ */
+export class KeyTypeError extends CodefeedrError {
+  constructor(stageId: string, operator: string, key: unknown) {
+    const what = describeKey(key);
+    super(
+      'KEY_NOT_STRING',
+      `keyBy of ${operator} in stage "${stageId}" returned ${what}, not a string. Keys must be strings: other values would collide when stringified (1 and "1", objects as "[object Object]"). Return a string from the key selector, e.g. String(n) when every key is a number, or JSON.stringify([a, b]) for a compound key.`,
+      {
+        stageId,
+        operator,
+        keyType: key === null ? 'null' : Array.isArray(key) ? 'array' : typeof key,
+      },
+    );
+  }
+}
+
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -80,6 +113,9 @@ export class FailureHandler {
     operator: string,
     fallback?: StreamRecord,
   ): R | typeof FAILED {
+    // A non-string key fails the stage: caught by an upstream user call (a flatMap's
+    // collect), it would otherwise be retried and dead-lettered as that function's failure.
+    if (firstError instanceof KeyTypeError) throw firstError;
     let error = firstError;
     let attempts = 1;
     while (attempts <= this.retries) {

@@ -181,6 +181,21 @@ describe('pipeline validation', () => {
     expect(cycle?.message).toMatch(/t1 -> t2 -> t1|t2 -> t1 -> t2/);
   });
 
+  it('RESERVED_STAGE_ID: a stage cannot take the name of a dead-letter topic', () => {
+    const b = new PipelineBuilder('reserved')
+      .append(input<number>('events'))
+      .append(output<[number]>('events.dlq', [Num]));
+    const problems = problemsOf(() => b.build());
+    expect(problems.map((p) => p.code)).toEqual(['RESERVED_STAGE_ID']);
+    expect(problems[0]!.message).toContain('dead-letter topic of stage "events"');
+    // The suffix is the configured one.
+    const custom = new PipelineBuilder('custom')
+      .append(input<number>('events'))
+      .append(output<[number]>('events.bad', [Num]))
+      .setDeadLetter({ topicSuffix: '.bad' });
+    expect(codes(() => custom.build())).toEqual(['RESERVED_STAGE_ID']);
+  });
+
   it('EDGE_INTO_INPUT', () => {
     const a = input<number>('a');
     const b = input<number>('b');
@@ -220,7 +235,7 @@ describe('pipeline validation', () => {
       new PipelineBuilder('swapped').edge(strs, join).edge(nums, join).edge(join, o).build(),
     );
     expect(problems.filter((p) => p.code === 'TYPE_MISMATCH')).toHaveLength(2);
-    expect(problems[0]!.message).toContain('Input 0 of stage "join" expects test.Number@1');
+    expect(problems[0]!.message).toContain('Input 1 of stage "join" expects test.Number@1');
   });
 
   it('Any accepts every type', () => {

@@ -1,21 +1,9 @@
 import type { Buffer, StartPosition } from './buffer.js';
 import type { BufferComponent } from './component.js';
-import { messageTypeAccepts, type MessageType } from './message-type.js';
+import type { MessageType } from './message-type.js';
 import { Pipeline, type PipelineEdge } from './pipeline.js';
-import {
-  CycleProblem,
-  DanglingStageProblem,
-  DuplicateEdgeProblem,
-  DuplicateStageIdProblem,
-  EdgeFromOutputProblem,
-  EdgeIntoInputProblem,
-  EmptyPipelineProblem,
-  InputCountMismatchProblem,
-  PipelineValidationError,
-  TypeMismatchProblem,
-  UnknownStageProblem,
-  type PipelineProblem,
-} from './pipeline-errors.js';
+import { PipelineValidationError } from './pipeline-errors.js';
+import { validateGraph } from './graph-validator.js';
 import type { AnyStage, InputStage, OutputStage, TransformStage } from './stage.js';
 
 /** Per-stage runtime settings; `setStageOptions(stageId, ...)` overrides the defaults. */
@@ -44,8 +32,16 @@ export interface StageOptions {
 export interface DeadLetterOptions {
   /** Extra attempts for a record whose user code throws, before it is dead-lettered. */
   retries: number;
-  /** Dead-letter topic = `<stageId><topicSuffix>`. */
+  /** Dead-letter topic = `<stageId><topicSuffix>`; dead-letter file = `<dir>/<stageId><topicSuffix>.ndjson`. */
   topicSuffix: string;
+  /**
+   * `topic`: `<stage>.dlq` topics of the pipeline's buffer. `file`: NDJSON files under `dir`.
+   * `auto` (default): files when the buffer is the run's own memory buffer (it ends with the
+   * run), topics otherwise.
+   */
+  destination?: 'auto' | 'topic' | 'file';
+  /** Folder of dead-letter files (default `.codefeedr/dead-letters/<pipeline>` under the working directory). */
+  dir?: string;
 }
 
 export type BufferSetting = { component: BufferComponent; config: unknown } | { instance: Buffer };
@@ -177,7 +173,17 @@ export class PipelineBuilder<Last = never> {
 
   /** Validates the DAG (every problem at once, as a PipelineValidationError) and returns it. */
   build(): Pipeline {
-    const problems = validatePipeline(this.name, this.stageList, this.edgeList);
+    const problems = validateGraph({
+      name: this.name,
+      stages: this.stageList.map((s) => ({
+        id: s.id,
+        kind: s.kind,
+        inputTypeIds: s.inputTypes.map((t) => t.id),
+        outputTypeId: s.outputType?.id ?? null,
+      })),
+      edges: this.edgeList,
+      deadLetterSuffix: this.deadLetter.topicSuffix,
+    });
     if (problems.length > 0) throw new PipelineValidationError(this.name, problems);
     const order = topologicalOrder(this.stageList, this.edgeList);
     const position = new Map(order.map((s, i) => [s.id, i]));
@@ -222,116 +228,6 @@ type RefOutput<R> = R extends string ? any : StageOutput<R>;
 
 function isBufferComponent(value: BufferComponent | Buffer): value is BufferComponent {
   return (value as BufferComponent).kind === 'buffer' && 'create' in value;
-}
-
-/** Every problem with a pipeline's shape, in a stable order. */
-export function validatePipeline(
-  name: string,
-  stages: readonly AnyStage[],
-  edges: readonly { from: string; to: string }[],
-): PipelineProblem[] {
-  const problems: PipelineProblem[] = [];
-  if (stages.length === 0) return [new EmptyPipelineProblem(name)];
-
-  const byId = new Map<string, AnyStage>();
-  const counts = new Map<string, number>();
-  for (const stage of stages) {
-    counts.set(stage.id, (counts.get(stage.id) ?? 0) + 1);
-    if (!byId.has(stage.id)) byId.set(stage.id, stage);
-  }
-  for (const [id, count] of counts) {
-    if (count > 1) problems.push(new DuplicateStageIdProblem(id, count));
-  }
-
-  const seen = new Set<string>();
-  const parents = new Map<string, string[]>();
-  const known: { from: string; to: string }[] = [];
-  for (const edge of edges) {
-    const key = `${edge.from}\u0000${edge.to}`;
-    if (seen.has(key)) {
-      problems.push(new DuplicateEdgeProblem(edge.from, edge.to));
-      continue;
-    }
-    seen.add(key);
-    let unknown = false;
-    for (const id of [edge.from, edge.to]) {
-      if (!byId.has(id)) {
-        problems.push(new UnknownStageProblem(id, edge));
-        unknown = true;
-      }
-    }
-    if (unknown) continue;
-    if (byId.get(edge.to)!.kind === 'input') {
-      problems.push(new EdgeIntoInputProblem(edge.from, edge.to));
-      continue;
-    }
-    if (byId.get(edge.from)!.kind === 'output') {
-      problems.push(new EdgeFromOutputProblem(edge.from, edge.to));
-      continue;
-    }
-    known.push(edge);
-    const list = parents.get(edge.to) ?? [];
-    list.push(edge.from);
-    parents.set(edge.to, list);
-  }
-
-  for (const stage of byId.values()) {
-    if (stage.kind === 'input') continue;
-    const list = parents.get(stage.id) ?? [];
-    if (list.length !== stage.inputTypes.length) {
-      problems.push(new InputCountMismatchProblem(stage.id, stage.inputTypes.length, list.length));
-    }
-    // Input by input, in order: swapped parents of different types are caught.
-    const n = Math.min(list.length, stage.inputTypes.length);
-    for (let i = 0; i < n; i++) {
-      const parent = byId.get(list[i]!)!;
-      const expected = stage.inputTypes[i]!;
-      const actual = parent.outputType;
-      if (actual !== undefined && !messageTypeAccepts(expected, actual)) {
-        problems.push(new TypeMismatchProblem(parent.id, stage.id, i, expected.id, actual.id));
-      }
-    }
-  }
-
-  for (const cycle of findCycles([...byId.keys()], known)) problems.push(new CycleProblem(cycle));
-
-  // Dangling: not reachable from any input stage.
-  const children = new Map<string, string[]>();
-  for (const e of known) children.set(e.from, [...(children.get(e.from) ?? []), e.to]);
-  const reached = new Set<string>();
-  const stack = [...byId.values()].filter((s) => s.kind === 'input').map((s) => s.id);
-  while (stack.length > 0) {
-    const id = stack.pop()!;
-    if (reached.has(id)) continue;
-    reached.add(id);
-    stack.push(...(children.get(id) ?? []));
-  }
-  for (const id of byId.keys()) {
-    if (!reached.has(id)) problems.push(new DanglingStageProblem(id));
-  }
-  return problems;
-}
-
-/** Each elementary cycle found by DFS, as a path that ends where it starts. */
-function findCycles(ids: readonly string[], edges: readonly { from: string; to: string }[]) {
-  const children = new Map<string, string[]>(ids.map((id) => [id, []]));
-  for (const e of edges) children.get(e.from)?.push(e.to);
-  const state = new Map<string, 'active' | 'done'>();
-  const path: string[] = [];
-  const cycles: string[][] = [];
-  const visit = (id: string): void => {
-    state.set(id, 'active');
-    path.push(id);
-    for (const next of children.get(id) ?? []) {
-      const s = state.get(next);
-      if (s === 'active') cycles.push([...path.slice(path.indexOf(next)), next]);
-      else if (s === undefined) visit(next);
-    }
-    path.pop();
-    state.set(id, 'done');
-  };
-  for (const id of ids) if (!state.has(id)) visit(id);
-  return cycles;
 }
 
 /** Kahn's algorithm; ties keep insertion order so describe() is deterministic. */

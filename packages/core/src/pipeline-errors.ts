@@ -82,7 +82,7 @@ export class TypeMismatchProblem extends PipelineProblem {
   constructor(from: string, to: string, inputIndex: number, expected: string, actual: string) {
     super(
       'TYPE_MISMATCH',
-      `Input ${inputIndex} of stage "${to}" expects ${expected} but its parent "${from}" emits ${actual}. Connect a parent emitting ${expected} there (inputs are matched in order: check for swapped parents) or add a transform in between.`,
+      `Input ${inputIndex + 1} of stage "${to}" expects ${expected} but its parent "${from}" emits ${actual}. Connect a parent emitting ${expected} there (inputs are matched in order: check for swapped parents) or add a transform in between.`,
       { from, to, inputIndex, expected, actual },
     );
   }
@@ -104,6 +104,16 @@ export class DanglingStageProblem extends PipelineProblem {
       'DANGLING_STAGE',
       `Stage "${stageId}" is not reachable from any input stage, so it would never receive data. Connect it to a parent or remove it.`,
       { stageId },
+    );
+  }
+}
+
+export class ReservedStageIdProblem extends PipelineProblem {
+  constructor(stageId: string, suffix: string) {
+    super(
+      'RESERVED_STAGE_ID',
+      `Stage id "${stageId}" ends in "${suffix}", which names the dead-letter topic of stage "${stageId.slice(0, -suffix.length)}": another stage would read its dead letters as records. Rename the stage.`,
+      { stageId, suffix },
     );
   }
 }

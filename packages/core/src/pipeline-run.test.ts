@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import type {
 } from './buffer.js';
 import { FileCheckpointStore } from './checkpoint-store.js';
 import { defineInput, defineOutput, defineTransform } from './component.js';
-import { ConsoleLogger, silentLogger } from './console-logger.js';
+import { silentLogger } from './console-logger.js';
 import { decodeDeadLetter, type DeadLetterRecord } from './dead-letter.js';
 import { MemoryBuffer } from './memory-buffer.js';
 import { defineMessageType } from './message-type.js';
@@ -20,7 +20,7 @@ import type { JsonValue, StreamRecord } from './record.js';
 import type { Source } from './source.js';
 import type { OutputStage } from './stage.js';
 import { badSourceRecord } from './source-record-error.js';
-import { CONTROL_HEADER, END_HEADER } from './stage-worker.js';
+import { CONTROL_HEADER, END_HEADER } from './reserved-headers.js';
 
 const Num = defineMessageType('test.Number', 1, z.number());
 
@@ -71,6 +71,23 @@ class CollectingSink {
     this.pending = [];
   }
   async close() {}
+}
+
+/** `inner` with each polled record replaced by `map(record)` (a source that breaks its contract). */
+function mappedSource(
+  inner: CountingSource,
+  map: (record: StreamRecord<number>) => StreamRecord<unknown>,
+): Source<number> {
+  return {
+    position: () => inner.position(),
+    restore: (p: JsonValue) => inner.restore(p),
+    commit: (p: JsonValue) => inner.commit(p),
+    close: () => inner.close(),
+    async poll(max: number, signal: AbortSignal) {
+      const batch = await inner.poll(max, signal);
+      return (batch?.map(map) as StreamRecord<number>[] | undefined) ?? null;
+    },
+  };
 }
 
 function numbers(id: string, source: () => Source<number>) {
@@ -471,31 +488,14 @@ describe('pipeline.run', () => {
       const buffer = new MemoryBuffer();
       const sink = new CollectingSink();
       // A source that breaks its own contract: every 25th value is a string, every 40th unparseable.
-      const lying = () => {
-        const inner = new CountingSource(100);
-        return {
-          ...inner,
-          position: () => inner.position(),
-          restore: (p: JsonValue) => inner.restore(p),
-          close: () => inner.close(),
-          async poll(max: number, signal: AbortSignal) {
-            const batch = await inner.poll(max, signal);
-            return (
-              batch?.map((r) =>
-                r.value % 40 === 0
-                  ? (badSourceRecord(
-                      `{garbage ${r.value}`,
-                      'not JSON',
-                      r.timestamp,
-                    ) as unknown as StreamRecord<number>)
-                  : r.value % 25 === 0
-                    ? ({ ...r, value: `n${r.value}` } as unknown as StreamRecord<number>)
-                    : r,
-              ) ?? null
-            );
-          },
-        } as Source<number>;
-      };
+      const lying = () =>
+        mappedSource(new CountingSource(100), (r) =>
+          r.value % 40 === 0
+            ? badSourceRecord(`{garbage ${r.value}`, 'not JSON', r.timestamp)
+            : r.value % 25 === 0
+              ? { ...r, value: `n${r.value}` }
+              : r,
+        );
       const summary = await new PipelineBuilder(`bad-${mode}`)
         .append(numbers('numbers', lying))
         .append(collector('out', sink))
@@ -674,6 +674,30 @@ describe('pipeline.run', () => {
     expect(process.listenerCount('SIGINT')).toBe(0);
   });
 
+  it('logs the error that failed the run once, unless the caller reports it (logFailure: false)', async () => {
+    const logged: string[] = [];
+    const recording = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (message: string) => void logged.push(message),
+      child: () => recording,
+    };
+    const failing = () =>
+      new PipelineBuilder('fails')
+        .append(numbers('numbers', () => new CountingSource(100)))
+        .append(collector('out', new CollectingSink(0)))
+        .build();
+    const options = { ...fast, logger: recording, ioRetries: 0 };
+    await expect(failing().run(options)).rejects.toMatchObject({ code: 'STAGE_FAILED' });
+    expect(logged).toEqual(['pipeline failed; stopping']);
+    logged.length = 0;
+    await expect(failing().run({ ...options, logFailure: false })).rejects.toMatchObject({
+      code: 'STAGE_FAILED',
+    });
+    expect(logged).toEqual([]);
+  });
+
   it('bad run options fail before anything starts, with what to do', async () => {
     let created = 0;
     const pipeline = new PipelineBuilder('options')
@@ -693,6 +717,17 @@ describe('pipeline.run', () => {
     await expect(pipeline.run({ ...fast, mode: 'worker', stage: 'nope' })).rejects.toMatchObject({
       code: 'UNKNOWN_WORKER_STAGE',
     });
+    // A worker on the run's own memory buffer would lose its output (or wait forever for input).
+    const lonely = new PipelineBuilder('lonely')
+      .append(numbers('numbers', () => new CountingSource(5)))
+      .append(collector('out', new CollectingSink()))
+      .build();
+    for (const stage of ['numbers', 'out']) {
+      await expect(lonely.run({ ...fast, mode: 'worker', stage })).rejects.toMatchObject({
+        code: 'RUN_OPTIONS_INVALID',
+        message: expect.stringContaining('shared buffer'),
+      });
+    }
     await expect(pipeline.run({ ...fast, mode: 'cluster' as 'local' })).rejects.toMatchObject({
       code: 'RUN_OPTIONS_INVALID',
     });
@@ -703,27 +738,53 @@ describe('pipeline.run', () => {
     expect(created).toBe(0);
   });
 
-  it('warns how many dead letters an ephemeral (run-owned) buffer held', async () => {
-    const lines: string[] = [];
-    const logger = new ConsoleLogger({
-      format: 'json',
-      level: 'warn',
-      write: (l) => lines.push(l),
-    });
-    await new PipelineBuilder('ephemeral')
-      .append(numbers('numbers', () => new CountingSource(20)))
+  it('inline on the embedded default: a poison record lands, with its original bytes, in the dead-letter file the summary names', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cf-dlq-'));
+    dirs.push(dir);
+    // Not valid UTF-8 (0xC3 0x28), as a byte-reading source hands it over: kept as bytes.
+    const poison = new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0xc3, 0x28, 0x7d]);
+    const poisoned = () =>
+      mappedSource(new CountingSource(20), (r) =>
+        r.value === 7
+          ? badSourceRecord(poison, 'invalid UTF-8 at byte 5', r.timestamp, {
+              'codefeedr-file': 'in.ndjson',
+              'codefeedr-line': '7',
+            })
+          : r,
+      );
+    const sink = new CollectingSink();
+    const summary = await new PipelineBuilder('poison')
+      .append(numbers('numbers', poisoned))
       .append(
         mapper('odd-only', (n) => {
-          if (n % 2 === 0) throw new Error('even');
+          if (n % 2 === 0) throw new Error(`even: ${n}`);
           return n;
         }),
       )
-      .append(collector('out', new CollectingSink()))
+      .append(collector('out', sink))
+      .setDeadLetter({ dir })
       .build()
-      .run({ ...fast, logger });
-    const warning = lines.map((l) => JSON.parse(l)).find((e) => e.deadLettered !== undefined);
-    expect(warning).toMatchObject({ level: 'warn', deadLettered: 10 });
-    expect(warning.msg).toContain('setBuffer');
+      .run({ ...fast });
+    expect(sink.flushed).toEqual(range(1, 20).filter((n) => n % 2 === 1 && n !== 7));
+    expect(summary.deadLetters).toEqual([
+      { stage: 'numbers', count: 1, location: join(dir, 'numbers.dlq.ndjson') },
+      { stage: 'odd-only', count: 10, location: join(dir, 'odd-only.dlq.ndjson') },
+    ]);
+    const read = async (file: string) =>
+      (await readFile(file, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as DeadLetterRecord);
+    const [letter] = await read(summary.deadLetters[0]!.location);
+    expect(letter!.original.encoding).toBe('base64');
+    const bytes = Buffer.from((letter!.original as { data: string }).data, 'base64');
+    expect(new Uint8Array(bytes)).toEqual(poison);
+    expect(letter!.headers).toMatchObject({ 'codefeedr-file': 'in.ndjson', 'codefeedr-line': '7' });
+    expect(letter!.error).toMatchObject({ code: 'SOURCE_RECORD_INVALID' });
+    const evens = await read(summary.deadLetters[1]!.location);
+    expect(evens.map((l) => (l.original as { value: number }).value)).toEqual(
+      range(1, 20).filter((n) => n % 2 === 0),
+    );
   });
 
   it('validation: sample checks one record in N, across batches', async () => {

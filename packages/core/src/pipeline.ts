@@ -1,9 +1,4 @@
-import type {
-  BufferSetting,
-  DeadLetterOptions,
-  PipelineDefinition,
-  StageOptions,
-} from './pipeline-builder.js';
+import type { PipelineDefinition } from './pipeline-builder.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { Logger } from './logger.js';
 import type { PipelineMetricsSnapshot } from './metrics.js';
@@ -46,6 +41,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Stop gracefully on SIGINT/SIGTERM (the CLI sets this). */
   handleSignals?: boolean;
+  /**
+   * Log the error that failed the run (`pipeline failed; stopping`, level error) when it
+   * happens; default true. A caller that reports the rejected run's error itself (the CLI)
+   * turns it off so the user does not read the same error twice.
+   */
+  logFailure?: boolean;
   /** Directory of a FileCheckpointStore; or pass `checkpointStore`. Without either, state is not persisted. */
   checkpointDir?: string;
   checkpointStore?: CheckpointStore;
@@ -57,11 +58,20 @@ export interface RunOptions {
   pollTimeoutMs?: number;
   /** Processing-time tick for idle watermarks and timers (default 200 ms). */
   tickIntervalMs?: number;
+  /**
+   * Processing time (epoch ms) as the run sees it: idle timeouts of watermarks measure
+   * against it (default `Date.now`). Tests inject a fake clock; ticks still come every
+   * `tickIntervalMs` of real time.
+   */
+  clock?: () => number;
   /** Attempts after the first for a failing source/sink/buffer call before the run fails (default 3). */
   ioRetries?: number;
   /** First backoff between those attempts, doubled each time up to 5 s (default 100 ms). */
   ioRetryBackoffMs?: number;
-  /** Serve /metrics and /metrics.json on this port (0 = any free port). Off when undefined. */
+  /**
+   * Serve /metrics, /metrics.json and /pipeline.json (the DAG, no config values) on this port
+   * (0 = any free port). Off when undefined.
+   */
   metricsPort?: number;
   metricsHost?: string;
   /** Called once the metrics endpoint listens. */
@@ -78,6 +88,8 @@ export interface RunSummary {
   status: 'finished' | 'stopped';
   durationMs: number;
   metrics: PipelineMetricsSnapshot;
+  /** Stages that dead-lettered records this run: how many, and where they are (a file path or `topic <name>`). */
+  deadLetters: { stage: string; count: number; location: string }[];
 }
 
 /** A validated pipeline DAG (from PipelineBuilder.build()), ready to describe and run. */
@@ -97,18 +109,6 @@ export class Pipeline {
     return this.definition.stages;
   }
 
-  get buffer(): BufferSetting | undefined {
-    return this.definition.buffer;
-  }
-
-  get deadLetter(): DeadLetterOptions {
-    return this.definition.deadLetter;
-  }
-
-  stageOptions(stageId: string): StageOptions {
-    return this.definition.stageOptions.get(stageId) ?? {};
-  }
-
   /** The DAG as data: stages and edges in topological order. */
   describe(): PipelineDescription {
     return {
@@ -126,7 +126,7 @@ export class Pipeline {
 
   /** Runs the pipeline until its bounded inputs end or `signal` aborts. */
   async run(options: RunOptions = {}): Promise<RunSummary> {
-    const handle = runPipeline(this.definition, options);
+    const handle = runPipeline(this.definition, options, () => this.describe());
     this.current = handle;
     return handle.done;
   }

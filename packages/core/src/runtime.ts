@@ -1,60 +1,37 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { Buffer } from './buffer.js';
-import { FileCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
+import { FileCheckpointStore } from './checkpoint-store.js';
 import { compileTransform } from './compile-transform.js';
 import { ConsoleLogger } from './console-logger.js';
 import { DeadLetterQueue } from './dead-letter.js';
-import type { Logger } from './logger.js';
 import { MemoryBuffer } from './memory-buffer.js';
 import { PipelineMetrics } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
-import { registeredTransformCompiler, type CompileTransform } from './operator-chain.js';
-import type { RunMode, RunOptions, RunSummary } from './pipeline.js';
-import type { PipelineDefinition, StageOptions } from './pipeline-builder.js';
-import { runInline } from './runtime-inline.js';
-import { RunOptionsError, UnknownWorkerStageError, type RetryPolicy } from './runtime-support.js';
-import type { Serde } from './serde.js';
+import { runOnBuffer } from './buffer-run.js';
+import {
+  FileDeadLetters,
+  TopicDeadLetters,
+  type DeadLetterDestination,
+} from './dead-letter-destination.js';
+import { runInline } from './inline-run.js';
+import type { PipelineDescription, RunOptions, RunSummary } from './pipeline.js';
+import type { PipelineDefinition } from './pipeline-builder.js';
+import { RunOptionsError, UnknownWorkerStageError } from './run-errors.js';
+import type { RuntimeContext } from './runtime-context.js';
 import { getSerde } from './serde-registry.js';
-import type { AnyStage, StageContext } from './stage.js';
-import { runStageWorkers } from './stage-worker.js';
-
-/** Everything an executor needs, resolved once per run. */
-export interface RuntimeContext {
-  readonly def: PipelineDefinition;
-  readonly mode: RunMode;
-  readonly instance: string;
-  /** Unique per run (end-of-stream markers carry it). */
-  readonly runId: string;
-  readonly logger: Logger;
-  readonly buffer: Buffer;
-  readonly store: CheckpointStore | undefined;
-  readonly compile: CompileTransform;
-  readonly metrics: PipelineMetrics;
-  /** Aborted on a graceful stop or a failure. */
-  readonly signal: AbortSignal;
-  readonly batchSize: number;
-  readonly pollTimeoutMs: number;
-  readonly tickIntervalMs: number;
-  readonly checkpointIntervalMs: number;
-  retryPolicy(): RetryPolicy;
-  /** Records the first failure and stops every unit of the run. */
-  fail(error: unknown): void;
-  /** True once something failed (as opposed to a graceful stop). */
-  failed(): boolean;
-  stageOptions(stageId: string): StageOptions;
-  topicOf(stageId: string): string;
-  groupOf(stageId: string): string;
-  serdeOf(stageId: string): Serde;
-  stageContext(stage: AnyStage): StageContext;
-  deadLetterQueue(stage: AnyStage): DeadLetterQueue;
-}
 
 export interface RunHandle {
   readonly metrics: PipelineMetrics;
   readonly done: Promise<RunSummary>;
 }
 
-export function runPipeline(def: PipelineDefinition, options: RunOptions): RunHandle {
+/** `describe` is the DAG as data (Pipeline.describe), served as `/pipeline.json` with the metrics. */
+export function runPipeline(
+  def: PipelineDefinition,
+  options: RunOptions,
+  describe: () => PipelineDescription,
+): RunHandle {
   const mode = options.mode ?? 'inline';
   const metrics = new PipelineMetrics(def.name, mode);
   const started = Date.now();
@@ -100,13 +77,30 @@ export function runPipeline(def: PipelineDefinition, options: RunOptions): RunHa
       ownsBuffer = false;
     } else buffer = await def.buffer.component.create(def.buffer.config as never);
 
+    if (mode === 'worker' && ownsBuffer && buffer.kind === 'memory') {
+      await buffer.close();
+      throw new RunOptionsError(
+        `Stage "${options.stage}" cannot run as a worker on the in-memory buffer: its records would live and die in this process, and no other worker could read them. Give the pipeline a shared buffer (in a pipeline file: \`buffer: { use: '@codefeedr/plugin-kafka:kafka', with: { brokers: ['host:9092'] } }\`; in TypeScript: setBuffer(kafkaBuffer, {...})), or run the whole pipeline in one process (mode inline or local).`,
+        { mode, stage: options.stage },
+      );
+    }
+    const deadLetters = deadLetterDestination(def, buffer, ownsBuffer);
     let server: MetricsServer | undefined;
     try {
       if (options.metricsPort !== undefined) {
+        const running = mode === 'worker' ? [options.stage!] : stages;
+        const bufferOf = {
+          kind: buffer.kind,
+          component:
+            def.buffer !== undefined && 'component' in def.buffer
+              ? def.buffer.component.name
+              : null,
+        };
         server = await startMetricsServer(
           () => metrics.snapshot(),
           options.metricsPort,
           options.metricsHost,
+          () => ({ ...describe(), mode, running, buffer: bufferOf }),
         );
         logger.info('metrics endpoint listening', { url: `${server.url}/metrics` });
         options.onMetricsListening?.(server.url);
@@ -126,18 +120,20 @@ export function runPipeline(def: PipelineDefinition, options: RunOptions): RunHa
           (options.checkpointDir === undefined
             ? undefined
             : new FileCheckpointStore(options.checkpointDir)),
-        compile: options.compileTransform ?? registeredTransformCompiler() ?? compileTransform,
+        compile: options.compileTransform ?? compileTransform,
+        deadLetters,
         metrics,
         signal: stop.signal,
         batchSize: options.batchSize ?? 500,
         pollTimeoutMs: options.pollTimeoutMs ?? 100,
         tickIntervalMs: options.tickIntervalMs ?? 200,
+        clock: options.clock ?? Date.now,
         checkpointIntervalMs: options.checkpointIntervalMs ?? 1000,
         retryPolicy: () => ({ retries, backoffMs, signal: stop.signal, logger }),
         fail(error) {
           if (failure === undefined) {
             failure = { error };
-            logger.error('pipeline failed; stopping', { error });
+            if (options.logFailure !== false) logger.error('pipeline failed; stopping', { error });
           }
           stop.abort();
         },
@@ -166,24 +162,25 @@ export function runPipeline(def: PipelineDefinition, options: RunOptions): RunHa
       };
       try {
         if (mode === 'inline') await runInline(ctx);
-        else await runStageWorkers(ctx, mode === 'worker' ? [options.stage!] : stages);
+        else await runOnBuffer(ctx, mode === 'worker' ? [options.stage!] : stages);
       } catch (error) {
         ctx.fail(error);
       }
-      const deadLettered = metrics.snapshot().stages.reduce((n, s) => n + s.deadLettered, 0);
-      if (ownsBuffer && deadLettered > 0) {
-        logger.warn(
-          `${deadLettered} record(s) went to dead-letter topics of this run's own in-memory buffer, which ends with the run. To keep them, give the pipeline a buffer (setBuffer) and read the <stage>${def.deadLetter.topicSuffix} topics.`,
-          { deadLettered },
-        );
-      }
       if (failure !== undefined) throw failure.error;
+      const snapshot = metrics.snapshot();
       return {
         pipeline: def.name,
         mode,
         status: stoppedByUser ? 'stopped' : 'finished',
         durationMs: Date.now() - started,
-        metrics: metrics.snapshot(),
+        metrics: snapshot,
+        deadLetters: snapshot.stages
+          .filter((s) => s.deadLettered > 0)
+          .map((s) => ({
+            stage: s.stage,
+            count: s.deadLettered,
+            location: deadLetters.locationOf(s.stage),
+          })),
       };
     } finally {
       options.signal?.removeEventListener('abort', onStop);
@@ -192,8 +189,29 @@ export function runPipeline(def: PipelineDefinition, options: RunOptions): RunHa
         process.removeListener('SIGTERM', onStop);
       }
       await server?.close();
+      await deadLetters
+        .close()
+        .catch((error: unknown) => logger.warn('closing dead letters failed', { error }));
       if (ownsBuffer) await buffer.close();
     }
   })();
   return { metrics, done };
+}
+
+/**
+ * Dead letters go where the user said (`setDeadLetter({ destination, dir })`); by default to
+ * `<stage>.dlq` topics of a buffer that outlives the run, and to NDJSON files when the buffer
+ * is the run's own memory buffer (which ends with the run: its topics would lose them).
+ */
+function deadLetterDestination(
+  def: PipelineDefinition,
+  buffer: Buffer,
+  ownsBuffer: boolean,
+): DeadLetterDestination {
+  const { destination = 'auto', topicSuffix, dir } = def.deadLetter;
+  const toFile =
+    destination === 'file' || (destination === 'auto' && ownsBuffer && buffer.kind === 'memory');
+  return toFile
+    ? new FileDeadLetters(dir ?? join('.codefeedr', 'dead-letters', def.name), topicSuffix)
+    : new TopicDeadLetters(buffer, topicSuffix, `${def.name}.dead-letters`);
 }

@@ -1,4 +1,6 @@
+import type { DeadLetterQueue } from './dead-letter.js';
 import { CodefeedrError } from './errors.js';
+import { SOURCE_ERROR_HEADER } from './reserved-headers.js';
 import type { StreamRecord } from './record.js';
 
 /**
@@ -7,8 +9,9 @@ import type { StreamRecord } from './record.js';
  * transform chains send such records to the dead-letter topic instead of processing them.
  * A header (rather than a thrown error) keeps the good records of the same batch flowing
  * and keeps the bad one in order with its position, so checkpoints stay exact.
+ *
+ * The header is SOURCE_ERROR_HEADER (reserved-headers.ts).
  */
-export const SOURCE_ERROR_HEADER = 'codefeedr-source-error';
 
 /** A source could not parse one unit of input (a line, a message). */
 export class BadSourceRecordError extends CodefeedrError {
@@ -17,13 +20,16 @@ export class BadSourceRecordError extends CodefeedrError {
   }
 }
 
-/** A record that stands for unparseable input: `raw` is kept as the value. */
-export function badSourceRecord(
-  raw: string,
+/**
+ * A record that stands for unparseable input: `raw` is kept as the value, exactly as read
+ * (bytes for input that is not valid UTF-8, so the dead letter holds the original bytes).
+ */
+export function badSourceRecord<Raw extends string | Uint8Array>(
+  raw: Raw,
   message: string,
   timestamp: number,
   headers: Record<string, string> = {},
-): StreamRecord<string> {
+): StreamRecord<Raw> {
   return { value: raw, timestamp, headers: { ...headers, [SOURCE_ERROR_HEADER]: message } };
 }
 
@@ -31,4 +37,23 @@ export function badSourceRecord(
 export function sourceRecordError(record: StreamRecord): BadSourceRecordError | undefined {
   const message = record.headers?.[SOURCE_ERROR_HEADER];
   return message === undefined ? undefined : new BadSourceRecordError(message);
+}
+
+/** Splits a source batch: records a source flagged as unparseable go to the dead-letter queue. */
+export function dropBadSourceRecords<T>(
+  records: StreamRecord<T>[],
+  dlq: DeadLetterQueue,
+): StreamRecord<T>[] {
+  let kept: StreamRecord<T>[] | undefined;
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    const error = record.headers === undefined ? undefined : sourceRecordError(record);
+    if (error !== undefined) {
+      kept ??= records.slice(0, i);
+      dlq.add(record, error, { attempts: 1, inputIndex: null });
+    } else if (kept !== undefined) {
+      kept.push(record);
+    }
+  }
+  return kept ?? records;
 }

@@ -73,7 +73,26 @@ interface ComponentBase<Schema extends z.ZodType> {
   readonly name: string;
   readonly description: string;
   readonly configSchema: Schema;
+  /** What the component promises end to end (shown in the plugin catalogue and manifests). */
+  readonly guarantees?: readonly DeliveryGuarantee[];
 }
+
+/** The kinds of component a plugin can export (the `kind` of a manifest entry). */
+export type ComponentKind = 'input' | 'transform' | 'output' | 'buffer' | 'pipeline' | 'keymanager';
+export const COMPONENT_KINDS: readonly ComponentKind[] = [
+  'input',
+  'transform',
+  'output',
+  'buffer',
+  'pipeline',
+  'keymanager',
+];
+
+/**
+ * `at-least-once`: nothing is lost, a crash may replay records. `exactly-once`: every record's
+ * effect happens once (a transactional buffer, or a sink that stores positions with its rows).
+ */
+export type DeliveryGuarantee = 'at-least-once' | 'exactly-once';
 
 export interface InputComponent<
   Schema extends z.ZodType = z.ZodType,

@@ -1,5 +1,6 @@
 import type {
   AggregateFunction,
+  AllWindowedStream,
   Collector,
   DataStream,
   KeyedProcessFunction,
@@ -12,6 +13,7 @@ import type {
   WindowedStream,
 } from './datastream.js';
 import { CodefeedrError } from './errors.js';
+import { IntervalJoinBuilder, type IntervalJoin } from './interval-join.js';
 import type { MessageType } from './message-type.js';
 import type { StreamRecord } from './record.js';
 
@@ -58,6 +60,8 @@ export interface WindowSpec {
   countTrigger?: number;
   allowedLatenessMs: number;
   lateTag?: string;
+  /** windowAll(): one constant key inside, results emitted without a key. */
+  nonKeyed?: true;
 }
 
 export type StreamNode =
@@ -155,6 +159,18 @@ export class DataStreamNode<T> implements DataStream<T> {
   keyBy(fn: (value: T) => string): KeyedStream<T> {
     checkFunction(fn, 'keyBy');
     return new KeyedStreamNode<T>(this.graph, this.nodeId, fn as (value: unknown) => string);
+  }
+
+  windowAll(assigner: WindowAssigner): AllWindowedStream<T> {
+    checkAssigner(assigner);
+    // The keyed path with one key: same operator, state and checkpoints as keyBy(() => '').
+    return new AllWindowedStreamNode<T>(
+      new WindowedStreamNode<T>(this.graph, this.nodeId, ALL_KEY, {
+        assigner,
+        allowedLatenessMs: 0,
+        nonKeyed: true,
+      }),
+    );
   }
 
   union(...others: DataStream<T>[]): DataStream<T> {
@@ -260,6 +276,19 @@ export class KeyedStreamNode<T> implements KeyedStream<T> {
       allowedLatenessMs: 0,
     });
   }
+
+  intervalJoin<U>(other: KeyedStream<U>): IntervalJoin<T, U> {
+    if (!(other instanceof KeyedStreamNode) || other.graph !== this.graph) {
+      throw new DataflowGraphError(
+        'intervalJoin() got a keyed stream from another stage; streams can only be joined inside one transform.',
+      );
+    }
+    return new IntervalJoinBuilder<T, U>(
+      { stream: new DataStreamNode<T>(this.graph, this.parent), key: this.keySelector },
+      { stream: new DataStreamNode<U>(this.graph, other.parent), key: other.keySelector },
+      (message) => new DataflowGraphError(message),
+    );
+  }
 }
 
 function checkAggregate(fn: AggregateFunction<unknown, unknown, unknown>): void {
@@ -270,12 +299,17 @@ function checkAggregate(fn: AggregateFunction<unknown, unknown, unknown>): void 
 
 function checkAssigner(assigner: WindowAssigner): void {
   const positive = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n > 0;
+  // Flink's bound: |offset| < size (tumbling) or slide (sliding).
+  const offsetFits = (offset: unknown, below: number): boolean =>
+    offset === undefined ||
+    (typeof offset === 'number' && Number.isFinite(offset) && Math.abs(offset) < below);
   switch (assigner?.type) {
     case 'tumbling':
-      if (!positive(assigner.sizeMs)) break;
+      if (!positive(assigner.sizeMs) || !offsetFits(assigner.offsetMs, assigner.sizeMs)) break;
       return;
     case 'sliding':
       if (!positive(assigner.sizeMs) || !positive(assigner.slideMs)) break;
+      if (!offsetFits(assigner.offsetMs, assigner.slideMs)) break;
       return;
     case 'session':
       if (!positive(assigner.gapMs)) break;
@@ -284,7 +318,7 @@ function checkAssigner(assigner: WindowAssigner): void {
       return;
   }
   throw new DataflowGraphError(
-    `Invalid window assigner ${JSON.stringify(assigner)}: use { type: 'tumbling', sizeMs }, { type: 'sliding', sizeMs, slideMs }, { type: 'session', gapMs } (all > 0) or { type: 'global' }.`,
+    `Invalid window assigner ${JSON.stringify(assigner)}: use { type: 'tumbling', sizeMs, offsetMs? }, { type: 'sliding', sizeMs, slideMs, offsetMs? }, { type: 'session', gapMs } (sizes > 0, |offsetMs| < sizeMs or slideMs) or { type: 'global' }.`,
   );
 }
 
@@ -354,5 +388,40 @@ export class WindowedStreamNode<T> implements WindowedStream<T> {
   ): DataStream<U> {
     checkFunction(fn, 'window process');
     return this.then({ type: 'process', fn });
+  }
+}
+
+/** windowAll's key: every record gets it, so the keyed window operator holds one pane. */
+const ALL_KEY: KeySelector = () => '';
+
+/** windowAll(): the keyed WindowedStream with one key, its process function without the key. */
+export class AllWindowedStreamNode<T> implements AllWindowedStream<T> {
+  constructor(private readonly keyed: WindowedStream<T>) {}
+
+  countTrigger(count: number): AllWindowedStream<T> {
+    return new AllWindowedStreamNode<T>(this.keyed.countTrigger(count));
+  }
+
+  allowedLateness(ms: number): AllWindowedStream<T> {
+    return new AllWindowedStreamNode<T>(this.keyed.allowedLateness(ms));
+  }
+
+  sideOutputLateData(tag: OutputTag<T>): AllWindowedStream<T> {
+    return new AllWindowedStreamNode<T>(this.keyed.sideOutputLateData(tag));
+  }
+
+  reduce(fn: (accumulator: T, value: T) => T): DataStream<T> {
+    return this.keyed.reduce(fn);
+  }
+
+  aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R> {
+    return this.keyed.aggregate(fn);
+  }
+
+  process<U>(
+    fn: (window: TimeWindow, values: readonly T[], out: Collector<U>) => void,
+  ): DataStream<U> {
+    checkFunction(fn, 'windowAll process');
+    return this.keyed.process((_key, window, values, out) => fn(window, values, out));
   }
 }

@@ -53,3 +53,61 @@ export class TimerQueue<T extends { time: number }> {
     return this.items;
   }
 }
+
+export interface KeyedTimer {
+  time: number;
+  key: string;
+}
+
+/** Same-time timers fire in key order, so a restored queue fires exactly as the original. */
+const keyedTimerBefore = (a: KeyedTimer, b: KeyedTimer): boolean =>
+  a.time < b.time || (a.time === b.time && a.key < b.key);
+
+/**
+ * The timers of one time domain of a keyed operator (Flink's InternalTimerServiceImpl
+ * keeps one such queue per domain): at most one timer per key and time; a deleted timer
+ * stays in the heap as a stale entry and is skipped when it comes up.
+ */
+export class KeyedTimers {
+  private readonly queue = new TimerQueue<KeyedTimer>(keyedTimerBefore);
+  /** key -> registered timer times. */
+  private readonly registered = new Map<string, Set<number>>();
+
+  register(key: string, time: number): void {
+    let times = this.registered.get(key);
+    if (times === undefined) {
+      times = new Set();
+      this.registered.set(key, times);
+    }
+    if (times.has(time)) return;
+    times.add(time);
+    this.queue.push({ time, key });
+  }
+
+  delete(key: string, time: number): void {
+    const times = this.registered.get(key);
+    if (times === undefined) return;
+    times.delete(time);
+    if (times.size === 0) this.registered.delete(key);
+  }
+
+  /** Removes and returns the earliest registered timer due at `time` (time <= `time`), if any. */
+  pollDue(time: number): KeyedTimer | undefined {
+    const queue = this.queue;
+    for (let top = queue.peek(); top !== undefined && top.time <= time; top = queue.peek()) {
+      queue.pop();
+      const times = this.registered.get(top.key);
+      if (times === undefined || !times.has(top.time)) continue; // deleted or already fired
+      this.delete(top.key, top.time);
+      return top;
+    }
+    return undefined;
+  }
+
+  /** `[key, time]` per registered timer (checkpoints). */
+  toJson(): [string, number][] {
+    const timers: [string, number][] = [];
+    for (const [key, times] of this.registered) for (const t of times) timers.push([key, t]);
+    return timers;
+  }
+}

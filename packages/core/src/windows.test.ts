@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileChain, runInBatches } from './chain-harness.js';
+import { type ChainUnderTest, compileChain, runInBatches } from './chain-harness.js';
 import type { DataStream, WindowAssigner, WindowedStream } from './datastream.js';
 import type { StreamRecord } from './record.js';
 import { outputTag } from './stream-graph.js';
@@ -91,6 +91,14 @@ const assignerArb: fc.Arbitrary<WindowAssigner> = fc.oneof(
   fc
     .tuple(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 5 }))
     .map(([slideMs, factor]) => ({ type: 'sliding' as const, sizeMs: slideMs * factor, slideMs })),
+  // Smaller than the slide: gaps between windows.
+  fc
+    .tuple(fc.integer({ min: 2, max: 10 }), fc.integer({ min: 1, max: 9 }))
+    .map(([slideMs, size]) => ({
+      type: 'sliding' as const,
+      sizeMs: Math.min(size, slideMs - 1),
+      slideMs,
+    })),
   fc.record({ type: fc.constant('session' as const), gapMs: fc.integer({ min: 1, max: 40 }) }),
 );
 
@@ -111,6 +119,20 @@ const toRecords = (
   events: { key: string; n: number; timestamp: number }[],
 ): StreamRecord<Event>[] =>
   events.map((e) => ({ value: { key: e.key, n: e.n }, timestamp: e.timestamp }));
+
+/** keyBy → window with in-order watermarks (bound); late records come out as `{ late }`. */
+function compileWithLateOutput(assigner: WindowAssigner, bound: number): ChainUnderTest {
+  const late = outputTag<Event>('late');
+  return compileChain((s) => {
+    const windowed = (s as DataStream<Event>)
+      .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: bound })
+      .keyBy((e) => e.key)
+      .window(assigner)
+      .sideOutputLateData(late);
+    const main = summed(windowed);
+    return main.union(main.getSideOutput(late).map((e) => ({ late: e })));
+  });
+}
 
 const results = (out: StreamRecord[]) => (out.map((r) => r.value) as WindowResult[]).sort(byWindow);
 
@@ -139,16 +161,7 @@ describe('windows against a naive reference', () => {
         fc.nat({ max: 20 }),
         (assigner, events, cuts, bound) => {
           const input = toRecords(events).sort((a, b) => a.timestamp - b.timestamp);
-          const late = outputTag<Event>('late');
-          const { chain } = compileChain((s) => {
-            const windowed = (s as DataStream<Event>)
-              .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: bound })
-              .keyBy((e) => e.key)
-              .window(assigner)
-              .sideOutputLateData(late);
-            const main = summed(windowed);
-            return main.union(main.getSideOutput(late).map((e) => ({ late: e })));
-          });
+          const { chain } = compileWithLateOutput(assigner, bound);
           const beforeFinish: StreamRecord[] = [];
           let from = 0;
           for (const cut of [...cuts, input.length]) {
@@ -300,7 +313,9 @@ function simulateLateness(
         w.count++;
         if (end - 1 <= watermark) out.push(show(w));
       }
-      if (!handled) out.push(`late ${r.value.key} ${r.value.n} ${r.timestamp}`);
+      // In no window: late only if the record itself is (Flink's isElementLate); else dropped.
+      if (!handled && r.timestamp + lateness <= watermark)
+        out.push(`late ${r.value.key} ${r.value.n} ${r.timestamp}`);
       maxTs = Math.max(maxTs, r.timestamp);
     }
     advance(maxTs - bound - 1);
@@ -319,6 +334,13 @@ describe('windows with late data against a naive simulation', () => {
       fc
         .tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }))
         .map(([slideMs, f]) => ({ type: 'sliding' as const, sizeMs: slideMs * f, slideMs })),
+      fc
+        .tuple(fc.integer({ min: 2, max: 8 }), fc.integer({ min: 1, max: 7 }))
+        .map(([slideMs, size]) => ({
+          type: 'sliding' as const,
+          sizeMs: Math.min(size, slideMs - 1),
+          slideMs,
+        })),
       fc.record({ type: fc.constant('session' as const), gapMs: fc.integer({ min: 1, max: 10 }) }),
     );
     // A narrow time range makes watermarks land exactly on window ends often (the edge cases).
@@ -409,6 +431,39 @@ describe('window triggers and lateness', () => {
     );
     expect(chain.processBatch(0, 'p', [ev('a', 4, 3)]).map((r) => r.value)).toEqual(['late 4']);
     expect(chain.finish().map((r) => r.value)).toEqual(['sum 2']);
+  });
+
+  it('sliding windows smaller than their slide: a record between windows is dropped, and late only when timestamp + allowed lateness <= watermark (Flink)', () => {
+    const late = outputTag<Event>('late');
+    const { chain } = compileChain((s) => {
+      // Windows [0,5), [10,15), [20,25), ...: [5,10) and [15,20) belong to none.
+      const sums = (s as DataStream<Event>)
+        .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: 0 })
+        .keyBy((e) => e.key)
+        .window({ type: 'sliding', sizeMs: 5, slideMs: 10 })
+        .allowedLateness(2)
+        .sideOutputLateData(late)
+        .reduce((a, b) => ({ key: a.key, n: a.n + b.n }));
+      return sums
+        .map((e) => `sum ${e.n}`)
+        .union(sums.getSideOutput(late).map((e) => `late ${e.n}`)) as DataStream<unknown>;
+    });
+    const values = (out: StreamRecord[]) => out.map((r) => r.value);
+    // 7 falls between windows with the watermark at -inf: dropped, not late. Watermark 13.
+    expect(
+      values(chain.processBatch(0, 'p', [ev('a', 1, 2), ev('a', 2, 7), ev('a', 4, 14)])),
+    ).toEqual(['sum 1']);
+    // 17 is between windows and ahead of the watermark: dropped. 11 + 2 <= 13, but its window
+    // [10,15) is not late (14 + 2 > 13): it counts, and watermark 16 fires that window.
+    expect(values(chain.processBatch(0, 'p', [ev('a', 8, 17), ev('a', 16, 11)]))).toEqual([
+      'sum 20',
+    ]);
+    // 9 is between windows and 9 + 2 <= 16: late. 3's window [0,5) is gone (4 + 2 <= 16): late.
+    // 18 is between windows, ahead of the watermark: dropped.
+    expect(
+      values(chain.processBatch(0, 'p', [ev('a', 32, 9), ev('a', 64, 3), ev('a', 128, 18)])),
+    ).toEqual(['late 32', 'late 64']);
+    expect(values(chain.finish())).toEqual([]);
   });
 
   it('within allowed lateness, a late record fires its window again with the new contents', () => {
@@ -533,5 +588,176 @@ describe('window triggers and lateness', () => {
             }) as DataStream<unknown>,
       ),
     ).toThrow(/merge\(a, b\)/);
+  });
+});
+
+/**
+ * Naive windows with an offset: every window is [offset + j·step, offset + j·step + size) for
+ * some integer j (step = size for tumbling); an element belongs to each that contains it.
+ * Brute force over j, independent of the operator's modulo arithmetic.
+ */
+function referenceOffsetWindows(
+  size: number,
+  step: number,
+  offset: number,
+  input: readonly StreamRecord<Event>[],
+  keyOf: (e: Event) => string,
+): WindowResult[] {
+  const windows = new Map<string, WindowResult>();
+  for (const r of input) {
+    const key = keyOf(r.value);
+    for (let j = Math.floor((r.timestamp - size - offset) / step) - 1; ; j++) {
+      const start = offset + j * step;
+      if (start > r.timestamp) break;
+      if (r.timestamp >= start + size) continue;
+      const id = `${key}|${start}`;
+      const w = windows.get(id) ?? { key, start, end: start + size, sum: 0, count: 0 };
+      w.sum += r.value.n;
+      w.count += 1;
+      windows.set(id, w);
+    }
+  }
+  return [...windows.values()].sort(byWindow);
+}
+
+/** A tumbling or sliding assigner with an offset in Flink's range (|offset| < slide). */
+const offsetAssignerArb = fc
+  .tuple(
+    fc.boolean(),
+    fc.integer({ min: 1, max: 12 }),
+    fc.integer({ min: 1, max: 30 }),
+    fc.double({ min: -0.999, max: 0.999, noNaN: true }),
+  )
+  .map(([tumbling, step, size, fraction]) => {
+    const offsetMs = Math.trunc(fraction * step);
+    const assigner: WindowAssigner = tumbling
+      ? { type: 'tumbling', sizeMs: step, offsetMs }
+      : { type: 'sliding', sizeMs: size, slideMs: step, offsetMs };
+    return { assigner, size: tumbling ? step : size, step, offsetMs };
+  });
+
+describe('window offsets and windowAll against naive references', () => {
+  it('tumbling and sliding windows with an offset hold exactly the elements of [offset + j·slide, … + size), with in-order watermarks and random batch splits', () => {
+    fc.assert(
+      fc.property(
+        offsetAssignerArb,
+        eventsArb,
+        cutsArb,
+        fc.nat({ max: 20 }),
+        (a, events, cuts, bound) => {
+          const input = toRecords(events).sort((x, y) => x.timestamp - y.timestamp);
+          const { chain, deadLetters } = compileWithLateOutput(a.assigner, bound);
+          const out = runInBatches(chain, input, cuts);
+          expect(deadLetters).toEqual([]);
+          for (const r of out) expect(r.timestamp).toBe((r.value as WindowResult).end - 1);
+          expect(results(out)).toEqual(
+            referenceOffsetWindows(a.size, a.step, a.offsetMs, input, (e) => e.key),
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('windowAll puts every record in one window per pane, whatever its key, and emits results without a key (process, reduce, aggregate)', () => {
+    fc.assert(
+      fc.property(offsetAssignerArb, eventsArb, cutsArb, (a, events, cuts) => {
+        // Records arrive with assorted record keys too: windowAll ignores both.
+        const input = toRecords(events).map((r, i) => ({ ...r, key: `rk${i % 3}` }));
+        const expected = referenceOffsetWindows(a.size, a.step, a.offsetMs, input, () => '');
+        const viaProcess = compileChain(
+          (s) =>
+            (s as DataStream<Event>)
+              .windowAll(a.assigner)
+              .process<WindowResult>((window, values, out) => {
+                let sum = 0;
+                for (const v of values) sum += v.n;
+                out.collect({
+                  key: '',
+                  start: window.start,
+                  end: window.end,
+                  sum,
+                  count: values.length,
+                });
+              }) as DataStream<unknown>,
+        );
+        const processed = runInBatches(viaProcess.chain, input, cuts);
+        expect(processed.map((r) => r.key)).toEqual(processed.map(() => undefined));
+        expect(results(processed)).toEqual(expected);
+
+        const ends = expected.map((w) => `${w.end - 1}:${w.sum}`).sort();
+        const viaReduce = compileChain(
+          (s) =>
+            (s as DataStream<Event>)
+              .windowAll(a.assigner)
+              .reduce((x, y) => ({ key: x.key, n: x.n + y.n })) as DataStream<unknown>,
+        );
+        const reduced = runInBatches(viaReduce.chain, input, cuts);
+        expect(reduced.map((r) => r.key)).toEqual(reduced.map(() => undefined));
+        expect(reduced.map((r) => `${r.timestamp}:${(r.value as Event).n}`).sort()).toEqual(ends);
+
+        const viaAggregate = compileChain(
+          (s) =>
+            (s as DataStream<Event>).windowAll(a.assigner).aggregate({
+              createAccumulator: () => 0,
+              add: (e, acc: number) => acc + e.n,
+              getResult: (acc) => acc,
+            }) as DataStream<unknown>,
+        );
+        const aggregated = runInBatches(viaAggregate.chain, input, cuts);
+        expect(aggregated.map((r) => `${r.timestamp}:${r.value as number}`).sort()).toEqual(ends);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('windowAll keeps lateness, late side output and count triggers of the keyed path', () => {
+    const late = outputTag<Event>('late');
+    const { chain } = compileChain((s) => {
+      const main = (s as DataStream<Event>)
+        .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: 0 })
+        .windowAll({ type: 'tumbling', sizeMs: 10 })
+        .sideOutputLateData(late)
+        .process<unknown>((_w, values, out) => out.collect(values.length));
+      return main.union(main.getSideOutput(late).map((e) => ({ late: e.n })));
+    });
+    const ev = (key: string, n: number, timestamp: number) => ({ value: { key, n }, timestamp });
+    const out = runInBatches(
+      chain,
+      [ev('a', 1, 1), ev('b', 2, 5), ev('c', 3, 12), ev('a', 4, 3)],
+      [3],
+    );
+    expect(out.map((r) => r.value)).toEqual([2, { late: 4 }, 1]);
+
+    const counted = compileChain(
+      (s) =>
+        (s as DataStream<Event>)
+          .windowAll({ type: 'global' })
+          .countTrigger(2)
+          .process<number>((_w, values, out) => out.collect(values.length)) as DataStream<unknown>,
+    );
+    const five = [1, 2, 3, 4, 5].map((n) => ev(String(n), n, n));
+    expect(runInBatches(counted.chain, five).map((r) => r.value)).toEqual([2, 2]);
+  });
+
+  it("rejects offsets outside Flink's range and non-numbers, naming the fix", () => {
+    const bad: WindowAssigner[] = [
+      { type: 'tumbling', sizeMs: 10, offsetMs: 10 },
+      { type: 'tumbling', sizeMs: 10, offsetMs: -11 },
+      { type: 'sliding', sizeMs: 30, slideMs: 10, offsetMs: 10 },
+      { type: 'sliding', sizeMs: 30, slideMs: 10, offsetMs: Number.NaN },
+      { type: 'sliding', sizeMs: 30, slideMs: 10, offsetMs: '5' as unknown as number },
+    ];
+    for (const assigner of bad) {
+      expect(() =>
+        compileChain((s) => summed((s as DataStream<Event>).keyBy((e) => e.key).window(assigner))),
+      ).toThrow(/\|offsetMs\| < sizeMs or slideMs/);
+      expect(() =>
+        compileChain(
+          (s) =>
+            (s as DataStream<Event>).windowAll(assigner).reduce((x) => x) as DataStream<unknown>,
+        ),
+      ).toThrow(/Invalid window assigner/);
+    }
   });
 });

@@ -1,7 +1,13 @@
 import type { Collector, TimeWindow } from './datastream.js';
 import { decodeTime, encodeTime, FAILED, type FailureHandler, Operator } from './operators.js';
+import { selectKey } from './keyed-operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
-import type { KeySelector, WindowFunction, WindowSpec } from './stream-graph.js';
+import {
+  DataflowGraphError,
+  type KeySelector,
+  type WindowFunction,
+  type WindowSpec,
+} from './stream-graph.js';
 import { TimerQueue } from './timer-queue.js';
 
 /*
@@ -9,13 +15,19 @@ import { TimerQueue } from './timer-queue.js';
  * - A window [start, end) has maxTimestamp end - 1; the event-time trigger fires when the
  *   watermark reaches it. Results carry that timestamp (global windows: the newest element's).
  * - A window is late once maxTimestamp + allowedLateness <= watermark: its state is dropped
- *   then, and an element whose every window is late goes to the late-data side output.
- *   Within allowed lateness, each late element fires the window again with its new contents.
+ *   then. An element added to no window goes to the late-data side output only if it is late
+ *   itself (timestamp + allowedLateness <= watermark); otherwise (between sliding windows with
+ *   size < slide) it is dropped. Within allowed lateness, each late element fires the window
+ *   again with its new contents.
  * - countTrigger(n) fires and purges every n elements (Flink's countWindow); elements of an
  *   unfinished count are dropped when the window is cleaned up, as in Flink.
  * - Session windows merge when they touch or overlap (Flink's TimeWindow.intersects).
  * - Global windows fire at the end of input (Flink's GlobalWindows.createWithEndOfStreamTrigger).
  * - reduce/aggregate keep one accumulator per window (incremental); process keeps the values.
+ * - `time: 'processing'` (tumbling, sliding: Flink's Tumbling/SlidingProcessingTimeWindows):
+ *   elements go to the windows of the processing time they arrive at, windows fire and are
+ *   dropped when processing time (the chain's ticks) passes end - 1; nothing is ever late,
+ *   allowed lateness does not apply, watermarks and end of input fire nothing.
  */
 
 interface WindowSlot {
@@ -65,7 +77,7 @@ function mod(a: number, n: number): number {
 
 /** The Collector of process window functions: emits with the window's key and timestamp. */
 class WindowCollector implements Collector<unknown> {
-  key = '';
+  key: string | undefined = '';
   timestamp = 0;
   constructor(private readonly op: WindowOperator) {}
   collect(value: unknown, timestamp?: number): void {
@@ -80,6 +92,8 @@ export class WindowOperator extends Operator {
   );
   private readonly lateness: number;
   private readonly collector = new WindowCollector(this);
+  /** Windows on processing time: assigned by the clock, fired by ticks. */
+  private readonly processingTime: boolean;
 
   constructor(
     failures: FailureHandler,
@@ -87,31 +101,31 @@ export class WindowOperator extends Operator {
     private readonly keySelector: KeySelector,
     private readonly spec: WindowSpec,
     private readonly fn: WindowFunction,
+    private readonly clock: () => number = Date.now,
   ) {
     super(failures, name);
-    this.lateness = spec.allowedLatenessMs;
+    const time = (spec.assigner as { time?: unknown }).time;
+    this.processingTime = time === 'processing';
+    if (
+      (time !== undefined && time !== 'event' && !this.processingTime) ||
+      (this.processingTime && spec.assigner.type !== 'tumbling' && spec.assigner.type !== 'sliding')
+    ) {
+      throw new DataflowGraphError(
+        `${name}: window time ${JSON.stringify(time)} on a ${spec.assigner.type} window: use time 'event' (the default) or 'processing' (tumbling and sliding windows).`,
+      );
+    }
+    // Flink's cleanup time: lateness is an event-time notion.
+    this.lateness = this.processingTime ? 0 : spec.allowedLatenessMs;
   }
 
-  forward(value: unknown, key: string, timestamp: number): void {
+  forward(value: unknown, key: string | undefined, timestamp: number): void {
     this.emit(value, key, timestamp, undefined);
   }
 
   protected override receive(r: StreamRecord): void {
-    let key: string;
-    try {
-      key = this.keySelector(r.value);
-    } catch (error) {
-      const retried = this.failures.recover(
-        error,
-        () => this.keySelector(r.value),
-        `keyBy of ${this.name}`,
-        r,
-      );
-      if (retried === FAILED) return;
-      key = retried;
-    }
-    if (typeof key !== 'string') key = String(key); // plain-JS selectors may return numbers
-    const ts = r.timestamp;
+    const key = selectKey(this, this.failures, this.keySelector, r);
+    if (key === FAILED) return;
+    const ts = this.processingTime ? this.clock() : r.timestamp;
     const assigner = this.spec.assigner;
     let handled = false;
     switch (assigner.type) {
@@ -122,7 +136,8 @@ export class WindowOperator extends Operator {
       }
       case 'sliding': {
         const { sizeMs, slideMs } = assigner;
-        for (let start = ts - mod(ts, slideMs); start > ts - sizeMs; start -= slideMs) {
+        const last = ts - mod(ts - (assigner.offsetMs ?? 0), slideMs);
+        for (let start = last; start > ts - sizeMs; start -= slideMs) {
           if (this.addToWindow(key, start, start + sizeMs, r)) handled = true;
         }
         break;
@@ -134,12 +149,15 @@ export class WindowOperator extends Operator {
         handled = this.addToWindow(key, -Infinity, Infinity, r);
         break;
     }
-    if (!handled && this.spec.lateTag !== undefined) {
+    // In no window: late data only if the record itself is late (Flink's isElementLate); a
+    // record that falls between sliding windows (size < slide) is dropped silently.
+    if (!handled && this.spec.lateTag !== undefined && ts + this.lateness <= this.watermark) {
       this.emitSide(this.spec.lateTag, r.value, r.key, ts, r.headers);
     }
   }
 
   private isLate(end: number): boolean {
+    if (this.processingTime) return false;
     return end !== Infinity && end - 1 + this.lateness <= this.watermark;
   }
 
@@ -161,7 +179,7 @@ export class WindowOperator extends Operator {
   private armFireTimer(key: string, slot: WindowSlot): void {
     const due = slot.end - 1;
     if (this.spec.countTrigger !== undefined || slot.fireTimerAt !== undefined) return;
-    if (due <= this.watermark) return; // addValue fires it at once (a late firing)
+    if (!this.processingTime && due <= this.watermark) return; // addValue fires it at once (a late firing)
     slot.fireTimerAt = due;
     this.timers.push({ time: due, key, slot, cleanup: false });
   }
@@ -284,7 +302,7 @@ export class WindowOperator extends Operator {
         slot.empty = true;
         slot.count = 0;
       }
-    } else if (slot.end - 1 <= this.watermark) {
+    } else if (!this.processingTime && slot.end - 1 <= this.watermark) {
       this.fire(key, slot); // a late element within allowed lateness fires the window again
     }
   }
@@ -308,14 +326,16 @@ export class WindowOperator extends Operator {
     if (slot.empty) return;
     const timestamp = slot.end === Infinity ? slot.maxTimestamp : slot.end - 1;
     const fn = this.fn;
+    // windowAll results have no key (a constant one would pin them to one partition downstream).
+    const outKey = this.spec.nonKeyed === true ? undefined : key;
     const run = (): void => {
       if (fn.type === 'reduce') {
-        this.emit(slot.acc, key, timestamp, undefined);
+        this.emit(slot.acc, outKey, timestamp, undefined);
       } else if (fn.type === 'aggregate') {
-        this.emit(fn.fn.getResult(slot.acc), key, timestamp, undefined);
+        this.emit(fn.fn.getResult(slot.acc), outKey, timestamp, undefined);
       } else {
         const window: TimeWindow = { start: slot.start, end: slot.end };
-        this.collector.key = key;
+        this.collector.key = outKey;
         this.collector.timestamp = timestamp;
         fn.fn(key, window, slot.acc as unknown[], this.collector);
       }
@@ -324,7 +344,7 @@ export class WindowOperator extends Operator {
       run();
     } catch (error) {
       this.failures.recover(error, run, this.name, {
-        key,
+        key: outKey,
         value: {
           window: { start: encodeTime(slot.start), end: encodeTime(slot.end) },
           contents: slot.acc,
@@ -335,6 +355,16 @@ export class WindowOperator extends Operator {
   }
 
   protected override onWatermark(watermark: number): void {
+    if (!this.processingTime) this.fireTimers(watermark);
+  }
+
+  /** Processing time reached `now` (a tick): processing-time windows due fire. */
+  onProcessingTime(now: number): void {
+    if (this.processingTime) this.fireTimers(now);
+  }
+
+  /** Fires and drops the windows whose timers are due at `watermark` (event or processing time). */
+  private fireTimers(watermark: number): void {
     const timers = this.timers;
     for (let top = timers.peek(); top !== undefined && top.time <= watermark; top = timers.peek()) {
       timers.pop();

@@ -5,18 +5,25 @@ export interface SourcePosition {
   readonly file: string;
   readonly line: number;
   readonly column: number;
+  /**
+   * Set when the value came from the command line rather than the file: the `--set` key
+   * (`stageId.key`, never its value, which may be a secret). Line and column are then 0.
+   */
+  readonly override?: string;
 }
 
 /** One problem found while checking a pipeline file; all are reported together. */
 export interface PipelineProblem {
-  /** Stable code, e.g. `YAML_SYNTAX`, `COMPONENT_NOT_FOUND`, `CONFIG_INVALID`, `EDGE_TYPE_MISMATCH`. */
+  /** Stable code, e.g. `YAML_SYNTAX`, `COMPONENT_NOT_FOUND`, `CONFIG_INVALID`, `TYPE_MISMATCH`. */
   readonly code: string;
   readonly message: string;
   readonly position?: SourcePosition | undefined;
 }
 
 export function formatPosition(position: SourcePosition | undefined): string {
-  return position ? `${position.file}:${position.line}:${position.column}` : '';
+  if (!position) return '';
+  if (position.override !== undefined) return `--set ${position.override}`;
+  return `${position.file}:${position.line}:${position.column}`;
 }
 
 export function formatProblem(problem: PipelineProblem): string {
@@ -105,14 +112,22 @@ export class PluginLoadError extends CodefeedrError {
   }
 }
 
-/** A pipeline file has problems; every one of them is listed with file:line:column. */
+const SHOWN_PROBLEMS = 50;
+
+/** A pipeline file has problems; each is listed with file:line:column (the first 50 in the message). */
 export class PipelineFileError extends CodefeedrError {
   readonly problems: readonly PipelineProblem[];
   constructor(file: string, problems: readonly PipelineProblem[]) {
+    // A generated file with a thousand mistakes should not print a thousand lines: the first
+    // ones say what is wrong; `details.problems` (--json) keeps every one.
+    const shown = problems.slice(0, SHOWN_PROBLEMS);
     super(
       'PIPELINE_INVALID',
       `Pipeline file ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n` +
-        problems.map((p) => `  ${formatProblem(p)}`).join('\n') +
+        shown.map((p) => `  ${formatProblem(p)}`).join('\n') +
+        (problems.length > shown.length
+          ? `\n  … and ${problems.length - shown.length} more (\`codefeedr validate ${file} --json\` lists every one)`
+          : '') +
         `\nFix them and run \`codefeedr validate ${file}\` again.`,
       { file, problems },
     );
@@ -127,6 +142,20 @@ export class RegistrySearchError extends CodefeedrError {
       'REGISTRY_SEARCH_FAILED',
       `Searching ${registry} for plugins failed: ${detail}. Check the registry address (\`npm config get registry\`) and that it is reachable.`,
       { registry },
+    );
+  }
+}
+
+/** A package.json the project relies on is not valid JSON (or not an object). */
+export class PackageJsonInvalidError extends CodefeedrError {
+  constructor(file: string, role: 'project' | 'workspace' | 'dependency', detail: string) {
+    super(
+      'PACKAGE_JSON_INVALID',
+      `The ${role === 'project' ? "project's" : `${role} package's`} package.json (${file}) cannot be read: ${detail}. ` +
+        (role === 'dependency'
+          ? 'Reinstall the dependencies (`npm install`).'
+          : 'Fix the file (it must be one JSON object); plugins are found through it.'),
+      { file, role },
     );
   }
 }

@@ -5,6 +5,7 @@ export * from './manifest-from-module.js';
 export * from './package-json.js';
 export * from './plugin-catalog.js';
 export * from './pipeline-file.js';
+export * from './stage-options.js';
 export * from './pipeline-check.js';
 export * from './remote-search.js';
 export * from './plugin-name.js';

@@ -1,4 +1,4 @@
-import { z, type MessageType } from '@codefeedr/core';
+import { COMPONENT_KINDS as KINDS, z, type MessageType } from '@codefeedr/core';
 import type {
   ComponentKind,
   DeliveryGuarantee,
@@ -6,14 +6,7 @@ import type {
   PluginManifest,
 } from './manifest-schema.js';
 
-const COMPONENT_KINDS: ReadonlySet<string> = new Set([
-  'input',
-  'transform',
-  'output',
-  'buffer',
-  'pipeline',
-  'keymanager',
-]);
+const COMPONENT_KINDS: ReadonlySet<string> = new Set(KINDS);
 
 interface ComponentLike {
   kind: ComponentKind;

@@ -1,3 +1,5 @@
+import { COMPONENT_KINDS, type ComponentKind, type DeliveryGuarantee } from '@codefeedr/core';
+
 /**
  * JSON Schema (draft 2020-12) of a plugin manifest: the `codefeedr` field of a plugin's
  * package.json. The same schema ships as `@codefeedr/registry/manifest.schema.json`
@@ -32,7 +34,7 @@ export const MANIFEST_JSON_SCHEMA = {
           pattern: '^[a-z][a-z0-9-]*$',
           description: 'Short name, unique in the package: lowercase letters, digits and dashes.',
         },
-        kind: { enum: ['input', 'transform', 'output', 'buffer', 'pipeline', 'keymanager'] },
+        kind: { enum: [...COMPONENT_KINDS] },
         export: {
           type: 'string',
           pattern: '^[A-Za-z_$][A-Za-z0-9_$]*$',
@@ -77,8 +79,7 @@ export const MANIFEST_JSON_SCHEMA = {
   },
 } as const;
 
-export type ComponentKind = 'input' | 'transform' | 'output' | 'buffer' | 'pipeline' | 'keymanager';
-export type DeliveryGuarantee = 'at-least-once' | 'exactly-once';
+export type { ComponentKind, DeliveryGuarantee };
 
 /** One component entry of a manifest. */
 export interface ManifestComponent {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { PackageJsonInvalidError } from './errors.js';
 
 export type PackageJson = Record<string, unknown> & {
   name?: string;
@@ -14,6 +15,37 @@ export type PackageJson = Record<string, unknown> & {
 
 export function readPackageJson(file: string): PackageJson {
   return JSON.parse(readFileSync(file, 'utf8')) as PackageJson;
+}
+
+/**
+ * Reads a package.json discovery depends on: undefined when there is none, a
+ * PackageJsonInvalidError naming the file and the JSON problem when it is malformed.
+ */
+export function readPackageJsonFor(
+  file: string,
+  role: 'project' | 'workspace' | 'dependency',
+): PackageJson | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new PackageJsonInvalidError(file, role, `it cannot be read (${code ?? String(error)})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new PackageJsonInvalidError(
+      file,
+      role,
+      `it is not valid JSON (${(error as Error).message})`,
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new PackageJsonInvalidError(file, role, 'it is not a JSON object');
+  return value as PackageJson;
 }
 
 /**

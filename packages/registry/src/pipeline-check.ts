@@ -1,12 +1,17 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import { CodefeedrError } from '@codefeedr/core';
+import {
+  Any,
+  isCodefeedrError,
+  validateGraph,
+  type GraphEdge,
+  type GraphStage,
+} from '@codefeedr/core';
 import { PipelineFileError, type PipelineProblem } from './errors.js';
+import { coerceEnvValues } from './env-coercion.js';
 import { describeSchemaErrors } from './manifest.js';
+import { closestNames } from './name-suggestions.js';
 import type { CatalogComponent, PluginCatalog } from './plugin-catalog.js';
-import type { PipelineFileSpec, StageSpec } from './pipeline-file.js';
-
-/** The type id core's `Any` message type has: accepts every type. */
-const ANY_TYPE = 'any@1';
+import type { PipelineFileSpec } from './pipeline-file.js';
 
 export interface ResolvedStage {
   readonly id: string;
@@ -26,20 +31,69 @@ export interface ResolvedPipeline {
 }
 
 // ajv with defaults off and coercion off: the check must not change the user's config.
-const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
-const validators = new Map<string, ValidateFunction>();
+const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false, verbose: true });
+// Keyed by the schema itself, not the component's name: one name may serve two kinds (the
+// ndjson-file input and output) with different schemas.
+const validators = new WeakMap<object, ValidateFunction | null>();
 
 function configValidator(component: CatalogComponent): ValidateFunction | undefined {
-  let validate = validators.get(component.id);
-  if (!validate) {
+  const schema = component.configSchema;
+  let validate = validators.get(schema);
+  if (validate === undefined) {
     try {
-      validate = ajv.compile(component.configSchema);
+      validate = ajv.compile(strictObjects(schema));
     } catch {
-      return undefined; // An uncompilable schema is left to the component's own zod check at create().
+      validate = null; // An uncompilable schema is left to the component's own zod check at create().
     }
-    validators.set(component.id, validate);
+    validators.set(schema, validate);
   }
-  return validate;
+  return validate ?? undefined;
+}
+
+/**
+ * A copy of a config schema where every object that lists its properties and says nothing
+ * about others refuses them, as core's parseConfig does at create(): a plain `z.object`
+ * yields such a schema, and a typo in a key must not pass silently. Objects that allow extra
+ * keys say so (`additionalProperties: {}` from `.loose()`); allOf branches are left alone
+ * (each would refuse the other's keys).
+ */
+export function strictObjects(schema: unknown): Record<string, unknown> {
+  return strictNode(schema, 0) as Record<string, unknown>;
+}
+
+function strictNode(node: unknown, depth: number): unknown {
+  if (typeof node !== 'object' || node === null || depth > 64) return node;
+  if (Array.isArray(node)) return node.map((n) => strictNode(n, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (
+      key === 'allOf' ||
+      key === 'const' ||
+      key === 'default' ||
+      key === 'enum' ||
+      key === 'examples'
+    ) {
+      out[key] = value;
+    } else if (key === 'properties' || key === '$defs' || key === 'definitions') {
+      out[key] = Object.fromEntries(
+        Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+          k,
+          strictNode(v, depth + 1),
+        ]),
+      );
+    } else {
+      out[key] = strictNode(value, depth + 1);
+    }
+  }
+  if (
+    typeof out['properties'] === 'object' &&
+    !('additionalProperties' in out) &&
+    !('patternProperties' in out) &&
+    !('unevaluatedProperties' in out)
+  ) {
+    out['additionalProperties'] = false;
+  }
+  return out;
 }
 
 function instancePathKeys(instancePath: string): (string | number)[] {
@@ -49,36 +103,64 @@ function instancePathKeys(instancePath: string): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
 }
 
+/**
+ * A component's config as the file gives it, with whole `${VAR}` values typed by the schema,
+ * checked against the schema (unknown keys refused); problems are located at the key.
+ */
 function checkConfig(
   spec: PipelineFileSpec,
   component: CatalogComponent,
-  config: Record<string, unknown>,
+  raw: Record<string, unknown>,
   basePath: (string | number)[],
   owner: string,
-  problems: PipelineProblem[],
-): void {
-  const validate = configValidator(component);
-  if (!validate || validate(config)) return;
+  problems: PipelineProblem[] | undefined,
+): Record<string, unknown> {
+  const withPath = [...basePath, 'with'];
+  const envPaths = spec.envValues
+    .filter((e) => withPath.every((p, i) => e.path[i] === p))
+    .map((e) => ({ ...e, path: e.path.slice(withPath.length) }));
+  const config = coerceEnvValues(
+    raw,
+    component.configSchema,
+    envPaths.map((e) => e.path),
+  );
+  const validate = problems === undefined ? undefined : configValidator(component);
+  if (!validate || validate(config)) return config;
   for (const error of validate.errors ?? []) {
     if (error.keyword === 'if') continue;
-    const [line] = describeSchemaErrors([error], 'with');
+    let [line] = describeSchemaErrors([error], 'with');
     const keys = instancePathKeys(error.instancePath);
-    if (error.keyword === 'additionalProperties')
-      keys.push(String(error.params['additionalProperty']));
-    problems.push({
+    if (error.keyword === 'additionalProperties') {
+      const key = String(error.params['additionalProperty']);
+      const known = Object.keys(
+        (schemaProperties(error.parentSchema) ?? {}) as Record<string, unknown>,
+      );
+      const [near] = closestNames(key, known, 1);
+      line += near ? ` (did you mean "${near}"?)` : '';
+      line += known.length > 0 ? `; known keys: ${known.join(', ')}` : '';
+      keys.push(key);
+    }
+    const env = envPaths.find(
+      (e) => e.path.length === keys.length && e.path.every((p, i) => keys[i] === p),
+    );
+    if (env) line += ` (the value of \${${env.variable}} is text that is not one)`;
+    problems!.push({
       code: 'CONFIG_INVALID',
       message: `${owner} (${component.id}): ${line}`,
-      position: spec.locate(
-        [...basePath, 'with', ...keys],
-        error.keyword === 'additionalProperties',
-      ),
+      position: spec.locate([...withPath, ...keys], error.keyword === 'additionalProperties'),
     });
   }
+  return config;
+}
+
+function schemaProperties(schema: unknown): unknown {
+  return typeof schema === 'object' && schema !== null
+    ? (schema as Record<string, unknown>)['properties']
+    : undefined;
 }
 
 function problemFrom(error: unknown, position: PipelineProblem['position']): PipelineProblem {
-  if (error instanceof CodefeedrError)
-    return { code: error.code, message: error.message, position };
+  if (isCodefeedrError(error)) return { code: error.code, message: error.message, position };
   throw error;
 }
 
@@ -89,8 +171,21 @@ function problemFrom(error: unknown, position: PipelineProblem['position']): Pip
  * in order) and there is no cycle. Reads manifests only; no plugin code is imported.
  * All problems are thrown at once as a PipelineFileError with file:line:column each.
  */
-export function checkPipeline(spec: PipelineFileSpec, catalog: PluginCatalog): ResolvedPipeline {
+export interface CheckOptions {
+  /**
+   * Check each config against its schema (default true). `codefeedr graph` turns it off: it
+   * draws the DAG from manifests and needs neither the secrets nor valid values.
+   */
+  configs?: boolean;
+}
+
+export function checkPipeline(
+  spec: PipelineFileSpec,
+  catalog: PluginCatalog,
+  options: CheckOptions = {},
+): ResolvedPipeline {
   const problems: PipelineProblem[] = [];
+  const configProblems = options.configs === false ? undefined : problems;
   const resolved = new Map<string, ResolvedStage>();
 
   let buffer: ResolvedPipeline['buffer'];
@@ -104,8 +199,15 @@ export function checkPipeline(spec: PipelineFileSpec, catalog: PluginCatalog): R
           position: spec.locate(['buffer', 'use']),
         });
       } else {
-        checkConfig(spec, component, spec.buffer.with, ['buffer'], 'buffer', problems);
-        buffer = { component, config: spec.buffer.with };
+        const config = checkConfig(
+          spec,
+          component,
+          spec.buffer.with,
+          ['buffer'],
+          'buffer',
+          configProblems,
+        );
+        buffer = { component, config };
       }
     } catch (error) {
       problems.push(problemFrom(error, spec.locate(['buffer', 'use'])));
@@ -131,20 +233,28 @@ export function checkPipeline(spec: PipelineFileSpec, catalog: PluginCatalog): R
         });
         continue;
       }
-      checkConfig(spec, component, stage.with, base, `stage "${stage.id}"`, problems);
-      resolved.set(stage.id, { id: stage.id, component, config: stage.with, from: stage.from });
+      const config = checkConfig(
+        spec,
+        component,
+        stage.with,
+        base,
+        `stage "${stage.id}"`,
+        configProblems,
+      );
+      resolved.set(stage.id, { id: stage.id, component, config, from: stage.from });
     } catch (error) {
       problems.push(problemFrom(error, spec.locate([...base, 'use'])));
     }
   }
 
-  const byId = new Map(spec.stages.map((s) => [s.id, s]));
-  for (const stage of spec.stages) {
-    checkEdges(spec, stage, byId, resolved, problems);
-  }
-  checkCycles(spec, problems);
+  checkGraph(spec, resolved, problems);
 
-  if (problems.length > 0) throw new PipelineFileError(spec.file, problems);
+  if (problems.length > 0) {
+    // In file order, as a reader goes through them (stable: same place keeps check order).
+    const at = (p: PipelineProblem) => [p.position?.line ?? 0, p.position?.column ?? 0] as const;
+    problems.sort((a, b) => at(a)[0] - at(b)[0] || at(a)[1] - at(b)[1]);
+    throw new PipelineFileError(spec.file, problems);
+  }
   return {
     file: spec.file,
     name: spec.name,
@@ -154,106 +264,111 @@ export function checkPipeline(spec: PipelineFileSpec, catalog: PluginCatalog): R
   };
 }
 
-function checkEdges(
+/**
+ * The graph rules are core's (`validateGraph`, the same the TypeScript builder runs); this
+ * only feeds them the file's stages as manifests describe them, and puts each problem at the
+ * `from` entry or stage id it is about. One mistake is one problem: a stage whose `use` did
+ * not resolve (reported on its own) stands in as a stage that takes its `from`s and passes
+ * anything on, so its children are neither short of parents nor unreachable because of it;
+ * stages downstream of a cycle or of a broken edge are not reported as unreachable either.
+ */
+function checkGraph(
   spec: PipelineFileSpec,
-  stage: StageSpec,
-  byId: ReadonlyMap<string, StageSpec>,
   resolved: ReadonlyMap<string, ResolvedStage>,
   problems: PipelineProblem[],
 ): void {
-  const base = ['stages', stage.index];
-  const fromPath = (i: number): (string | number)[] =>
-    stage.from.length === 1 ? [...base, 'from'] : [...base, 'from', i];
-  stage.from.forEach((parentId, i) => {
-    if (parentId === stage.id) {
-      problems.push({
-        code: 'EDGE_INVALID',
-        message: `stage "${stage.id}" cannot read from itself`,
-        position: spec.locate(fromPath(i)),
-      });
-    } else if (!byId.has(parentId)) {
-      problems.push({
-        code: 'STAGE_NOT_FOUND',
-        message: `stage "${stage.id}" reads from "${parentId}", which is not a stage in this file (stages: ${[...byId.keys()].join(', ')})`,
-        position: spec.locate(fromPath(i)),
-      });
-    }
-  });
-  const self = resolved.get(stage.id);
-  if (!self) return;
-  const inputTypes = self.component.inputTypes ?? [];
-  if (self.component.kind === 'input') {
-    if (stage.from.length > 0) {
-      problems.push({
-        code: 'EDGE_INVALID',
-        message: `stage "${stage.id}" is an input (${self.component.id}); it reads no other stage, remove its \`from\``,
-        position: spec.locate([...base, 'from']),
-      });
-    }
-    return;
+  const stages: GraphStage[] = [];
+  const edges: GraphEdge[] = [];
+  for (const stage of spec.stages) {
+    const component = resolved.get(stage.id)?.component;
+    stages.push(
+      component === undefined
+        ? {
+            id: stage.id,
+            kind: stage.from.length === 0 ? 'input' : 'transform',
+            inputTypeIds: stage.from.map(() => Any.id),
+            outputTypeId: null,
+          }
+        : {
+            id: stage.id,
+            kind: component.kind as GraphStage['kind'],
+            inputTypeIds: component.kind === 'input' ? [] : (component.inputTypes ?? []),
+            outputTypeId: component.outputType ?? null,
+          },
+    );
+    for (const from of stage.from) edges.push({ from, to: stage.id });
   }
-  if (stage.from.length !== inputTypes.length) {
+  const found = validateGraph({ name: spec.name, stages, edges });
+  const downstream = downstreamOfMistakes(found, edges);
+  const ids = spec.stages.map((s) => s.id);
+  for (const problem of found) {
+    if (problem.code === 'DANGLING_STAGE' && downstream.has(String(problem.details['stageId'])))
+      continue;
+    let message = problem.message;
+    // The nearest ids only: listing every stage in each of a thousand errors prints megabytes.
+    if (problem.code === 'UNKNOWN_STAGE') {
+      const near = closestNames(String(problem.details['stageId']), ids, 3);
+      if (near.length > 0) message += ` Did you mean ${near.map((n) => `"${n}"`).join(' or ')}?`;
+    }
     problems.push({
-      code: 'EDGE_ARITY',
-      message: `stage "${stage.id}" (${self.component.id}) takes ${inputTypes.length} input${inputTypes.length === 1 ? '' : 's'} (${inputTypes.join(', ')}) but \`from\` lists ${stage.from.length}`,
-      position: spec.locate(
-        stage.from.length > 0 ? [...base, 'from'] : [...base, 'id'],
-        stage.from.length === 0,
-      ),
+      code: problem.code,
+      message,
+      position: locateProblem(spec, problem.details),
     });
-    return;
   }
-  stage.from.forEach((parentId, i) => {
-    const parent = resolved.get(parentId);
-    if (!parent) return;
-    const expected = inputTypes[i]!;
-    if (parent.component.kind === 'output') {
-      problems.push({
-        code: 'EDGE_INVALID',
-        message: `stage "${stage.id}" reads from "${parentId}", an output stage, which emits nothing`,
-        position: spec.locate(fromPath(i)),
-      });
-      return;
-    }
-    const actual = parent.component.outputType;
-    if (expected !== ANY_TYPE && actual !== expected) {
-      problems.push({
-        code: 'EDGE_TYPE_MISMATCH',
-        message: `stage "${stage.id}" input ${i + 1} expects ${expected}, but "${parentId}" (${parent.component.id}) emits ${actual ?? 'nothing'}`,
-        position: spec.locate(fromPath(i)),
-      });
-    }
-  });
 }
 
-function checkCycles(spec: PipelineFileSpec, problems: PipelineProblem[]): void {
-  const indegree = new Map(spec.stages.map((s) => [s.id, 0]));
+/**
+ * Stages reached from a cycle, or from a stage whose parent edge is itself reported (an unknown
+ * stage, an output used as a parent): unreachable because of that mistake, not a second one.
+ */
+function downstreamOfMistakes(
+  found: readonly { code: string; details: Readonly<Record<string, unknown>> }[],
+  edges: readonly GraphEdge[],
+): Set<string> {
+  const stack: string[] = [];
+  for (const problem of found) {
+    if (problem.code === 'CYCLE') stack.push(...(problem.details['path'] as string[]));
+    else if (problem.code === 'UNKNOWN_STAGE' || problem.code === 'EDGE_FROM_OUTPUT')
+      stack.push(String(problem.details['to']));
+  }
   const children = new Map<string, string[]>();
-  for (const s of spec.stages) {
-    for (const parent of new Set(s.from)) {
-      if (!indegree.has(parent) || parent === s.id) continue;
-      indegree.set(s.id, (indegree.get(s.id) ?? 0) + 1);
-      children.set(parent, [...(children.get(parent) ?? []), s.id]);
-    }
+  for (const e of edges) children.set(e.from, [...(children.get(e.from) ?? []), e.to]);
+  const reached = new Set<string>();
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (reached.has(id)) continue;
+    reached.add(id);
+    stack.push(...(children.get(id) ?? []));
   }
-  const ready = [...indegree].filter(([, d]) => d === 0).map(([id]) => id);
-  let visited = 0;
-  while (ready.length > 0) {
-    const id = ready.pop()!;
-    visited++;
-    for (const child of children.get(id) ?? []) {
-      const d = indegree.get(child)! - 1;
-      indegree.set(child, d);
-      if (d === 0) ready.push(child);
-    }
+  return reached;
+}
+
+/** The place in the file a graph problem is about: an edge's `from` entry, else a stage's id. */
+function locateProblem(
+  spec: PipelineFileSpec,
+  details: Readonly<Record<string, unknown>>,
+): PipelineProblem['position'] {
+  const stageAt = (id: unknown, last = false) => {
+    const matches = spec.stages.filter((s) => s.id === id);
+    return last ? matches[matches.length - 1] : matches[0];
+  };
+  const fromEntry = (to: unknown, from: unknown, index?: unknown) => {
+    const stage = stageAt(to);
+    if (stage === undefined) return undefined;
+    const i = typeof index === 'number' ? index : stage.from.lastIndexOf(from as string);
+    const base = ['stages', stage.index, 'from'];
+    return spec.locate(stage.from.length === 1 || i < 0 ? base : [...base, i]);
+  };
+  const path = details['path'];
+  if (Array.isArray(path) && path.length > 1) return fromEntry(path[1], path[0]);
+  if (details['from'] !== undefined && details['to'] !== undefined) {
+    const at = fromEntry(details['to'], details['from'], details['inputIndex']);
+    if (at !== undefined) return at;
   }
-  if (visited < spec.stages.length) {
-    const inCycle = [...indegree].filter(([, d]) => d > 0).map(([id]) => id);
-    const first = spec.stages.find((s) => s.id === inCycle[0])!;
-    problems.push({
-      code: 'PIPELINE_CYCLE',
-      message: `stages ${inCycle.join(', ')} form a cycle through \`from\`; a pipeline must be acyclic`,
-      position: spec.locate(['stages', first.index, 'from']),
-    });
-  }
+  const stage = stageAt(details['stageId'], true);
+  if (stage === undefined) return spec.locate(['stages']);
+  if (details['declared'] !== undefined && stage.from.length > 0)
+    return spec.locate(['stages', stage.index, 'from']);
+  return spec.locate(['stages', stage.index, 'id'], true);
 }

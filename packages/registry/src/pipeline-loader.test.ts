@@ -36,7 +36,61 @@ describe('loadPipeline', () => {
     expect(readFileSync(out, 'utf8')).toBe('1\n2\n3\n4\n');
   });
 
-  it('reports a config the JSON Schema accepts but the zod schema refuses, located at `with`', async () => {
+  it("applies a stage's `options:` (partitions, guarantee, ...) to the pipeline, numbers from ${VAR} included", async () => {
+    const text = [
+      'name: scaled',
+      'stages:',
+      '  - id: n',
+      '    use: sequence',
+      '    with: { to: 3 }',
+      '    options: { partitions: "${PARTS}", topic: numbers, guarantee: exactly-once }',
+      '  - { id: p, use: printer, from: n, options: { batchSize: 50, start: earliest } }',
+    ].join('\n');
+    const spec = parsePipelineText(text, 'scaled.yaml', { env: { PARTS: '6' } });
+    expect(spec.stages.map((s) => s.options)).toEqual([
+      { partitions: 6, topic: 'numbers', guarantee: 'exactly-once' },
+      { batchSize: 50, start: 'earliest' },
+    ]);
+    const pipeline = await loadPipeline(spec, catalog, checkPipeline(spec, catalog));
+    expect(pipeline.definition.stageOptions.get('n')).toEqual({
+      partitions: 6,
+      topic: 'numbers',
+      guarantee: 'exactly-once',
+    });
+    expect(pipeline.definition.stageOptions.get('p')).toEqual({ batchSize: 50, start: 'earliest' });
+  });
+
+  it('reports a wrong or unknown stage option at its key, every one', () => {
+    const text = [
+      'name: typo',
+      'stages:',
+      '  - id: n',
+      '    use: sequence',
+      '    options:',
+      '      partitons: 4',
+      '      guarantee: twice',
+      '      partitions: 0',
+      '  - { id: p, use: printer, from: n }',
+    ].join('\n');
+    const error = (() => {
+      try {
+        parsePipelineText(text, 'typo.yaml', { env: {} });
+      } catch (e) {
+        return e;
+      }
+    })() as PipelineFileError;
+    expect(error).toBeInstanceOf(PipelineFileError);
+    const problems = error.problems
+      .map((p) => [p.code, p.position?.line, p.message] as const)
+      .sort((a, b) => (a[1] ?? 0) - (b[1] ?? 0));
+    expect(problems).toEqual([
+      ['STAGE_OPTIONS_INVALID', 6, expect.stringContaining('unknown stage option "partitons"')],
+      ['STAGE_OPTIONS_INVALID', 7, expect.stringMatching(/^stage options guarantee: /)],
+      ['STAGE_OPTIONS_INVALID', 8, expect.stringMatching(/^stage options partitions: /)],
+    ]);
+  });
+
+  it('reports a config the JSON Schema accepts but the zod schema refuses, located at the key', async () => {
     const spec = parsePipelineText(
       'name: bad\nstages:\n  - id: n\n    use: sequence\n    with: { to: 3, step: 0 }\n  - { id: p, use: printer, from: n }\n',
       'bad.yaml',
@@ -48,7 +102,7 @@ describe('loadPipeline', () => {
     const [problem] = (error as PipelineFileError).problems;
     expect(problem).toMatchObject({
       code: 'CONFIG_INVALID',
-      position: { file: 'bad.yaml', line: 5, column: 11 },
+      position: { file: 'bad.yaml', line: 5, column: 26 },
     });
     expect(problem!.message).toBe(
       'stage "n" config: step: step must be a finite number other than 0',

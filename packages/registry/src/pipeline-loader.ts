@@ -1,6 +1,7 @@
+import { join, resolve } from 'node:path';
 import {
-  CodefeedrError,
   ConfigError,
+  isCodefeedrError,
   PipelineBuilder,
   PipelineValidationError,
   type AnyStage,
@@ -22,10 +23,19 @@ interface Creatable {
  * input order and lets core's own validation run. Problems come back as one
  * PipelineFileError, located in the file where possible.
  */
+export interface LoadOptions {
+  /**
+   * The project folder: a relative `deadLetter.dir` starts there, and so does the default
+   * (`.codefeedr/dead-letters/<pipeline>`). Default: the process's working directory.
+   */
+  baseDir?: string;
+}
+
 export async function loadPipeline(
   spec: PipelineFileSpec,
   catalog: PluginCatalog,
   resolved: ResolvedPipeline = checkPipeline(spec, catalog),
+  options: LoadOptions = {},
 ): Promise<Pipeline> {
   const problems: PipelineProblem[] = [];
   const index = new Map(spec.stages.map((s) => [s.id, s.index]));
@@ -38,16 +48,44 @@ export async function loadPipeline(
     try {
       return await work();
     } catch (error) {
-      if (!(error instanceof CodefeedrError)) throw error;
-      const message =
-        error instanceof ConfigError
-          ? `stage "${String(error.details['stageId'])}" config: ${error.problems.join('; ')}`
-          : error.message;
-      problems.push({ code: error.code, message, position: spec.locate(path) });
+      if (!isCodefeedrError(error)) throw error;
+      if (error instanceof ConfigError || error.code === 'CONFIG_INVALID') {
+        // Each problem at its key: `to: must be number` points at the `to:` value (or its --set).
+        const owner = String(error.details['stageId']);
+        const list = (error.details['problems'] as readonly string[] | undefined) ?? [
+          error.message,
+        ];
+        for (const problem of list) {
+          const split = problem.indexOf(': ');
+          const where = split < 0 ? '(config)' : problem.slice(0, split);
+          const keys =
+            where === '(config)'
+              ? []
+              : where.split('.').map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+          problems.push({
+            code: error.code,
+            message: `${owner.startsWith('buffer ') ? owner : `stage "${owner}"`} config: ${problem}`,
+            position: spec.locate([...path, ...keys], /unknown key/.test(problem)),
+          });
+        }
+        return undefined;
+      }
+      problems.push({ code: error.code, message: error.message, position: spec.locate(path) });
       return undefined;
     }
   };
 
+  if (spec.deadLetter || options.baseDir !== undefined) {
+    const { to = 'auto', dir, retries } = spec.deadLetter ?? {};
+    const base = options.baseDir ?? process.cwd();
+    builder.setDeadLetter({
+      destination: to,
+      ...(dir !== undefined || options.baseDir !== undefined
+        ? { dir: resolve(base, dir ?? join('.codefeedr', 'dead-letters', resolved.name)) }
+        : {}),
+      ...(retries === undefined ? {} : { retries }),
+    });
+  }
   if (resolved.buffer) {
     const { component, config } = resolved.buffer;
     const buffer = await settle(['buffer', 'use'], () => catalog.load(component));
@@ -65,6 +103,9 @@ export async function loadPipeline(
     if (instance) {
       created.set(stage.id, instance);
       builder.add(instance);
+      const options = spec.stages.find((s) => s.id === stage.id)?.options;
+      if (options !== undefined && Object.keys(options).length > 0)
+        builder.setStageOptions(stage.id, options);
     }
   }
   if (problems.length > 0) throw new PipelineFileError(spec.file, problems);

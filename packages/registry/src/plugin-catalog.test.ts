@@ -1,3 +1,5 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   ComponentAmbiguousError,
@@ -5,6 +7,7 @@ import {
   ComponentNotFoundError,
   ManifestInvalidError,
   PluginCoreIncompatibleError,
+  PackageJsonInvalidError,
   PluginLoadError,
 } from './errors.js';
 import { fixtureProject, manifestOf } from './fixture-project.js';
@@ -138,5 +141,25 @@ describe('discoverPlugins', () => {
     const builtins = catalog.components().filter((c) => c.plugin.source === 'builtin');
     expect(builtins.length).toBeGreaterThan(0);
     expect(builtins.every((c) => c.id.startsWith('@codefeedr/core:'))).toBe(true);
+  });
+
+  it('a malformed project package.json is an error naming the file, not an empty project', () => {
+    const dir = fixtureProject([]);
+    writeFileSync(join(dir, 'package.json'), '{ "name": "x", "dependencies": { ');
+    let error: unknown;
+    try {
+      discoverPlugins(dir);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PackageJsonInvalidError);
+    expect((error as PackageJsonInvalidError).code).toBe('PACKAGE_JSON_INVALID');
+    expect((error as Error).message).toContain(join(dir, 'package.json'));
+    expect((error as Error).message).toContain('not valid JSON');
+    writeFileSync(join(dir, 'package.json'), '[1, 2]');
+    expect(() => discoverPlugins(dir)).toThrow(/not a JSON object/);
+    // No package.json at all: the built-ins, no error.
+    rmSync(join(dir, 'package.json'));
+    expect(discoverPlugins(dir).components().length).toBeGreaterThan(0);
   });
 });

@@ -15,6 +15,7 @@ import {
   PluginLoadError,
 } from './errors.js';
 import { validateManifest } from './manifest.js';
+import { closestNames } from './name-suggestions.js';
 import { isComponent, manifestFromModule } from './manifest-from-module.js';
 import {
   PLUGIN_KEYWORD,
@@ -26,6 +27,7 @@ import {
   findInstalledPackage,
   packageEntry,
   readPackageJson,
+  readPackageJsonFor,
   type PackageJson,
 } from './package-json.js';
 
@@ -166,36 +168,42 @@ export function discoverPlugins(projectDir: string, options: DiscoverOptions = {
     plugins.push(inspectPlugin(dir, pkg, source, coreVersion));
   };
 
-  const projectFile = join(root, 'package.json');
-  let project: PackageJson = {};
-  try {
-    project = readPackageJson(projectFile);
-  } catch {
-    // A folder without package.json still gets the built-ins.
-  }
+  // A folder without package.json still gets the built-ins; a malformed one is an error,
+  // not an empty project (its plugins would vanish without a word).
+  const project = readPackageJsonFor(join(root, 'package.json'), 'project') ?? {};
   add(root, project, 'project');
   for (const dir of workspaceDirs(root, project)) {
-    add(dir, readPackageJson(join(dir, 'package.json')), 'workspace');
+    const pkg = readPackageJsonFor(join(dir, 'package.json'), 'workspace');
+    if (pkg) add(dir, pkg, 'workspace');
   }
   for (const name of Object.keys({ ...project.dependencies, ...project.devDependencies })) {
     const file = findInstalledPackage(name, root);
-    if (file) add(dirname(file), readPackageJson(file), 'dependency');
+    const pkg = file ? readPackageJsonFor(file, 'dependency') : undefined;
+    if (file && pkg) add(dirname(file), pkg, 'dependency');
   }
   return new PluginCatalog(plugins, coreVersion);
 }
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
+class UnsettledImportError extends Error {}
+
+/**
+ * `import(entry)`, except that a module whose top-level await can never settle rejects
+ * instead of leaving Node to exit with code 13 and a bare warning: when the event loop runs
+ * out of work while the import is pending ('beforeExit'), nothing can settle it any more.
+ */
+async function importSettling(entry: string): Promise<Record<string, unknown>> {
+  let stuck!: (error: Error) => void;
+  const guard = new Promise<never>((_, reject) => (stuck = reject));
+  const onBeforeExit = () => stuck(new UnsettledImportError(entry));
+  process.on('beforeExit', onBeforeExit);
+  try {
+    return await Promise.race([
+      import(pathToFileURL(entry).href) as Promise<Record<string, unknown>>,
+      guard,
+    ]);
+  } finally {
+    process.off('beforeExit', onBeforeExit);
   }
-  return row[b.length]!;
 }
 
 /** The discovered plugins and their components, namespaced `<package>:<name>`. */
@@ -266,13 +274,10 @@ export class PluginCatalog {
       if (match.plugin.problem) throw match.plugin.problem;
       return match;
     }
-    const names = [...new Set(all.flatMap((c) => [c.name, c.id]))];
-    const suggestions = names
-      .map((n) => ({ n, d: editDistance(ref, n) }))
-      .filter(({ n, d }) => d <= Math.max(2, Math.floor(ref.length / 3)) && n !== ref)
-      .sort((a, b) => a.d - b.d)
-      .slice(0, 3)
-      .map(({ n }) => n);
+    const suggestions = closestNames(
+      ref,
+      all.flatMap((c) => [c.name, c.id]),
+    );
     const broken = this.plugins.filter((p) => p.problem && !p.manifest);
     if (broken.length === 0) throw new ComponentNotFoundError(ref, suggestions);
     // A broken plugin may be the one meant to provide it: say so rather than hide it.
@@ -296,16 +301,18 @@ export class PluginCatalog {
       entry = packageEntry(plugin.dir, pkg);
       let pending = this.#modules.get(plugin.name);
       if (!pending) {
-        pending = import(pathToFileURL(entry).href) as Promise<Record<string, unknown>>;
+        pending = importSettling(entry);
         this.#modules.set(plugin.name, pending);
       }
       try {
         moduleExports = await pending;
       } catch (error) {
         const detail =
-          (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND'
-            ? `${entry} is missing`
-            : `importing ${entry} threw ${String((error as Error).message ?? error)}`;
+          error instanceof UnsettledImportError
+            ? `importing ${entry} never finished: a top-level \`await\` in the module waits for something that can never happen (nothing else is left to run). Ask its maintainers to settle it or move the work into the component's create()`
+            : (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND'
+              ? `${entry} is missing`
+              : `importing ${entry} threw ${String((error as Error).message ?? error)}`;
         throw new PluginLoadError(plugin.name, detail, error);
       }
     }

@@ -6,6 +6,7 @@ export {
 } from './buffer-conformance.js';
 export {
   testRecords,
+  testValues,
   decodeTestRecord,
   sendInBatches,
   type TestRecordValue,
@@ -18,3 +19,23 @@ export {
   type WorkerEvent,
   type WorkerProcessOptions,
 } from './worker-process.js';
+export {
+  transformHarness,
+  TransformHarness,
+  type HarnessDeadLetter,
+  type HarnessInputRecord,
+  type SendOptions,
+  type TransformHarnessOptions,
+} from './transform-harness.js';
+export {
+  sinkConformanceSuite,
+  type SinkConformanceOptions,
+  type SinkTarget,
+} from './sink-conformance.js';
+export {
+  sourceConformanceSuite,
+  type SourceConformanceOptions,
+  type SourceTarget,
+} from './source-conformance.js';
+export type { ComponentModule } from './component-module.js';
+export { ComponentModuleError, HarnessUnsupportedError, TransformHarnessError } from './errors.js';

@@ -11,28 +11,35 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * `count` records spread round-robin over `keys` keys; each key's `seq` counts up from 0,
- * so per-key order can be checked on the way out.
+ * `count` values spread round-robin over `keys` keys; each key's `seq` counts up from 0, so
+ * per-key order can be checked on the way out. Ids are `<prefix>-<i>`, unique per prefix.
  */
+export function testValues(
+  count: number,
+  options: { keys?: number; prefix?: string } = {},
+): TestRecordValue[] {
+  const { keys = 16, prefix = 'r' } = options;
+  const seqs = new Array<number>(keys).fill(0);
+  const out = new Array<TestRecordValue>(count);
+  for (let i = 0; i < count; i++) {
+    const k = i % keys;
+    out[i] = { id: `${prefix}-${i}`, key: `key-${k}`, seq: seqs[k]!++ };
+  }
+  return out;
+}
+
+/** testValues() as buffer messages: JSON bytes, keyed by `key`, with a `test-id` header. */
 export function testRecords(
   count: number,
   options: { keys?: number; prefix?: string; timestamp?: (i: number) => number } = {},
 ): BufferMessage[] {
-  const { keys = 16, prefix = 'r', timestamp = () => Date.now() } = options;
-  const seqs = new Array<number>(keys).fill(0);
-  const out: BufferMessage[] = [];
-  for (let i = 0; i < count; i++) {
-    const k = i % keys;
-    const key = `key-${k}`;
-    const value: TestRecordValue = { id: `${prefix}-${i}`, key, seq: seqs[k]!++ };
-    out.push({
-      key,
-      value: encoder.encode(JSON.stringify(value)),
-      timestamp: timestamp(i),
-      headers: { 'test-id': value.id },
-    });
-  }
-  return out;
+  const { timestamp = () => Date.now() } = options;
+  return testValues(count, options).map((value, i) => ({
+    key: value.key,
+    value: encoder.encode(JSON.stringify(value)),
+    timestamp: timestamp(i),
+    headers: { 'test-id': value.id },
+  }));
 }
 
 export function decodeTestRecord(bytes: Uint8Array): TestRecordValue {

@@ -22,6 +22,23 @@ export class GitHubFeedError extends CodefeedrError {
   }
 }
 
+/**
+ * GitHub's API could not be reached at all (no HTTP answer): at the first poll, where it
+ * most likely means a wrong `baseUrl`, or after `attempts` polls in a row later on.
+ */
+export class GitHubConnectionError extends CodefeedrError {
+  /** @param reason - What the socket said, in words, e.g. `nothing accepts connections there (ECONNREFUSED)`. */
+  constructor(url: string, code: string, reason: string, attempts: number, cause: unknown) {
+    super(
+      'GITHUB_CONNECTION_FAILED',
+      `Cannot connect to GitHub at ${url}: ${reason}${attempts > 1 ? `, ${attempts} polls in a row` : ''}. Check the events input's \`baseUrl\` setting and the network (proxy, firewall), then run again; a restart resumes from the last checkpoint.`,
+      { url, code, attempts },
+      // Already retried as far as it should be (or at the first poll, not worth retrying).
+      { cause, retryable: false },
+    );
+  }
+}
+
 /** A replay file could not be opened or decompressed. */
 export class ReplayFileError extends CodefeedrError {
   constructor(path: string, cause: unknown) {

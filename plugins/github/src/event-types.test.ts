@@ -40,6 +40,59 @@ describe('GitHub event message types', () => {
     expect(problems).toEqual([]);
   });
 
+  it("accepts the events API's shrunken shapes of October 2025 on (pushes without commits, minimal pull requests)", () => {
+    // Today's live shapes, made from the real events: the push payload keeps push_id, ref,
+    // head and before; a pull request keeps url, id, node_id, number, head and base.
+    const minimalPullRequest = (pr: Record<string, unknown>) => {
+      const side = (
+        s:
+          | { ref?: string; sha?: string; repo?: { id: number; url: string; name: string } }
+          | undefined,
+      ) =>
+        s && {
+          ref: s.ref,
+          sha: s.sha,
+          repo: s.repo && { id: s.repo.id, url: s.repo.url, name: s.repo.name },
+        };
+      return {
+        url: pr.url,
+        id: pr.id,
+        node_id: pr.node_id,
+        number: pr.number,
+        head: side(pr.head as never),
+        base: side(pr.base as never),
+      };
+    };
+    const shrunk = events.flatMap((event) => {
+      if (event.type === 'PushEvent') {
+        const { commits: _c, size: _s, distinct_size: _d, ...payload } = event.payload;
+        return [{ ...event, payload }];
+      }
+      if (
+        ['PullRequestEvent', 'PullRequestReviewEvent', 'PullRequestReviewCommentEvent'].includes(
+          event.type,
+        ) &&
+        event.payload.pull_request !== undefined
+      ) {
+        const pull_request = minimalPullRequest(
+          event.payload.pull_request as Record<string, unknown>,
+        );
+        return [{ ...event, payload: { ...event.payload, pull_request } }];
+      }
+      return [];
+    });
+    const byType = (type: string) => shrunk.filter((e) => e.type === type);
+    expect(byType('PushEvent').length).toBeGreaterThan(1000);
+    expect(byType('PullRequestEvent').length).toBeGreaterThan(100);
+    const problems: string[] = [];
+    for (const event of shrunk) {
+      const type = gitHubEventMessageTypes[event.type as keyof typeof gitHubEventMessageTypes];
+      const result = type.schema.safeParse(event);
+      if (!result.success) problems.push(`${event.type} ${event.id}: ${result.error.message}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('names types name@version and emits a JSON Schema for each', () => {
     expect(gitHubEventMessageTypes.PushEvent.id).toBe('github.PushEvent@1');
     expect(gitHubEventTypeNames).toHaveLength(15);

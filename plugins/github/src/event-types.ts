@@ -92,12 +92,15 @@ const comment = z
   })
   .loose();
 
+// Since October 2025 the events API sends a minimal pull request on PullRequestEvent and the
+// review events (url, id, node_id, number, head, base): state, title, body, user and merged are
+// optional so today's live events are not dead-lettered (GH Archive before then has them all).
 const pullRequest = z
   .object({
     id: z.number(),
     number: z.number(),
-    state: z.string(),
-    title: z.string(),
+    state: z.string().optional(),
+    title: z.string().optional(),
     body: z.string().nullable().optional(),
     user: user.optional(),
     merged: z.boolean().optional(),

@@ -1,22 +1,15 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { badSourceRecord, defineInput, z } from '@codefeedr/core';
+import { badSourceRecord, defineInput, isKeyManager, z, type KeyManager } from '@codefeedr/core';
 import type { JsonValue, Logger, Source, StreamRecord } from '@codefeedr/core';
 import { Octokit } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
-import { GitHubAuthError, GitHubFeedError } from './errors.js';
+import { GitHubAuthError, GitHubConnectionError, GitHubFeedError } from './errors.js';
 import { GitHubEventType, type GitHubEvent } from './event-types.js';
-import { StaticKeyManager, isKeyManager, type KeyManager } from './key-manager.js';
+import { ghArchiveBackfill, type GapBackfill } from './gap-backfill.js';
+import { feedPath, feedSchema } from './github-feed.js';
+import { StaticKeyManager } from './key-manager.js';
 import { RecentIdWindow, compareEventIds } from './recent-id-window.js';
-
-const feedSchema = z
-  .union([
-    z.literal('public'),
-    z.object({ repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'repo must be "owner/name"') }),
-    z.object({ org: z.string().min(1) }),
-    z.object({ user: z.string().min(1) }),
-  ])
-  .default('public');
 
 export const eventsInputConfigSchema = z.object({
   /** Which feed: the public timeline (`GET /events`) or one repo's, org's or user's. */
@@ -41,6 +34,12 @@ export const eventsInputConfigSchema = z.object({
   startAt: z.enum(['available', 'new']).default('available'),
   /** Retries of one request on 5xx/network errors (octokit's retry plugin), then the poll is retried later. */
   retries: z.number().int().nonnegative().default(3),
+  /**
+   * Polls in a row that may get no HTTP answer at all (refused, unresolvable, timed out), each
+   * after a longer backoff, before the stage fails. Before GitHub has answered once, the first
+   * such poll fails the stage: it most likely means a wrong `baseUrl`.
+   */
+  maxUnreachablePolls: z.number().int().nonnegative().default(10),
   /** Base of the retry backoff (retry n waits n² × this); also the base of the poll backoff after failures. */
   retryBaseDelayMs: z.number().int().positive().default(1_000),
   userAgent: z.string().default('codefeedr-plugin-github'),
@@ -48,7 +47,6 @@ export const eventsInputConfigSchema = z.object({
 
 export type EventsInputConfig = z.output<typeof eventsInputConfigSchema>;
 export type EventsInputOptions = z.input<typeof eventsInputConfigSchema>;
-type Feed = EventsInputConfig['feed'];
 
 /** What the poller counts; tokens never appear here. */
 export interface EventsInputMetrics {
@@ -91,13 +89,6 @@ interface FeedResponse {
   data: unknown;
 }
 
-function feedPath(feed: Feed): string {
-  if (feed === 'public') return '/events';
-  if ('repo' in feed) return `/repos/${feed.repo}/events`;
-  if ('org' in feed) return `/orgs/${encodeURIComponent(feed.org)}/events`;
-  return `/users/${encodeURIComponent(feed.user)}/events`;
-}
-
 function header(headers: FeedResponse['headers'], name: string): string | undefined {
   const value = headers[name];
   return value === undefined ? undefined : String(value);
@@ -117,6 +108,36 @@ interface RequestFailure {
   status?: number;
   message?: string;
   response?: { headers?: FeedResponse['headers']; data?: unknown };
+}
+
+// Node's socket error codes (undici's under fetch), in words a user acts on.
+const CONNECTION_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'nothing accepts connections there (ECONNREFUSED)',
+  ENOTFOUND: 'the host name does not resolve (ENOTFOUND)',
+  EAI_AGAIN: 'the host name cannot be resolved right now (EAI_AGAIN)',
+  ETIMEDOUT: 'the connection timed out (ETIMEDOUT)',
+  UND_ERR_CONNECT_TIMEOUT: 'the connection timed out (UND_ERR_CONNECT_TIMEOUT)',
+  EHOSTUNREACH: 'the host is unreachable (EHOSTUNREACH)',
+  ENETUNREACH: 'the network is unreachable (ENETUNREACH)',
+  ECONNRESET: 'the connection was reset (ECONNRESET)',
+  UND_ERR_SOCKET: 'the connection was closed mid-request (UND_ERR_SOCKET)',
+};
+
+/**
+ * The socket error code behind a failed request that got no HTTP answer at all. octokit
+ * reports those as status 500 (its `fetch failed` wrapper), which is not what GitHub said.
+ */
+function connectionFailureCode(error: unknown): string | undefined {
+  const failure = error as { status?: unknown; response?: unknown } | null;
+  if (failure === null || typeof failure !== 'object' || failure.response !== undefined)
+    return undefined;
+  let current: unknown = error;
+  for (let depth = 0; typeof current === 'object' && current !== null && depth < 8; depth++) {
+    const { code, cause } = current as { code?: unknown; cause?: unknown };
+    if (typeof code === 'string' && code in CONNECTION_REASONS) return code;
+    current = cause;
+  }
+  return undefined;
 }
 
 const ThrottledOctokit = Octokit.plugin(throttling, retry);
@@ -154,12 +175,20 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
   private etag: string | null = null;
   private newestId: string | null = null;
   private newestCreatedAt: string | null = null;
+  /** The GH Archive back-fill of the most recent gap (also in its warning), for callers that automate it. */
+  lastGap: GapBackfill | undefined;
   /** Events fetched but not yet returned by poll(), oldest first. */
   private pending: StreamRecord<GitHubEvent>[] = [];
   /** ETag to adopt once `pending` is drained (adopting it earlier could skip events on restart). */
   private pendingEtag: string | null = null;
   private nextPollAt = 0;
   private consecutiveFailures = 0;
+  /** Polls in a row that got no HTTP answer at all (refused, unresolvable, timed out). */
+  private connectionFailures = 0;
+  /** Whether the API has ever answered (any HTTP status): until then, no answer fails at once. */
+  private answered = false;
+  /** The URL of the last request, for messages (it holds no credential: tokens go in headers). */
+  private lastUrl = '';
   private lastKey: string | undefined;
   private started = false;
   /** Events of the current poll that failed github.Event@1, with the reason. */
@@ -294,6 +323,7 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
         this.pendingEtag = null;
       }
       this.consecutiveFailures = 0;
+      this.connectionFailures = 0;
     } catch (error) {
       if (signal.aborted) return;
       pollIntervalMs = this.handleFailure(error);
@@ -357,8 +387,16 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
       Date.parse(oldest.created_at) - Date.parse(this.newestCreatedAt ?? oldest.created_at);
     this.metrics.gaps++;
     this.metrics.missedIdsEstimate += Math.max(0, missedIds);
+    const backfill = ghArchiveBackfill({
+      newestSeenId: this.newestId!,
+      newestSeenCreatedAt: this.newestCreatedAt ?? oldest.created_at,
+      oldestFetchedId: oldest.id,
+      oldestFetchedCreatedAt: oldest.created_at,
+      feed: this.config.feed,
+    });
+    this.lastGap = backfill;
     this.logger.warn(
-      `GitHub events feed ${this.path}: events were missed between two polls (up to ${missedIds} ids over ${Math.round(spanMs / 1000)} s). Poll a narrower feed (repo/org/user) or add tokens to poll more often.`,
+      `GitHub events feed ${this.path}: events were missed between two polls (up to ${missedIds} ids over ${Math.round(spanMs / 1000)} s). Back-fill them from GH Archive once its hour files are out (about an hour after each hour): download ${backfill.hours.join(' ')} and replay them with the replay input's idsAfter "${backfill.replay.idsAfter}" and idsBefore "${backfill.replay.idsBefore}" (and this feed). To miss fewer, poll a narrower feed (repo/org/user).`,
       {
         feed: this.path,
         newestSeenId: this.newestId,
@@ -367,6 +405,7 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
         fromCreatedAt: this.newestCreatedAt,
         toCreatedAt: oldest.created_at,
         spanMs,
+        backfill,
       },
     );
   }
@@ -418,16 +457,31 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
       const headers: Record<string, string> = {};
       if (key !== undefined) headers.authorization = `token ${key}`;
       if (etag) headers['if-none-match'] = etag;
+      this.lastUrl = /^https?:\/\//.test(url)
+        ? url
+        : `${this.config.baseUrl.replace(/\/$/, '')}${url}`;
       try {
         const response = await this.octokit.request(`GET ${url}`, {
           ...(url === this.path ? { per_page: this.config.perPage } : {}),
           headers,
-          request: { signal },
+          // Until the API has answered once, no answer is most likely a wrong baseUrl: fail
+          // at once rather than after octokit's retries (1 + 4 + 9 s by default).
+          request: { signal, ...(this.answered ? {} : { retries: 0 }) },
         });
+        this.answered = true;
         await this.report(key, response.headers);
         return { status: response.status, headers: response.headers, data: response.data };
       } catch (error) {
         const failure = error as RequestFailure;
+        if (failure.response !== undefined && !this.answered) {
+          this.answered = true;
+          // The first answer is a server error, to a request sent without octokit's retries
+          // (see above): retry it as they would have.
+          if ((failure.status ?? 0) >= 500 && this.config.retries > 0) {
+            await this.sleep(this.config.retryBaseDelayMs, signal);
+            continue;
+          }
+        }
         const responseHeaders = failure.response?.headers ?? {};
         if (failure.status === 304) {
           // No rate limit spent; X-Poll-Interval still applies.
@@ -519,9 +573,15 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
     }
   }
 
-  /** 5xx/network errors after octokit's retries: back off and poll again. Auth errors stop the stage. */
+  /**
+   * 5xx/network errors after octokit's retries: back off and poll again. Auth errors stop the
+   * stage, and so does a GitHub that cannot be reached: at the first poll, or after
+   * `maxUnreachablePolls` such polls in a row.
+   */
   private handleFailure(error: unknown): number {
     const failure = error as RequestFailure;
+    const connection = connectionFailureCode(error);
+    if (connection !== undefined) return this.handleConnectionFailure(connection, error);
     const status = failure.status;
     const reason = describeFailure(failure);
     if (status === 401 || status === 403) throw new GitHubAuthError(status, this.path, reason);
@@ -538,6 +598,32 @@ export class GitHubEventsSource implements Source<GitHubEvent> {
       feed: this.path,
       status: status ?? null,
       reason,
+      backoffMs,
+    });
+    return backoffMs;
+  }
+
+  /** No HTTP answer (octokit calls it a 500, which GitHub never said). */
+  private handleConnectionFailure(code: string, error: unknown): number {
+    this.metrics.failedPolls++;
+    this.connectionFailures++;
+    if (!this.answered || this.connectionFailures > this.config.maxUnreachablePolls)
+      throw new GitHubConnectionError(
+        this.lastUrl,
+        code,
+        CONNECTION_REASONS[code] ?? code,
+        this.connectionFailures,
+        error,
+      );
+    const backoffMs = Math.min(
+      60_000,
+      this.config.retryBaseDelayMs * 2 ** (this.connectionFailures - 1),
+    );
+    this.logger.warn('GitHub could not be reached; polling again after a backoff', {
+      url: this.lastUrl,
+      code,
+      attempt: this.connectionFailures,
+      of: this.config.maxUnreachablePolls,
       backoffMs,
     });
     return backoffMs;

@@ -7,3 +7,5 @@ export * from './events-input.js';
 export * from './key-manager.js';
 export * from './recent-id-window.js';
 export * from './replay-input.js';
+export * from './gap-backfill.js';
+export * from './github-feed.js';

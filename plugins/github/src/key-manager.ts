@@ -1,30 +1,16 @@
-/**
- * Hands out API tokens. The Redis key manager (@codefeedr/plugin-redis) has this shape,
- * so several workers can share one pool of tokens; StaticKeyManager is the in-process one.
- */
-export interface KeyManager {
-  /** A key with at least `calls` requests left for `target`, or undefined when none has. */
-  acquire(target: string, calls?: number): Promise<{ key: string } | undefined>;
-  /** Optional feedback after each response: what GitHub says is left on `key`. */
-  reportRateLimit?(target: string, key: string, limit: RateLimitState): void | Promise<void>;
-  /** Optional: when the earliest exhausted key refills (epoch ms), to wait no longer than needed. */
-  nextResetAt?(target: string): number | undefined;
-}
-
-export interface RateLimitState {
-  remaining: number;
-  /** Epoch ms at which the budget refills (GitHub's X-RateLimit-Reset × 1000). */
-  resetAt: number;
-}
+import { createHash } from 'node:crypto';
+import type { AcquiredKey, KeyManager, RateLimitState } from '@codefeedr/core';
 
 interface KeyBudget {
   readonly key: string;
+  /** Not the secret: the first 12 hex digits of its SHA-256, for logs. */
+  readonly id: string;
   remaining: number;
   resetAt: number;
 }
 
 /**
- * A fixed list of tokens. Sticks to one token until GitHub reports it exhausted, then
+ * A fixed list of tokens (core's KeyManager contract, in one process). Sticks to one token until GitHub reports it exhausted, then
  * rotates to the next one with budget left; a token whose reset time has passed is usable
  * again. Budgets are per process: use the Redis key manager to share them across workers.
  */
@@ -38,6 +24,7 @@ export class StaticKeyManager implements KeyManager {
   ) {
     this.budgets = [...new Set(keys)].map((key) => ({
       key,
+      id: createHash('sha256').update(key).digest('hex').slice(0, 12),
       remaining: Number.POSITIVE_INFINITY,
       resetAt: 0,
     }));
@@ -47,7 +34,7 @@ export class StaticKeyManager implements KeyManager {
     return this.budgets.length;
   }
 
-  async acquire(_target: string, calls = 1): Promise<{ key: string } | undefined> {
+  async acquire(_target: string, calls = 1): Promise<AcquiredKey | undefined> {
     const now = this.now();
     for (let step = 0; step < this.budgets.length; step++) {
       const index = (this.current + step) % this.budgets.length;
@@ -58,7 +45,12 @@ export class StaticKeyManager implements KeyManager {
       if (budget.remaining >= calls) {
         this.current = index;
         budget.remaining -= calls;
-        return { key: budget.key };
+        return {
+          key: budget.key,
+          id: budget.id,
+          remainingCalls: budget.remaining,
+          refreshAt: budget.resetAt,
+        };
       }
     }
     return undefined;
@@ -77,12 +69,4 @@ export class StaticKeyManager implements KeyManager {
     if (exhausted.length === 0 || exhausted.length < this.budgets.length) return undefined;
     return Math.min(...exhausted.map((b) => b.resetAt));
   }
-}
-
-export function isKeyManager(value: unknown): value is KeyManager {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as KeyManager).acquire === 'function'
-  );
 }

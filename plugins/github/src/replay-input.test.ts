@@ -97,18 +97,23 @@ describe('GitHub replay input', () => {
       [
         ...good.slice(0, 10).map((e) => JSON.stringify(e)),
         '{not json',
-        '{"created_at":"2015-01-01T12:00:00Z","hello":"world"}',
+        // Not an event; exactly these bytes must reach the dead letters (spacing, 1.50, \u escapes).
+        '{ "created_at" : "2015-01-01T12:00:00Z", "hello": "w\\u00f6rld", "n": 1.50 }',
         ...good.slice(10).map((e) => JSON.stringify(e)),
       ].join('\n'),
     );
     const out = await drain(await open({ paths: path }));
     const bad = out.filter((r) => sourceRecordError(r) !== undefined);
     expect(bad.map((r) => r.value).sort()).toEqual([
-      '{"created_at":"2015-01-01T12:00:00Z","hello":"world"}',
+      '{ "created_at" : "2015-01-01T12:00:00Z", "hello": "w\\u00f6rld", "n": 1.50 }',
       '{not json',
     ]);
     const notEvent = bad.find((r) => String(r.value).includes('hello'))!;
-    expect(sourceRecordError(notEvent)!.message).toMatch(/not a GitHub event/);
+    expect(sourceRecordError(notEvent)!.message).toMatch(/mixed\.ndjson:12: not a GitHub event/);
+    expect(notEvent.headers).toMatchObject({
+      'codefeedr-source-file': path,
+      'codefeedr-source-line': '12',
+    });
     expect(ids(out.filter((r) => sourceRecordError(r) === undefined))).toEqual(
       eventTimeOrder(good),
     );

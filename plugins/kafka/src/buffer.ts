@@ -12,12 +12,32 @@ import type {
 import { defineBuffer, z } from '@codefeedr/core';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka } from 'kafkajs';
-import { createKafkaClient, kafkaClientConfigSchema } from './client-config.js';
+import {
+  connectionReason,
+  createKafkaClient,
+  isKafkaConnectionError,
+  kafkaClientConfigSchema,
+  probeKafka,
+} from './client-config.js';
 import { KafkaBufferConsumer } from './consumer.js';
-import { KafkaCompressionCodecMissingError, KafkaTopicNotReadyError } from './errors.js';
+import {
+  KafkaCompressionCodecMissingError,
+  KafkaTopicNotReadyError,
+  KafkaUnavailableError,
+} from './errors.js';
 import { KafkaBufferProducer } from './producer.js';
 
 const { CompressionTypes, CompressionCodecs } = kafkajs;
+
+/**
+ * Topics this buffer creates keep records until they are deleted (`retention.ms` -1) unless
+ * `topicConfig` or the stage's `bufferConfig` says otherwise. Kafka's time retention measures
+ * a segment by its newest record timestamp, and a record's timestamp here is its event time:
+ * replayed GH Archive events from 2015 were deleted minutes after they were sent, before the
+ * next stage had read them, and that stage skipped ahead to the new log start (silent loss).
+ * Kafka Streams keeps its repartition topics the same way.
+ */
+const BUFFER_TOPIC_DEFAULTS: Readonly<Record<string, string>> = { 'retention.ms': '-1' };
 
 const COMPRESSION = {
   none: CompressionTypes.None,
@@ -46,7 +66,9 @@ export const kafkaBufferConfigSchema = kafkaClientConfigSchema
       .int()
       .positive()
       .default(6)
-      .describe('Partitions of each topic the buffer creates.'),
+      .describe(
+        "Partitions of a topic created by a send because no stage ensured it (kafka-output targets, inline dead-letter topics). Stage topics get their stage's `partitions` option (default 1).",
+      ),
     replicationFactor: z
       .number()
       .int()
@@ -108,7 +130,14 @@ export class KafkaBuffer implements CodefeedrBuffer {
   /** Topics known to exist (ensured by this buffer), so a send creates a missing one only once. */
   private readonly knownTopics = new Map<string, Promise<number>>();
 
-  constructor(readonly config: KafkaBufferConfig) {
+  /**
+   * @param owner - Who uses the buffer, as error messages name it: the pipeline's buffer, or
+   *   a Kafka input or output stage (which each have their own).
+   */
+  constructor(
+    readonly config: KafkaBufferConfig,
+    readonly owner = 'the Kafka buffer',
+  ) {
     this.kafka = createKafkaClient(config);
     const compression = config.compression;
     if (compression !== 'none' && !codecRegistered(COMPRESSION[compression])) {
@@ -121,14 +150,47 @@ export class KafkaBuffer implements CodefeedrBuffer {
     };
   }
 
+  /**
+   * A buffer whose brokers answered a connect probe: an unreachable cluster fails here, at
+   * once and with one KafkaUnavailableError, rather than in the first stage that uses it.
+   */
+  static async connect(config: KafkaBufferConfig, owner?: string): Promise<KafkaBuffer> {
+    const buffer = new KafkaBuffer(config, owner);
+    await probeKafka(config, buffer.owner);
+    return buffer;
+  }
+
   /** The shared admin client, connected on first use. */
   connectedAdmin(): Promise<Admin> {
-    this.adminConnection ??= (async () => {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      return admin;
-    })();
+    if (this.adminConnection === undefined) {
+      const connection = (async () => {
+        const admin = this.kafka.admin();
+        await this.connecting(admin.connect());
+        return admin;
+      })();
+      this.adminConnection = connection;
+      // A failed connect is not kept: a retry of the operation connects again.
+      connection.catch(() => {
+        if (this.adminConnection === connection) this.adminConnection = undefined;
+      });
+    }
     return this.adminConnection;
+  }
+
+  /** A connect that found no broker becomes a KafkaUnavailableError naming this buffer's owner. */
+  private async connecting(connect: Promise<void>): Promise<void> {
+    try {
+      await connect;
+    } catch (error) {
+      if (!isKafkaConnectionError(error)) throw error;
+      throw new KafkaUnavailableError(
+        this.owner,
+        this.config.brokers,
+        connectionReason(error),
+        error,
+        { retryable: true },
+      );
+    }
   }
 
   async producer(options: ProducerOptions): Promise<BufferProducer> {
@@ -142,7 +204,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
         ? { transactionalId: `${this.config.transactionalIdPrefix}-${options.clientId}` }
         : {}),
     });
-    await producer.connect();
+    await this.connecting(producer.connect());
     const wrapped = new KafkaBufferProducer(producer, options.clientId, transactional, {
       acks: transactional ? -1 : this.config.acks,
       compression: COMPRESSION[this.config.compression],
@@ -163,7 +225,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
       joinTimeoutMs: this.config.joinTimeoutMs,
     });
     try {
-      await consumer.open();
+      await this.connecting(consumer.open());
     } catch (error) {
       await consumer.close().catch(() => undefined);
       throw error;
@@ -193,7 +255,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
   /** Creates the topic unless it exists; resolves with its partition count once all have leaders. */
   private async createTopic(spec: TopicSpec): Promise<number> {
     const admin = await this.connectedAdmin();
-    const config = { ...this.config.topicConfig, ...spec.config };
+    const config = { ...BUFFER_TOPIC_DEFAULTS, ...this.config.topicConfig, ...spec.config };
     // createTopics answers false (no error) when the topic exists, so concurrent workers are fine.
     await admin.createTopics({
       waitForLeaders: false,
@@ -261,8 +323,9 @@ export class KafkaBuffer implements CodefeedrBuffer {
   async close(): Promise<void> {
     const resources = [...this.open];
     await Promise.allSettled(resources.map((r) => r.close()));
-    if (this.adminConnection) await (await this.adminConnection).disconnect();
+    const admin = await this.adminConnection?.catch(() => undefined);
     this.adminConnection = undefined;
+    await admin?.disconnect();
   }
 }
 
@@ -279,7 +342,7 @@ export const kafkaBuffer = Object.assign(
       'Apache Kafka topics between stages: partitioned by key, consumer groups, transactions.',
     configSchema: kafkaBufferConfigSchema,
     capabilities: CAPABILITIES,
-    create: (config) => new KafkaBuffer(config),
+    create: (config) => KafkaBuffer.connect(config),
   }),
   // Listed in the plugin manifest: exactly-once needs a transform stage with guarantee `exactly-once`.
   { guarantees: ['at-least-once', 'exactly-once'] as const },

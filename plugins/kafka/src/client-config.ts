@@ -1,6 +1,13 @@
-import { z } from '@codefeedr/core';
+import { redactText, z } from '@codefeedr/core';
 import kafkajs from 'kafkajs';
-import type { Kafka as KafkaClient, KafkaConfig, logCreator, SASLOptions } from 'kafkajs';
+import type {
+  Kafka as KafkaClient,
+  KafkaConfig,
+  logCreator,
+  RetryOptions,
+  SASLOptions,
+} from 'kafkajs';
+import { KafkaUnavailableError } from './errors.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -58,7 +65,8 @@ const LEVEL_NAMES: Record<number, string> = {
 };
 
 // kafkajs log entries carry request payloads and client config; only these fields are
-// copied out, so credentials can never reach a log line.
+// copied out, so credentials can never reach a log line. The line is then redacted like the
+// runtime's own, so a broker address from ${ENV} reads the same here as in the final error.
 const SAFE_LOG_FIELDS = [
   'broker',
   'topic',
@@ -78,12 +86,15 @@ const redactingLogCreator: logCreator =
       if (log[name] !== undefined) fields[name] = log[name];
     }
     process.stderr.write(
-      `${JSON.stringify({ level: LEVEL_NAMES[level] ?? level, source: `kafkajs.${namespace}`, message: log.message, ...fields })}\n`,
+      `${redactText(JSON.stringify({ level: LEVEL_NAMES[level] ?? level, source: `kafkajs.${namespace}`, message: log.message, ...fields }))}\n`,
     );
   };
 
-/** A kafkajs client for the given settings; its logs go through the redacting log creator. */
-export function createKafkaClient(config: KafkaClientConfig, clientIdSuffix?: string): KafkaClient {
+function kafkaConfigOf(
+  config: KafkaClientConfig,
+  clientIdSuffix: string | undefined,
+  retry?: RetryOptions,
+): KafkaConfig {
   const kafkaConfig: KafkaConfig = {
     brokers: config.brokers,
     clientId: clientIdSuffix ? `${config.clientId}-${clientIdSuffix}` : config.clientId,
@@ -91,8 +102,100 @@ export function createKafkaClient(config: KafkaClientConfig, clientIdSuffix?: st
     requestTimeout: config.requestTimeoutMs,
     logLevel: LEVELS[config.logLevel],
     logCreator: redactingLogCreator,
+    ...(retry === undefined ? {} : { retry }),
   };
   if (config.ssl !== undefined) kafkaConfig.ssl = config.ssl;
   if (config.sasl !== undefined) kafkaConfig.sasl = config.sasl as SASLOptions;
-  return new Kafka(kafkaConfig);
+  return kafkaConfig;
+}
+
+/** A kafkajs client for the given settings; its logs go through the redacting log creator. */
+export function createKafkaClient(config: KafkaClientConfig, clientIdSuffix?: string): KafkaClient {
+  return new Kafka(kafkaConfigOf(config, clientIdSuffix));
+}
+
+// Node's socket error codes, in words a user acts on.
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'nothing accepts connections there (ECONNREFUSED)',
+  ENOTFOUND: 'the host name does not resolve (ENOTFOUND)',
+  EAI_AGAIN: 'the host name cannot be resolved right now (EAI_AGAIN)',
+  ETIMEDOUT: 'the connection timed out (ETIMEDOUT)',
+  EHOSTUNREACH: 'the host is unreachable (EHOSTUNREACH)',
+  ENETUNREACH: 'the network is unreachable (ENETUNREACH)',
+  ECONNRESET: 'the connection was reset (ECONNRESET)',
+};
+
+// kafkajs's names for "no broker could be talked to" (KafkaJSNumberOfRetriesExceeded wraps them).
+const CONNECTION_ERRORS = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+]);
+
+interface ErrorLike {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  originalError?: unknown;
+}
+
+/** kafkajs errors nest through `cause`/`originalError`; the innermost one says what happened. */
+function errorChain(error: unknown): ErrorLike[] {
+  const chain: ErrorLike[] = [];
+  let current: unknown = error;
+  while (typeof current === 'object' && current !== null && chain.length < 8) {
+    const e = current as ErrorLike;
+    chain.push(e);
+    current = e.cause ?? e.originalError;
+  }
+  return chain;
+}
+
+/** Whether a kafkajs error means no broker could be reached (as opposed to one refusing a request). */
+export function isKafkaConnectionError(error: unknown): boolean {
+  return errorChain(error).some(
+    (e) =>
+      (typeof e.name === 'string' && CONNECTION_ERRORS.has(e.name)) ||
+      (typeof e.code === 'string' && e.code in NETWORK_REASONS),
+  );
+}
+
+/** The innermost error's socket code in words, else its message. */
+export function connectionReason(error: unknown): string {
+  const chain = errorChain(error);
+  for (const e of [...chain].reverse()) {
+    if (typeof e.code === 'string' && e.code in NETWORK_REASONS) return NETWORK_REASONS[e.code]!;
+  }
+  const last = chain[chain.length - 1];
+  return String(last?.message ?? error);
+}
+
+// Three quick attempts: a refused or unresolvable address fails in well under a second, a
+// silent one after three connectionTimeoutMs, instead of kafkajs's default six attempts with
+// backoff (10-16 s) and a log line per attempt.
+const PROBE_RETRY: RetryOptions = { retries: 2, initialRetryTime: 100, maxRetryTime: 500 };
+
+/**
+ * Connects to the brokers once and disconnects, with the probe's short retries and no client
+ * logs: an unreachable cluster fails at start with one KafkaUnavailableError naming `owner`
+ * and the addresses, before any stage has run.
+ */
+export async function probeKafka(config: KafkaClientConfig, owner: string): Promise<void> {
+  const client = new Kafka({
+    ...kafkaConfigOf(config, 'probe', PROBE_RETRY),
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = client.admin();
+  try {
+    await admin.connect();
+  } catch (error) {
+    // Already retried (PROBE_RETRY): the runtime must not try again, it would only be slower.
+    throw new KafkaUnavailableError(owner, config.brokers, connectionReason(error), error, {
+      retryable: false,
+    });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }

@@ -3,6 +3,28 @@ import { CodefeedrError } from '@codefeedr/core';
 /** A Kafka buffer, input or output could not do what was asked; `code` says which case. */
 export class KafkaBufferError extends CodefeedrError {}
 
+/**
+ * No Kafka broker of `brokers` could be reached for `owner` ("the Kafka buffer", `stage "x"
+ * (kafka-input)`). Names the addresses and the setting they come from, and what to check.
+ */
+export class KafkaUnavailableError extends KafkaBufferError {
+  /** @param reason - What the client said, in words, e.g. `nothing accepts connections there (ECONNREFUSED)`. */
+  constructor(
+    owner: string,
+    brokers: readonly string[],
+    reason: string,
+    cause: unknown,
+    options: { retryable: boolean },
+  ) {
+    super(
+      'KAFKA_UNAVAILABLE',
+      `Could not connect to Kafka at ${brokers.join(', ')} for ${owner}: ${reason}. Check that Kafka is running there (npm run services:up in this repo starts one) and that the \`brokers\` setting of ${owner} lists the right host:port.`,
+      { owner, brokers: [...brokers] },
+      { cause, retryable: options.retryable },
+    );
+  }
+}
+
 export class KafkaCompressionCodecMissingError extends KafkaBufferError {
   constructor(compression: string) {
     super(
@@ -29,7 +51,7 @@ export class KafkaConsumerCrashedError extends KafkaBufferError {
       'KAFKA_CONSUMER_CRASHED',
       `Kafka consumer of group "${group}" stopped: ${String((cause as Error)?.message ?? cause)}. Check that the brokers are reachable, then restart the stage; it resumes from the last committed offsets.`,
       { group },
-      { cause },
+      { cause, retryable: true },
     );
   }
 }
@@ -40,7 +62,7 @@ export class KafkaCommitFailedError extends KafkaBufferError {
       'KAFKA_COMMIT_FAILED',
       `Kafka consumer group "${group}" could not commit its offsets: ${String((cause as Error)?.message ?? cause)}. The records will be delivered again after a restart (at-least-once); check the brokers if this repeats.`,
       { group },
-      { cause },
+      { cause, retryable: true },
     );
   }
 }
@@ -51,6 +73,7 @@ export class KafkaTopicNotReadyError extends KafkaBufferError {
       'KAFKA_TOPIC_NOT_READY',
       `Kafka topic "${topic}" was created but its partitions have no leader yet. Check that enough brokers are up for its replication factor, then retry.`,
       { topic },
+      { retryable: true },
     );
   }
 }
@@ -61,6 +84,18 @@ export class KafkaSendIncompleteError extends KafkaBufferError {
       'KAFKA_SEND_INCOMPLETE',
       `Kafka did not acknowledge the records for topic "${topic}" partition(s) ${partitions.join(', ')} after repeated sends. Check that those partitions have a leader (enough brokers up), then retry; nothing was committed for them.`,
       { topic, partitions: [...partitions] },
+      { retryable: true },
+    );
+  }
+}
+
+/** A record whose encoded value is larger than the output's `maxMessageBytes`: a dead letter. */
+export class KafkaRecordTooLargeError extends KafkaBufferError {
+  constructor(topic: string, bytes: number, limit: number) {
+    super(
+      'KAFKA_RECORD_TOO_LARGE',
+      `A record of ${bytes} bytes is larger than the ${limit} bytes Kafka topic "${topic}" takes (maxMessageBytes); it went to the dead letters. Raise maxMessageBytes together with the broker's message.max.bytes, or make the record smaller.`,
+      { topic, bytes, limit },
     );
   }
 }

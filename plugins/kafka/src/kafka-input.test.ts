@@ -97,8 +97,8 @@ describe('kafkaInput', () => {
       expect(letter.stageId).toBe(stageId);
       expect(letter.error.code).toBe('SOURCE_RECORD_INVALID');
       expect(letter.original).toEqual({
-        encoding: 'json',
-        value: Buffer.from([0xc3, 0x28]).toString('base64'),
+        encoding: 'base64',
+        data: Buffer.from([0xc3, 0x28]).toString('base64'),
       });
 
       // The stop committed the group's offsets: a second run reads only what came after.

@@ -12,7 +12,7 @@ import {
   type TopicPartitionOffset,
 } from '@codefeedr/core';
 import { KafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
-import { kafkaClientConfigSchema } from './client-config.js';
+import { kafkaClientConfigSchema, probeKafka } from './client-config.js';
 import { valueSerde } from './value-serde.js';
 
 const startSchema = z.union([
@@ -57,9 +57,11 @@ export class KafkaInputSource implements Source<unknown> {
   private readonly serde: Serde;
   private readonly keyPath: string[] | undefined;
 
+  /** @param owner - How errors name this source, e.g. `stage "events" (kafka-input)`. */
   constructor(
     private readonly config: KafkaInputConfig,
     private readonly group: string,
+    owner = `the kafka-input of group "${group}"`,
   ) {
     this.buffer = new KafkaBuffer(
       kafkaBufferConfigSchema.parse({
@@ -67,12 +69,15 @@ export class KafkaInputSource implements Source<unknown> {
         sessionTimeoutMs: config.sessionTimeoutMs,
         isolation: config.isolation,
       }),
+      owner,
     );
     this.serde = valueSerde(config.serde);
     this.keyPath = config.keyField?.split('.');
   }
 
+  /** Fails fast (KafkaUnavailableError) when no broker answers, then joins the group. */
   async open(): Promise<void> {
+    await probeKafka(this.config, this.buffer.owner);
     this.consumer = await this.buffer.consumer({
       group: this.group,
       topics: [this.config.topic],
@@ -91,9 +96,10 @@ export class KafkaInputSource implements Source<unknown> {
         const key = this.keyPath === undefined ? m.key : fieldAsKey(value, this.keyPath);
         out[i] = { key, value, timestamp: m.timestamp, headers: m.headers };
       } catch (error) {
+        // The exact bytes, so the dead letter holds the message as it was on the topic.
         out[i] = badSourceRecord(
-          Buffer.from(m.value).toString('base64'),
-          `${(error as Error).message} (topic ${m.topic}, partition ${m.partition}, offset ${m.offset}; value is base64)`,
+          new Uint8Array(m.value),
+          `${(error as Error).message} (topic ${m.topic}, partition ${m.partition}, offset ${m.offset})`,
           m.timestamp,
           m.headers ?? {},
         );
@@ -145,7 +151,11 @@ export const kafkaInput = Object.assign(
     configSchema: kafkaInputConfigSchema,
     outputType: Any,
     async createSource(config, ctx: StageContext) {
-      const source = new KafkaInputSource(config, config.group ?? ctx.stageId);
+      const source = new KafkaInputSource(
+        config,
+        config.group ?? ctx.stageId,
+        `stage "${ctx.stageId}" (kafka-input)`,
+      );
       await source.open();
       return source;
     },

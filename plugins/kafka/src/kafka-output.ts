@@ -6,10 +6,13 @@ import {
   type BufferProducer,
   type Serde,
   type Sink,
+  type SinkRecordFailure,
+  type SinkWriteResult,
   type StreamRecord,
 } from '@codefeedr/core';
+import { KafkaRecordTooLargeError } from './errors.js';
 import { KafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
-import { kafkaClientConfigSchema } from './client-config.js';
+import { kafkaClientConfigSchema, probeKafka } from './client-config.js';
 import { fieldAsKey, pickClientConfig } from './kafka-input.js';
 import { valueSerde } from './value-serde.js';
 
@@ -28,34 +31,74 @@ export const kafkaOutputConfigSchema = kafkaClientConfigSchema.extend({
     .optional()
     .describe('Dot path of a value field to use as the Kafka key (default: the record key).'),
   compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('none'),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1_000_000)
+    .describe(
+      "Largest encoded value sent; a larger record is a dead letter (keep it under the broker's message.max.bytes, 1 MiB by default).",
+    ),
 });
 
 export type KafkaOutputConfig = z.output<typeof kafkaOutputConfigSchema>;
+
+/** kafkajs error types Kafka answers for a record itself: resending it can never succeed. */
+const REFUSED_RECORD_TYPES = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+]);
+
+function refusesRecord(error: unknown): boolean {
+  for (let e = error as { type?: unknown; cause?: unknown } | undefined; e; e = e.cause as never) {
+    if (typeof e.type === 'string' && REFUSED_RECORD_TYPES.has(e.type)) return true;
+  }
+  return false;
+}
+
+/** One `write` batch: its records, their encoded messages, and its send while unconfirmed. */
+interface PendingSend {
+  readonly records: StreamRecord<unknown>[];
+  readonly messages: BufferMessage[];
+  sent: Promise<void> | undefined;
+}
 
 /**
  * Writes records to a Kafka topic (CodeFeedr's KafkaOutput). `write` starts the send at once
  * (so batches pipeline); `flush` resolves when every send so far is acknowledged by all
  * in-sync replicas, which is when the runtime commits its input positions (at-least-once).
+ * A batch stays pending until Kafka confirms it, so a failed flush retried by the runtime
+ * sends it again (nothing is lost). Records Kafka refuses for what they are (over
+ * `maxMessageBytes`, invalid) are reported in `failed` and dead-lettered; the rest are written.
  */
 export class KafkaOutputSink implements Sink<unknown> {
   private readonly buffer: KafkaBuffer;
   private readonly serde: Serde;
   private producer: BufferProducer | undefined;
-  private pending: Promise<void>[] = [];
+  private pending: PendingSend[] = [];
   private readonly keyPath: string[] | undefined;
 
-  constructor(private readonly config: KafkaOutputConfig) {
+  /** @param owner - How errors name this sink, e.g. `stage "out" (kafka-output)`. */
+  constructor(
+    private readonly config: KafkaOutputConfig,
+    owner = `the kafka-output of topic "${config.topic}"`,
+  ) {
     this.buffer = new KafkaBuffer(
       kafkaBufferConfigSchema.parse({
         ...pickClientConfig(config),
         compression: config.compression,
       }),
+      owner,
     );
     this.serde = valueSerde(config.serde);
     this.keyPath = config.keyField?.split('.');
   }
 
+  /** Fails fast (KafkaUnavailableError) when no broker answers, then ensures the topic. */
   async open(): Promise<void> {
+    await probeKafka(this.config, this.buffer.owner);
     await this.buffer.admin.ensureTopic({
       name: this.config.topic,
       partitions: this.config.partitions,
@@ -64,30 +107,80 @@ export class KafkaOutputSink implements Sink<unknown> {
     this.producer = await this.buffer.producer({ clientId: `output-${this.config.topic}` });
   }
 
-  write(batch: readonly StreamRecord<unknown>[]): void {
+  write(batch: readonly StreamRecord<unknown>[]): SinkWriteResult<unknown> | void {
     if (batch.length === 0) return;
-    const messages = new Array<BufferMessage>(batch.length);
-    for (let i = 0; i < batch.length; i++) {
-      const record = batch[i]!;
-      messages[i] = {
+    const records: StreamRecord<unknown>[] = [];
+    const messages: BufferMessage[] = [];
+    const failed: SinkRecordFailure<unknown>[] = [];
+    for (const record of batch) {
+      let value: Uint8Array;
+      try {
+        value = this.serde.encode(record.value);
+      } catch (error) {
+        failed.push({ record, error });
+        continue;
+      }
+      if (value.length > this.config.maxMessageBytes) {
+        failed.push({
+          record,
+          error: new KafkaRecordTooLargeError(
+            this.config.topic,
+            value.length,
+            this.config.maxMessageBytes,
+          ),
+        });
+        continue;
+      }
+      records.push(record);
+      messages.push({
         key: this.keyOf(record),
-        value: this.serde.encode(record.value),
+        value,
         timestamp: record.timestamp,
         headers: record.headers,
-      };
+      });
     }
-    this.pending.push(this.producer!.send(this.config.topic, messages));
+    if (messages.length > 0) {
+      const entry: PendingSend = { records, messages, sent: undefined };
+      entry.sent = this.send(entry);
+      this.pending.push(entry);
+    }
+    return failed.length > 0 ? { failed } : undefined;
   }
 
-  async flush(): Promise<void> {
-    const pending = this.pending;
-    this.pending = [];
-    await Promise.all(pending);
+  async flush(): Promise<SinkWriteResult<unknown> | void> {
+    const failed: SinkRecordFailure<unknown>[] = [];
+    while (this.pending.length > 0) {
+      const entry = this.pending[0]!;
+      entry.sent ??= this.send(entry); // a send that failed before: again
+      try {
+        await entry.sent;
+      } catch (error) {
+        entry.sent = undefined;
+        if (!refusesRecord(error)) throw error; // kept pending: the runtime's retry resends it
+        // Kafka refused something in the batch: find which records, send the others one by one.
+        for (let i = 0; i < entry.messages.length; i++) {
+          try {
+            await this.producer!.send(this.config.topic, [entry.messages[i]!]);
+          } catch (single) {
+            if (!refusesRecord(single)) throw single;
+            failed.push({ record: entry.records[i]!, error: single });
+          }
+        }
+      }
+      this.pending.shift();
+    }
+    return failed.length > 0 ? { failed } : undefined;
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled(this.pending);
+    await Promise.allSettled(this.pending.map((p) => p.sent));
     await this.buffer.close();
+  }
+
+  private send(entry: PendingSend): Promise<void> {
+    const sent = this.producer!.send(this.config.topic, entry.messages);
+    sent.catch(() => undefined); // awaited by flush; never an unhandled rejection meanwhile
+    return sent;
   }
 
   private keyOf(record: StreamRecord<unknown>): string | undefined {
@@ -95,17 +188,15 @@ export class KafkaOutputSink implements Sink<unknown> {
   }
 }
 
-export const kafkaOutput = Object.assign(
-  defineOutput({
-    name: 'kafka-output',
-    description: 'Writes records to a Kafka topic, keyed by the record key or a value field.',
-    configSchema: kafkaOutputConfigSchema,
-    inputTypes: [Any] as const,
-    async createSink(config) {
-      const sink = new KafkaOutputSink(config);
-      await sink.open();
-      return sink;
-    },
-  }),
-  { guarantees: ['at-least-once'] as const },
-);
+export const kafkaOutput = defineOutput({
+  name: 'kafka-output',
+  description: 'Writes records to a Kafka topic, keyed by the record key or a value field.',
+  configSchema: kafkaOutputConfigSchema,
+  inputTypes: [Any] as const,
+  guarantees: ['at-least-once'],
+  async createSink(config, ctx) {
+    const sink = new KafkaOutputSink(config, `stage "${ctx.stageId}" (kafka-output)`);
+    await sink.open();
+    return sink;
+  },
+});

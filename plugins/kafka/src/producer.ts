@@ -4,7 +4,7 @@ import type {
   BufferTransaction,
   TopicPartitionOffset,
 } from '@codefeedr/core';
-import { murmur2Partition } from '@codefeedr/core';
+import { murmur2Partition } from '@codefeedr/core/buffer';
 import type { CompressionTypes, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
 import { KafkaNotTransactionalError, KafkaSendIncompleteError } from './errors.js';
 
@@ -49,12 +49,13 @@ export class KafkaBufferProducer implements BufferProducer {
     const next = this.tail.then(async () => {
       const partitions = await this.settings.prepareTopic(topic);
       const { acks, compression } = this.settings;
-      await sendCompletely(
-        topic,
-        toKafkaMessages(messages, partitions, this.spread),
-        acks,
-        (batch) => this.producer.send({ topic, messages: batch, acks, compression }),
-      );
+      // One request per ~900 KB of values: a batch of large records would exceed the broker's
+      // message.max.bytes (1 MiB by default) as one record batch and be refused whole.
+      for (const chunk of byteChunks(toKafkaMessages(messages, partitions, this.spread))) {
+        await sendCompletely(topic, chunk, acks, (batch) =>
+          this.producer.send({ topic, messages: batch, acks, compression }),
+        );
+      }
     });
     this.tail = next.catch(() => undefined);
     return next.then(() => undefined);
@@ -110,6 +111,27 @@ class KafkaBufferTransaction implements BufferTransaction {
   async abort(): Promise<void> {
     await this.transaction.abort();
   }
+}
+
+const CHUNK_BYTES = 900_000;
+
+/** Consecutive runs of `messages` whose values add up to at most CHUNK_BYTES (at least one each). */
+function byteChunks(messages: Message[]): Message[][] {
+  const chunks: Message[][] = [];
+  let current: Message[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = (m.value as Uint8Array | null)?.length ?? 0;
+    if (current.length > 0 && bytes + size > CHUNK_BYTES) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
 /**

@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { ConfigError } from '@codefeedr/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLED_EVENTS, githubSummaryPipeline, pipeline } from './github-summary-pipeline.js';
-import { GitHubSummary } from './github-summary.js';
+import { GitHubSummary, windowLabel } from './github-summary.js';
 
 const ESC = '\u001b';
 const dir = mkdtempSync(join(tmpdir(), 'cf-github-summary-'));
@@ -19,6 +19,61 @@ interface RawEvent {
   created_at: string;
   repo: { name: string };
   payload: { size?: number; commits?: unknown[] };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Events per tumbling window of `sizeMs`, busiest first (ties: the earlier window), as printed. */
+function busiestWindows(events: RawEvent[], sizeMs: number, n: number): [string, number][] {
+  const counts = new Map<number, number>();
+  for (const e of events) {
+    const start = Math.floor(Date.parse(e.created_at) / sizeMs) * sizeMs;
+    counts.set(start, (counts.get(start) ?? 0) + 1);
+  }
+  return [...counts]
+    .sort(([a, x], [b, y]) => y - x || a - b)
+    .slice(0, n)
+    .map(([start, count]) => [windowLabel(iso(start), iso(start + sizeMs)), count]);
+}
+
+/**
+ * Stars (WatchEvent) + forks (ForkEvent) per repository in every sliding window (1 h, every
+ * 5 min); each window's top N; the window whose top N has the most stars + forks (the earliest
+ * of equals), as [rank, repo, stars, forks] rows.
+ */
+function hottestTrendingWindow(events: RawEvent[], top: number) {
+  const size = 3_600_000;
+  const slide = 300_000;
+  const windows = new Map<number, Map<string, { stars: number; forks: number }>>();
+  for (const e of events) {
+    if (e.type !== 'WatchEvent' && e.type !== 'ForkEvent') continue;
+    const t = Date.parse(e.created_at);
+    for (let start = Math.floor(t / slide) * slide; start > t - size; start -= slide) {
+      const repos = windows.get(start) ?? new Map<string, { stars: number; forks: number }>();
+      windows.set(start, repos);
+      const c = repos.get(e.repo.name) ?? { stars: 0, forks: 0 };
+      repos.set(e.repo.name, c);
+      if (e.type === 'WatchEvent') c.stars++;
+      else c.forks++;
+    }
+  }
+  let best: { start: number; total: number; rows: [number, string, number, number][] } | undefined;
+  for (const [start, repos] of [...windows].sort(([a], [b]) => a - b)) {
+    const ranked = [...repos]
+      .sort(
+        ([a, x], [b, y]) =>
+          y.stars + y.forks - (x.stars + x.forks) || y.stars - x.stars || (a < b ? -1 : 1),
+      )
+      .slice(0, top);
+    const total = ranked.reduce((n, [, c]) => n + c.stars + c.forks, 0);
+    if (best === undefined || total > best.total)
+      best = {
+        start,
+        total,
+        rows: ranked.map(([repo, c], i) => [i + 1, repo, c.stars, c.forks]),
+      };
+  }
+  return { label: windowLabel(iso(best!.start), iso(best!.start + size)), rows: best!.rows };
 }
 
 /** Every figure the summary prints, computed plainly from the gzip file. */
@@ -66,6 +121,9 @@ function independentCounts(top: number) {
     commits,
     topPushes: ranked(pushes),
     topCommits: ranked(commits),
+    busiest10Minutes: busiestWindows(events, 600_000, Math.min(top, 5)),
+    busiestHours: busiestWindows(events, 3_600_000, Math.min(top, 5)),
+    trending: hottestTrendingWindow(events, top),
   };
 }
 
@@ -93,6 +151,11 @@ function parsePrinted(text: string) {
       return [m[2]!, num(m[3]!)] as [string, number];
     });
   const total = lines.find((l) => l.startsWith('Total'))!.match(/([\d,]+)$/)![1]!;
+  const trendingTitle = lines.find((l) => l.startsWith('TRENDING '))!;
+  const trending = section('TRENDING ').map((row) => {
+    const m = row.match(/^\s*(\d+)\. (.+?)\s+([\d,]+)\s+([\d,]+)$/)!;
+    return [Number(m[1]), m[2]!, num(m[3]!), num(m[4]!)] as [number, string, number, number];
+  });
   return {
     total: num(head[1]!),
     repos: num(head[2]!),
@@ -105,6 +168,9 @@ function parsePrinted(text: string) {
     totalRow: num(total),
     topPushes: top('TOP REPOSITORIES BY PUSHES'),
     topCommits: top('TOP REPOSITORIES BY COMMITS'),
+    busiest10Minutes: top('BUSIEST 10-MINUTE WINDOWS (EVENT TIME)'),
+    busiestHours: top('BUSIEST HOURS (EVENT TIME)'),
+    trending: { label: /^TRENDING (\S+ \S+)/.exec(trendingTitle)![1]!, rows: trending },
   };
 }
 
@@ -143,6 +209,9 @@ describe('github-summary pipeline', () => {
     }
     expect(printed.topPushes).toEqual(expected.topPushes);
     expect(printed.topCommits).toEqual(expected.topCommits);
+    expect(printed.busiest10Minutes).toEqual(expected.busiest10Minutes);
+    expect(printed.busiestHours).toEqual(expected.busiestHours);
+    expect(printed.trending).toEqual(expected.trending);
     // Plain output off a terminal: no escape codes.
     expect(text()).not.toContain(`${ESC}[`);
 
@@ -165,6 +234,12 @@ describe('github-summary pipeline', () => {
     expect(Object.fromEntries(local.byType)).toEqual(expected.byType);
     expect(Object.fromEntries(local.pushesByRepo)).toEqual(expected.pushes);
     expect(Object.fromEntries(local.commitsByRepo)).toEqual(expected.commits);
+    const label = (w: { windowStart: string; windowEnd: string }) =>
+      windowLabel(w.windowStart, w.windowEnd);
+    expect(local.busiestWindows(600_000, 5).map((w) => [label(w), w.events])).toEqual(
+      expected.busiest10Minutes,
+    );
+    expect(local.hottestWindow() && label(local.hottestWindow()!)).toBe(expected.trending.label);
   });
 
   it('draws colours and redraws in place on a terminal, fitting the running view to its height', async () => {
@@ -194,16 +269,24 @@ describe('github-summary pipeline', () => {
     for (const type of Object.keys(expected.byType)) expect(final).toContain(type);
   });
 
-  it('is a registry pipeline component that validates its config', () => {
+  it('is a registry pipeline component that validates its config', async () => {
     expect(pipeline.kind).toBe('pipeline');
     expect(pipeline.name).toBe('github-summary');
-    expect(
-      pipeline
-        .create({ output: join(dir, 'x.ndjson') })
-        .describe()
-        .stages.map((s) => s.id),
-    ).toEqual(expect.arrayContaining(['events', 'push-events', 'activity', 'summary', 'ndjson']));
-    expect(() => pipeline.create({ top: 0, speed: -1 })).toThrow(ConfigError);
-    expect(() => pipeline.create({ top: 0, speed: -1 })).toThrow(/speed: [\s\S]*top: /);
+    const built = await pipeline.create({ output: join(dir, 'x.ndjson') });
+    expect(built.describe().stages.map((s) => s.id)).toEqual(
+      expect.arrayContaining([
+        'events',
+        'push-events',
+        'activity',
+        'event-windows',
+        'watch-events',
+        'fork-events',
+        'trending',
+        'summary',
+        'ndjson',
+      ]),
+    );
+    await expect(pipeline.create({ top: 0, speed: -1 })).rejects.toThrow(ConfigError);
+    await expect(pipeline.create({ top: 0, speed: -1 })).rejects.toThrow(/speed: [\s\S]*top: /);
   });
 });

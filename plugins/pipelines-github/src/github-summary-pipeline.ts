@@ -1,9 +1,24 @@
 import { fileURLToPath } from 'node:url';
-import { PipelineBuilder, ndjsonFileOutput, parseConfig, z, type Pipeline } from '@codefeedr/core';
-import { eventTransforms, eventsInput, replayInput } from '@codefeedr/plugin-github';
+import {
+  PipelineBuilder,
+  definePipeline,
+  ndjsonFileOutput,
+  parseConfig,
+  z,
+  type Pipeline,
+} from '@codefeedr/core';
+import {
+  eventTransforms,
+  eventsInput,
+  forkEvents,
+  replayInput,
+  watchEvents,
+} from '@codefeedr/plugin-github';
 import { activityTransform } from './activity.js';
+import { eventWindowsTransform } from './event-windows.js';
 import { GitHubSummary } from './github-summary.js';
 import { summaryOutput } from './summary-output.js';
+import { trendingRepositoriesTransform } from './trending-repositories-ranking.js';
 
 /** The real GH Archive events shipped in this package's `data` folder. */
 export const BUNDLED_EVENTS = fileURLToPath(new URL('../data/events.ndjson.gz', import.meta.url));
@@ -39,10 +54,15 @@ export type GitHubSummaryOptions = z.input<typeof githubSummaryConfigSchema>;
 
 /**
  * GitHub events (replayed from the bundled GH Archive data, or live) → typed PushEvents →
- * activity → a printed running summary; every event also goes to an NDJSON file.
+ * activity → a printed running summary, with event time at work beside it: events per
+ * tumbling 10-minute and 1-hour window, and the trending repositories (stars + forks per
+ * sliding hour, every 5 minutes); every event also goes to an NDJSON file.
  *
- *   events ──┬──────────────▶ activity ──▶ summary
- *            ├─▶ push-events ─┘
+ *   events ──┬──────────────▶ activity ──────▶ summary
+ *            ├─▶ push-events ─┘                ▲ ▲
+ *            ├─▶ event-windows ────────────────┘ │
+ *            ├─▶ watch-events ─┬─▶ trending ─────┘
+ *            ├─▶ fork-events ──┘
  *            └─▶ ndjson
  */
 export function githubSummaryPipeline(options: GitHubSummaryOptions = {}): Pipeline {
@@ -60,6 +80,10 @@ export function githubSummaryPipeline(options: GitHubSummaryOptions = {}): Pipel
     : `replay of ${typeof paths === 'string' ? paths.split('/').pop() : `${paths.length} files`}`;
   const pushes = eventTransforms.PushEvent.create('push-events');
   const activity = activityTransform.create('activity');
+  const windows = eventWindowsTransform.create('event-windows');
+  const watches = watchEvents.create('watch-events');
+  const forks = forkEvents.create('fork-events');
+  const trending = trendingRepositoriesTransform.create('trending', { top: config.top });
   const summary = summaryOutput.create('summary', {
     top: config.top,
     source,
@@ -74,17 +98,23 @@ export function githubSummaryPipeline(options: GitHubSummaryOptions = {}): Pipel
     .edge(events, pushes)
     .edge(events, activity)
     .edge(pushes, activity)
+    .edge(events, windows)
+    .edge(events, watches)
+    .edge(events, forks)
+    .edge(watches, trending)
+    .edge(forks, trending)
     .edge(activity, summary)
+    .edge(windows, summary)
+    .edge(trending, summary)
     .edge(events, ndjson)
     .build();
 }
 
 /** `@codefeedr/pipelines-github:github-summary` — the prebuilt pipeline as a registry component. */
-export const pipeline = {
-  kind: 'pipeline' as const,
+export const pipeline = definePipeline({
   name: 'github-summary',
   description:
-    'Replays real GitHub events (or polls them live) through the typed transforms and prints events per type and the top repositories by pushes and commits.',
+    'Replays real GitHub events (or polls them live) through the typed transforms and prints events per type, the top repositories by pushes and commits, the busiest event-time windows and the trending repositories.',
   configSchema: githubSummaryConfigSchema,
-  create: (config?: GitHubSummaryOptions): Pipeline => githubSummaryPipeline(config),
-};
+  create: (config) => githubSummaryPipeline(config),
+});

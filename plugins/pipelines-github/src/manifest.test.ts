@@ -8,12 +8,21 @@ const packageJson = JSON.parse(
 ) as Record<string, unknown>;
 
 describe('@codefeedr/pipelines-github manifest', () => {
-  it('lists the prebuilt pipeline and its stages', () => {
+  it('lists the prebuilt pipelines and their own stages', () => {
     const manifest = validateManifest(packageJson);
     expect(manifest.components.map((c) => [c.name, c.kind, c.export])).toEqual([
       ['activity', 'transform', 'activityTransform'],
-      ['summary', 'output', 'summaryOutput'],
+      ['github-to-mongo', 'pipeline', 'githubToMongo'],
+      ['github-to-postgres', 'pipeline', 'githubToPostgres'],
+      ['issue-response-time', 'pipeline', 'issueResponseTime'],
+      ['issue-response-time-stats', 'transform', 'issueResponseTimeTransform'],
       ['github-summary', 'pipeline', 'pipeline'],
+      ['repository-activity', 'pipeline', 'repositoryActivity'],
+      ['repository-activity-counts', 'transform', 'repositoryActivityTransform'],
+      ['summary', 'output', 'summaryOutput'],
+      ['trending-repositories', 'pipeline', 'trendingRepositories'],
+      ['trending-repositories-ranking', 'transform', 'trendingRepositoriesTransform'],
+      ['untyped-events', 'transform', 'untypedEvents'],
     ]);
   });
 

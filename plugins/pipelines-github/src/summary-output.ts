@@ -1,7 +1,15 @@
 import { defineOutput, z } from '@codefeedr/core';
 import type { Sink, StreamRecord } from '@codefeedr/core';
 import { ActivityType, type Activity } from './activity.js';
+import { EventWindowCountType, type EventWindowCount } from './event-windows.js';
 import { GitHubSummary, renderSummary } from './github-summary.js';
+import {
+  TrendingRepositoryType,
+  type TrendingRepository,
+} from './trending-repositories-ranking.js';
+
+/** What the summary prints: activity, and the windowed stages' results. */
+export type SummaryInput = Activity | EventWindowCount | TrendingRepository;
 
 function isWritable(value: unknown): value is NodeJS.WritableStream {
   return typeof (value as NodeJS.WritableStream | undefined)?.write === 'function';
@@ -30,7 +38,7 @@ export type SummaryOutputOptions = z.input<typeof summaryOutputConfigSchema>;
 type SummaryOutputConfig = z.output<typeof summaryOutputConfigSchema>;
 
 /** Counts activity records and prints the summary: redrawn in place on a terminal, plain otherwise. */
-export class SummarySink implements Sink<Activity> {
+export class SummarySink implements Sink<SummaryInput> {
   readonly summary: GitHubSummary;
   private readonly out: NodeJS.WritableStream;
   private readonly tty: boolean;
@@ -43,8 +51,13 @@ export class SummarySink implements Sink<Activity> {
     this.tty = config.tty ?? (this.out as { isTTY?: boolean }).isTTY === true;
   }
 
-  write(batch: readonly StreamRecord<Activity>[]): void {
-    for (const record of batch) this.summary.add(record.value);
+  write(batch: readonly StreamRecord<SummaryInput>[]): void {
+    for (const { value } of batch) {
+      // The three input types share no field name that tells them apart but these.
+      if ('kind' in value) this.summary.add(value);
+      else if ('sizeMs' in value) this.summary.addWindow(value);
+      else this.summary.addTrending(value);
+    }
     const now = Date.now();
     const every = this.tty ? this.config.refreshMs : this.config.plainEveryMs;
     if (every > 0 && now - this.lastDraw >= every) {
@@ -60,7 +73,7 @@ export class SummarySink implements Sink<Activity> {
   }
 
   private draw(final: boolean): void {
-    const render = (top: number, maxTypes?: number) =>
+    const render = (top: number, maxTypes?: number, windows?: number) =>
       renderSummary(this.summary, {
         tty: this.tty,
         top,
@@ -68,18 +81,19 @@ export class SummarySink implements Sink<Activity> {
         width: (this.out as { columns?: number }).columns,
         final,
         ...(maxTypes !== undefined ? { maxTypes } : {}),
+        ...(windows !== undefined ? { windows } : {}),
       });
     let text = render(this.config.top);
     if (this.tty && !final) {
       // A redraw can only move back over lines still on screen: shrink the running view to fit.
       const rows = (this.out as { rows?: number }).rows || 24;
-      for (const [top, maxTypes] of [
-        [Math.min(this.config.top, 5), 10],
-        [3, 5],
-        [1, 3],
+      for (const [top, maxTypes, windows] of [
+        [Math.min(this.config.top, 5), 10, 3],
+        [3, 5, 1],
+        [1, 3, 0],
       ] as const) {
         if (text.split('\n').length <= rows - 1) break;
-        text = render(top, maxTypes);
+        text = render(top, maxTypes, windows);
       }
     }
     // On a terminal, move back over the previous drawing and clear it: a running summary.
@@ -93,8 +107,8 @@ export class SummarySink implements Sink<Activity> {
 export const summaryOutput = defineOutput({
   name: 'summary',
   description:
-    'Prints a running summary of GitHub activity: events per type, top repositories by pushes and by commits.',
+    'Prints a running summary of GitHub activity: events per type, top repositories by pushes and by commits; with its second and third inputs, the busiest event-time windows and the trending repositories.',
   configSchema: summaryOutputConfigSchema,
-  inputTypes: [ActivityType] as const,
+  inputTypes: [ActivityType, EventWindowCountType, TrendingRepositoryType] as const,
   createSink: (config) => new SummarySink(config),
 });

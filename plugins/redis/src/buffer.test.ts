@@ -1,4 +1,8 @@
-import { murmur2Partition, type BufferConsumer, type ConsumedMessage } from '@codefeedr/core';
+import {
+  murmur2Partition,
+  type BufferConsumer,
+  type ConsumedMessage,
+} from '@codefeedr/core/buffer';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBuffer, redisBuffer, type RedisBufferOptions } from './buffer.js';

@@ -11,7 +11,8 @@ import type {
   TopicDescription,
   TopicSpec,
 } from '@codefeedr/core';
-import { defineBuffer, murmur2Partition, UnknownPartitionError, z } from '@codefeedr/core';
+import { z } from '@codefeedr/core';
+import { defineBuffer, murmur2Partition, UnknownPartitionError } from '@codefeedr/core/buffer';
 import type { Redis } from 'ioredis';
 import { openRedis, redisUrlSchema } from './connection.js';
 import {

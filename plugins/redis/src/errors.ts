@@ -1,5 +1,28 @@
 import { CodefeedrError } from '@codefeedr/core';
 
+/** The `url` setting is not a Redis URL. Names the problem, never the URL (it may hold a password). */
+export class RedisUrlError extends CodefeedrError {
+  constructor(problem: string) {
+    super(
+      'CONFIG_INVALID',
+      `The Redis \`url\` setting is not a Redis URL: ${problem}. Write redis://[user:password@]host:port[/db] (put the password in \${ENV}).`,
+      { problem },
+    );
+  }
+}
+
+/** Redis refused the user or password: a retry cannot fix it. */
+export class RedisAuthError extends CodefeedrError {
+  constructor(address: string, cause: unknown) {
+    super(
+      'REDIS_AUTH_FAILED',
+      `Redis at ${address} refused the user or password of the \`url\` setting. Check them (a password with @, / or : may be written as it is; the part after the last @ is the host).`,
+      { address },
+      { cause },
+    );
+  }
+}
+
 /** Redis could not be reached or refused the connection. Names host:port only, never credentials. */
 export class RedisUnavailableError extends CodefeedrError {
   constructor(address: string, cause: unknown) {
@@ -7,7 +30,7 @@ export class RedisUnavailableError extends CodefeedrError {
       'REDIS_UNAVAILABLE',
       `Could not connect to Redis at ${address}: ${scrubbedMessage(cause)}. Start Redis (npm run services:up in this repo) or fix the \`url\` setting.`,
       { address },
-      { cause },
+      { cause, retryable: true },
     );
   }
 }
@@ -30,7 +53,7 @@ export class RedisSendError extends CodefeedrError {
       'REDIS_SEND_FAILED',
       `Redis rejected ${failed} of ${total} records sent to topic "${topic}": ${scrubbedMessage(cause)}. Check the Redis server (memory limit, OOM command not allowed) and resend the batch.`,
       { topic, failed, total },
-      { cause },
+      { cause, retryable: true },
     );
   }
 }

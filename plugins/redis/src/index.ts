@@ -14,16 +14,12 @@ export {
   redisKeyManager,
   redisKeyManagerConfigSchema,
   keyIdFor,
-  type KeyManager,
-  type KeyManagerComponent,
-  type AcquiredKey,
-  type RateLimitState,
-  type ManagedKeySpec,
-  type ManagedKeyInfo,
   type RedisKeyManagerConfig,
   type RedisKeyManagerOptions,
 } from './key-manager.js';
 export {
+  RedisUrlError,
+  RedisAuthError,
   RedisUnavailableError,
   RedisTopicNotFoundError,
   RedisSendError,

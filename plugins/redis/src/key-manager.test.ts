@@ -189,7 +189,7 @@ describe('RedisKeyManager', () => {
       expect((await manager.acquire('component', 2))?.key).toBe('from-config');
       expect(await manager.acquire('component', 1)).toBeUndefined();
     } finally {
-      await manager.close();
+      await manager.close?.();
     }
     await expect(
       redisKeyManager.create({ keys: { t: [{ key: '', limit: 0, intervalMs: 1 }] } } as never),

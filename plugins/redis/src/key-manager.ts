@@ -1,59 +1,16 @@
 import { createHash } from 'node:crypto';
-import { z } from '@codefeedr/core';
+import {
+  defineKeyManager,
+  z,
+  type AcquiredKey,
+  type KeyManager,
+  type ManagedKeyInfo,
+  type ManagedKeySpec,
+  type RateLimitState,
+} from '@codefeedr/core';
 import type { Redis } from 'ioredis';
 import { openRedis, redisUrlSchema } from './connection.js';
 import { KeyRequestError } from './errors.js';
-
-/**
- * A source of rate-limited API keys (CodeFeedr's KeyManager). @codefeedr/core has no such
- * contract yet, so it is defined here in the agreed shape; other key managers (the GitHub
- * plugin's static list, MongoDB) implement the same interface.
- */
-export interface KeyManager {
-  /** A key with at least `calls` (default 1) calls left, already charged for them; `undefined` if none has. */
-  acquire(target: string, calls?: number): Promise<AcquiredKey | undefined>;
-  /** Optional feedback from the API (e.g. GitHub's X-RateLimit-Remaining/Reset) about `key`. */
-  reportRateLimit?(target: string, key: string, limit: RateLimitState): void | Promise<void>;
-  /** Optional: when the earliest exhausted key of `target` refills (epoch ms), after an acquire found none. */
-  nextResetAt?(target: string): number | undefined;
-}
-
-export interface RateLimitState {
-  remaining: number;
-  /** Epoch ms at which the budget refills. */
-  resetAt: number;
-}
-
-export interface AcquiredKey {
-  /** The secret itself. Never log it. */
-  key: string;
-  release?(): void;
-  /** Stable id of the key (not the secret), for logs and metrics. */
-  id: string;
-  /** Calls left on this key after this acquisition. */
-  remainingCalls: number;
-  /** Epoch ms at which the key's calls return to its limit. */
-  refreshAt: number;
-}
-
-export interface ManagedKeySpec {
-  /** The secret (an API token). */
-  key: string;
-  /** Calls allowed per interval. */
-  limit: number;
-  /** Length of the rate-limit window in ms (GitHub: 3,600,000). */
-  intervalMs: number;
-  /** Id to refer to the key by; default: the first 12 hex digits of its SHA-256. */
-  id?: string;
-}
-
-export interface ManagedKeyInfo {
-  id: string;
-  limit: number;
-  intervalMs: number;
-  remainingCalls: number;
-  refreshAt: number;
-}
 
 export const redisKeyManagerConfigSchema = z.object({
   url: redisUrlSchema,
@@ -326,21 +283,11 @@ export class RedisKeyManager implements KeyManager {
   }
 }
 
-/** A key manager as plugins export it (kind `keymanager` in the manifest). */
-export interface KeyManagerComponent<Schema extends z.ZodType = z.ZodType> {
-  readonly kind: 'keymanager';
-  readonly name: string;
-  readonly description: string;
-  readonly configSchema: Schema;
-  create(config?: z.input<Schema>): Promise<KeyManager & { close(): Promise<void> }>;
-}
-
 /** The `keymanager` component of @codefeedr/plugin-redis. */
-export const redisKeyManager: KeyManagerComponent<typeof redisKeyManagerConfigSchema> = {
-  kind: 'keymanager',
+export const redisKeyManager = defineKeyManager({
   name: 'keymanager',
   description:
     'API keys with call limits and refresh intervals, shared by all workers through Redis.',
   configSchema: redisKeyManagerConfigSchema,
   create: (config) => RedisKeyManager.connect(config),
-};
+});

@@ -40,6 +40,26 @@ export function registerNewCommand(program: Command, context: CommandContext): v
           out.line(
             `${out.colors.green('✓')} created ${result.packageName} in ${shown} (${result.mode})`,
           );
+          const local = Object.entries(result.localPackages);
+          if (local.length > 0)
+            out.line(
+              `  ${local.map(([name]) => name).join(', ')} from local tarballs or folders, as this project has them (until they are published)`,
+            );
+          const missing = [
+            '@codefeedr/cli',
+            '@codefeedr/core',
+            '@codefeedr/registry',
+            '@codefeedr/testkit',
+          ].filter(
+            (name) =>
+              result.mode === 'standalone' && local.length > 0 && !(name in result.localPackages),
+          );
+          if (missing.length > 0)
+            out.note(
+              out.colors.yellow(
+                `warning ${missing.join(', ')} will come from the registry: put their tarballs (npm pack) beside the others, or edit ${shown}/package.json`,
+              ),
+            );
           out.line('');
           out.line('Next:');
           if (!options.install)

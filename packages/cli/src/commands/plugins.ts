@@ -18,9 +18,20 @@ import {
   NotAPluginError,
   PackageNameInvalidError,
   PluginNotInstalledError,
+  PluginSourceInvalidError,
 } from '../cli-errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { npmRegistry, runNpm } from '../npm-client.js';
+import { pluginSource, projectDependencies } from '../plugin-source.js';
+import { configKeys, describeConfigKey } from '../config-keys.js';
+
+/** Refuses a package whose package.json already shows it cannot work here. */
+function checkBeforeInstall(pkg: PackageJson, name: string, coreVersion: string | undefined): void {
+  const problem = isPluginPackage(pkg)
+    ? pluginPackageProblem(pkg, coreVersion)
+    : new NotAPluginError(name, false);
+  if (problem) throw problem;
+}
 
 function isPluginPackage(pkg: PackageJson): boolean {
   return (
@@ -47,6 +58,7 @@ function describePlugin(plugin: DiscoveredPlugin) {
       outputType: c.outputType ?? null,
       guarantees: c.guarantees ?? [],
       configSchema: c.configSchema,
+      configKeys: configKeys(c.configSchema),
     })),
   };
 }
@@ -79,16 +91,8 @@ function printPlugin(out: CommandOutput, plugin: DiscoveredPlugin, details: bool
       if (component.inputTypes?.length)
         out.line(`              inputs: ${component.inputTypes.join(', ')}`);
       if (component.outputType) out.line(`              output: ${component.outputType}`);
-      const properties = (component.configSchema['properties'] ?? {}) as Record<
-        string,
-        { type?: string; description?: string }
-      >;
-      const required = new Set((component.configSchema['required'] ?? []) as string[]);
-      for (const [key, schema] of Object.entries(properties)) {
-        out.line(
-          `              with.${key}${required.has(key) ? ' (required)' : ''}: ${schema.type ?? 'any'}${schema.description ? ` — ${schema.description}` : ''}`,
-        );
-      }
+      for (const key of configKeys(component.configSchema))
+        out.line(`              ${describeConfigKey(key)}`);
     }
   }
   if (plugin.problem) out.line(`    ${c.red(plugin.problem.message.split('\n').join('\n    '))}`);
@@ -170,7 +174,7 @@ export function registerPluginsCommand(program: Command, context: CommandContext
     )
     .argument(
       '<name>',
-      'package name (a version or tag may follow @), or the short form acme-hello',
+      'package name (a version or tag may follow @), the short form acme-hello, a folder, a .tgz tarball (file or URL) or a git URL',
     )
     .option('--registry <url>', 'registry to install from (default: npm config get registry)')
     .option('-D, --save-dev', 'save as a devDependency')
@@ -178,26 +182,37 @@ export function registerPluginsCommand(program: Command, context: CommandContext
       async (spec: string, options: { registry?: string; saveDev?: boolean }, command: Command) => {
         const out = context.output(command);
         try {
-          const at = spec.lastIndexOf('@');
-          const [name, range] = at > 0 ? [spec.slice(0, at), spec.slice(at)] : [spec, ''];
-          if (!isValidPackageName(name)) throw new PackageNameInvalidError(name);
-          const registry = options.registry ?? (await npmRegistry(out.io.cwd, out.io.env));
-          // The short form names the conventional package when the registry has it.
-          const full = pluginPackageName(name);
-          const packageName =
-            full !== name && (await packageExists(full, { registry })) ? full : name;
-          // Refuse before installing when the registry already shows it cannot work here.
-          const published = await fetchPackageVersion(packageName, range.slice(1), { registry });
-          if (published) {
-            const before = discoverPlugins(out.io.cwd);
-            const early = isPluginPackage(published)
-              ? pluginPackageProblem(published, before.coreVersion)
-              : new NotAPluginError(packageName, false);
-            if (early) throw early;
+          const source = pluginSource(spec, out.io.cwd);
+          const before = discoverPlugins(out.io.cwd);
+          let packageName: string | undefined;
+          let installSpec: string;
+          if (source.kind === 'registry') {
+            const { name, range } = source;
+            if (!isValidPackageName(name)) throw new PackageNameInvalidError(name);
+            const registry = options.registry ?? (await npmRegistry(out.io.cwd, out.io.env));
+            // The short form names the conventional package when the registry has it.
+            const full = pluginPackageName(name);
+            packageName = full !== name && (await packageExists(full, { registry })) ? full : name;
+            // Refuse before installing when the registry already shows it cannot work here.
+            const published = await fetchPackageVersion(packageName, range.slice(1), {
+              registry,
+            });
+            if (published) checkBeforeInstall(published, packageName, before.coreVersion);
+            installSpec = `${packageName}${range}`;
+          } else {
+            if (source.kind === 'folder' && source.pkg === undefined)
+              throw new PluginSourceInvalidError(spec, 'it is not a folder with a package.json');
+            const pkg = source.kind === 'git' ? undefined : source.pkg;
+            if (pkg) {
+              packageName = pkg.name;
+              checkBeforeInstall(pkg, pkg.name ?? spec, before.coreVersion);
+            }
+            installSpec = source.spec;
           }
+          const dependencies = projectDependencies(out.io.cwd);
           const npmArgs = [
             'install',
-            `${packageName}${range}`,
+            installSpec,
             ...(options.saveDev ? ['--save-dev'] : []),
             ...(options.registry ? ['--registry', options.registry] : []),
           ];
@@ -207,6 +222,15 @@ export function registerPluginsCommand(program: Command, context: CommandContext
             env: out.io.env,
             echo: out.json || !out.verbose ? undefined : out.io.stderr,
           });
+          // A git URL (or a remote tarball) says its name only once installed: the dependency npm added.
+          packageName ??= [...projectDependencies(out.io.cwd)].find(
+            ([name, value]) => dependencies.get(name) !== value,
+          )?.[0];
+          if (packageName === undefined)
+            throw new PluginSourceInvalidError(
+              spec,
+              'npm installed it, but no new dependency names it',
+            );
           const plugin = discoverPlugins(out.io.cwd).plugin(packageName);
           const problem = plugin ? plugin.problem : new NotAPluginError(packageName);
           if (problem) {

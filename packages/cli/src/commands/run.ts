@@ -1,19 +1,15 @@
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import {
-  CodefeedrError,
-  type Pipeline,
-  type PipelineMetricsSnapshot,
-  type RunSummary,
-} from '@codefeedr/core';
-import { discoverPlugins, loadPipeline } from '@codefeedr/registry';
-import { parseDocument } from 'yaml';
+import { CodefeedrError, isCodefeedrError, type Pipeline, type RunSummary } from '@codefeedr/core';
 import type { CommandContext } from '../program.js';
 import { formatTable, type CommandOutput } from '../command-output.js';
 import { UsageError } from '../cli-errors.js';
-import { checkPipelineFile } from '../pipeline-source.js';
+import { DeadLetterReport, type StageDeadLetters } from '../dead-letter-report.js';
+import { checkFolderOption, openPipeline } from '../pipeline-source.js';
 import { RunLogger } from '../run-logger.js';
+import { RunProgress } from '../run-progress.js';
+import { startDashboardServer, type DashboardServer } from '../dashboard-server.js';
+import { dashboardPort } from './dashboard.js';
 import { collect } from './validate.js';
 
 interface RunOptions {
@@ -23,75 +19,55 @@ interface RunOptions {
   checkpointDir?: string;
   set: string[];
   metricsPort?: string;
+  metricsHost?: string;
+  dashboard?: string | true;
   progress?: boolean;
 }
 
-/** A prebuilt pipeline as a `pipeline` component exports it. */
-interface PipelineComponent {
-  create(config?: unknown): unknown;
-}
-
-function isPipeline(value: unknown): value is Pipeline {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Pipeline).run === 'function' &&
-    typeof (value as Pipeline).describe === 'function'
-  );
-}
-
-/** `key=value` pairs (values parsed as YAML scalars) into a config object with dotted paths. */
-function configFromSets(sets: readonly string[]): Record<string, unknown> {
-  const config: Record<string, unknown> = {};
-  for (const set of sets) {
-    const eq = set.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--set ${set}: expected key=value`);
-    const keys = set.slice(0, eq).split('.');
-    let target = config;
-    for (const key of keys.slice(0, -1)) target = (target[key] ??= {}) as Record<string, unknown>;
-    target[keys[keys.length - 1]!] = parseDocument(set.slice(eq + 1)).toJS();
+/**
+ * A run that ended, but not well: a stage dead-lettered every record it got. Exit 1, after
+ * the summary: nothing useful was written, which a script must not mistake for success. (An
+ * input that ends in the middle of its data — a truncated gzip — fails its stage in core.)
+ */
+export class RunIncompleteError extends CodefeedrError {
+  constructor(reasons: readonly string[]) {
+    super(
+      'RUN_INCOMPLETE',
+      `The run ended but did not succeed: ${reasons.join('; ')}. The dead letters keep every such record with its original value: fix the cause and replay them.`,
+      { reasons },
+    );
   }
-  return config;
 }
 
-async function prebuiltPipeline(
+/** Why a finished run is not a success, if it is not (see RunIncompleteError). */
+function incompleteReasons(summary: RunSummary): string[] {
+  const reasons: string[] = [];
+  for (const s of summary.metrics.stages) {
+    if (s.deadLettered === 0) continue;
+    const received = s.kind === 'input' ? s.recordsOut + s.deadLettered : s.recordsIn;
+    const passed = s.kind === 'input' ? s.recordsOut : s.recordsIn - s.deadLettered;
+    if (passed <= 0 && received > 0)
+      reasons.push(`stage "${s.stage}" dead-lettered all ${s.deadLettered} of its records`);
+  }
+  return reasons;
+}
+
+function printSummary(
   out: CommandOutput,
-  name: string,
-  sets: readonly string[],
-): Promise<Pipeline> {
-  const catalog = discoverPlugins(out.io.cwd);
-  const component = catalog.resolve(name, ['pipeline']);
-  if (component.kind !== 'pipeline') {
-    throw new UsageError(
-      `"${name}" is a ${component.kind} component and "${name}" is not a file; give a pipeline file or a prebuilt pipeline name`,
-    );
-  }
-  const value = (await catalog.load(component)) as PipelineComponent;
-  let built = await value.create(configFromSets(sets));
-  if (!isPipeline(built) && typeof (built as { build?: unknown })?.build === 'function') {
-    built = (built as { build(): unknown }).build();
-  }
-  if (!isPipeline(built)) {
-    throw new CodefeedrError(
-      'PIPELINE_COMPONENT_INVALID',
-      `Prebuilt pipeline ${component.id} did not create a Pipeline; report this to its maintainers.`,
-    );
-  }
-  return built;
-}
-
-function progressLine(metrics: PipelineMetricsSnapshot, startedAt: number): string {
-  const seconds = ((Date.now() - startedAt) / 1000).toFixed(0);
-  const parts = metrics.stages.map(
-    (s) => `${s.stage} ${s.kind === 'input' ? s.recordsOut : s.recordsIn}`,
-  );
-  return `${seconds}s  ${parts.join('  ')}`;
-}
-
-function printSummary(out: CommandOutput, summary: RunSummary): void {
+  summary: RunSummary,
+  deadLetters: readonly StageDeadLetters[],
+  incomplete: boolean,
+): void {
   const c = out.colors;
+  const status = incomplete
+    ? c.red('✗ ended without success:')
+    : summary.status === 'finished'
+      ? deadLetters.length > 0
+        ? c.yellow('✓ finished with dead letters:')
+        : c.green('✓ finished')
+      : c.yellow('■ stopped');
   out.note(
-    `${summary.status === 'finished' ? c.green('✓ finished') : c.yellow('■ stopped')} pipeline "${summary.pipeline}" (${summary.mode}) in ${(summary.durationMs / 1000).toFixed(2)}s`,
+    `${status} pipeline "${summary.pipeline}" (${summary.mode}) in ${(summary.durationMs / 1000).toFixed(2)}s`,
   );
   const rows = summary.metrics.stages.map((s) => [
     s.stage,
@@ -106,6 +82,12 @@ function printSummary(out: CommandOutput, summary: RunSummary): void {
     ...rows,
   ]))
     out.note(line);
+  for (const { stage, count, location, reasons } of deadLetters) {
+    out.note(c.yellow(`! ${count} dead letter(s) of stage "${stage}" are in ${location}`));
+    for (const reason of reasons) out.note(`    ${reason.at}: ${reason.message} [${reason.code}]`);
+    if (count > reasons.length && reasons.length > 0)
+      out.note(c.dim(`    … ${count - reasons.length} more in ${location}`));
+  }
 }
 
 export function registerRunCommand(program: Command, context: CommandContext): void {
@@ -137,10 +119,19 @@ export function registerRunCommand(program: Command, context: CommandContext): v
       [],
     )
     .option('--metrics-port <port>', 'serve Prometheus /metrics and /metrics.json on this port')
+    .option(
+      '--metrics-host <host>',
+      'with --metrics-port: the address to listen on (default 127.0.0.1; 0.0.0.0 in a container)',
+    )
+    .option(
+      '--dashboard [port]',
+      'serve a live dashboard (the DAG with per-stage figures) on 127.0.0.1, on this port or any free one',
+    )
     .option('--no-progress', 'no live progress line, even on a terminal')
     .action(async (target: string, options: RunOptions, command: Command) => {
       const out = context.output(command);
       let timer: NodeJS.Timeout | undefined;
+      let dashboard: DashboardServer | undefined;
       try {
         if (options.stage !== undefined && options.mode !== undefined) {
           throw new UsageError(
@@ -150,59 +141,186 @@ export function registerRunCommand(program: Command, context: CommandContext): v
         if (options.instance !== undefined && options.stage === undefined) {
           throw new UsageError('--instance names one worker of a stage; it needs --stage <id>');
         }
-        const isFile = existsSync(resolve(out.io.cwd, target)) || /\.(ya?ml|json)$/i.test(target);
-        let pipeline: Pipeline;
-        if (isFile) {
-          const { catalog, spec, resolved } = checkPipelineFile(
-            out.io.cwd,
-            target,
-            out.io.env,
-            options.set,
-          );
-          pipeline = await loadPipeline(spec, catalog, resolved);
-        } else {
-          pipeline = await prebuiltPipeline(out, target, options.set);
-        }
         const metricsPort =
           options.metricsPort === undefined ? undefined : Number(options.metricsPort);
         if (
           metricsPort !== undefined &&
-          (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65_535)
+          (!/^\d+$/.test(options.metricsPort!) || metricsPort < 0 || metricsPort > 65_535)
         ) {
           throw new UsageError(`--metrics-port ${options.metricsPort} is not a port number`);
+        }
+        const dashboardOn =
+          options.dashboard === undefined
+            ? undefined
+            : dashboardPort('--dashboard', options.dashboard);
+        const checkpointDir =
+          options.checkpointDir === undefined
+            ? undefined
+            : checkFolderOption('--checkpoint-dir', out.io.cwd, options.checkpointDir);
+        const { pipeline } = await openPipeline(out.io.cwd, target, out.io.env, options.set);
+        if (out.json) refuseStdoutStages(pipeline, options.stage);
+        const report = new DeadLetterReport(pipeline);
+        if (dashboardOn !== undefined) {
+          // Bound before the run starts, so a taken port fails at once. It shows the run's own
+          // metrics endpoint (on a free port unless --metrics-port names one), as it would a worker's.
+          dashboard = await startDashboardServer({ targets: [], port: dashboardOn });
+          out.note(`dashboard at ${dashboard.url}/`);
         }
         const startedAt = Date.now();
         const live = options.progress !== false && !out.json && out.io.stderr.isTTY === true;
         if (live) {
+          const progress = new RunProgress(startedAt);
           timer = setInterval(
-            () => out.io.stderr.write(`\r\x1b[2K${progressLine(pipeline.metrics(), startedAt)}`),
+            () => out.io.stderr.write(`\r\x1b[2K${progress.line(pipeline.metrics())}`),
             500,
           );
         }
-        const summary = await pipeline.run({
+        const summary = await runWithContext(pipeline, {
           mode: options.stage !== undefined ? 'worker' : (options.mode ?? 'inline'),
           ...(options.stage !== undefined ? { stage: options.stage } : {}),
           ...(options.instance !== undefined ? { instance: options.instance } : {}),
-          ...(options.checkpointDir !== undefined
-            ? { checkpointDir: resolve(out.io.cwd, options.checkpointDir) }
-            : {}),
+          ...(checkpointDir !== undefined ? { checkpointDir } : {}),
           handleSignals: true,
-          logger: RunLogger.create(out.verbose, (line) => out.io.stderr.write(`${line}\n`)),
-          ...(metricsPort !== undefined
+          // The CLI prints the run's error itself once the run has stopped (once, not twice).
+          logFailure: false,
+          // One format per stream: JSON log lines beside --json, human lines beside the summary.
+          logger: RunLogger.create(out.verbose, out.json ? 'json' : 'pretty', (line) =>
+            out.io.stderr.write(`${line}\n`),
+          ),
+          ...(metricsPort !== undefined || dashboard !== undefined
             ? {
-                metricsPort,
-                onMetricsListening: (url: string) => out.note(`metrics at ${url}/metrics`),
+                metricsPort: metricsPort ?? 0,
+                ...(options.metricsHost !== undefined ? { metricsHost: options.metricsHost } : {}),
+                onMetricsListening: (url: string) => {
+                  if (metricsPort !== undefined) out.note(`metrics at ${url}/metrics`);
+                  dashboard?.setTargets([url]);
+                },
               }
             : {}),
         });
-        if (live) out.io.stderr.write('\r\x1b[2K');
-        out.data({ ok: true, summary });
-        printSummary(out, summary);
+        if (timer) {
+          clearInterval(timer);
+          timer = undefined;
+          out.io.stderr.write('\r\x1b[2K');
+        }
+        const deadLetters = report.stages(summary);
+        const reasons = incompleteReasons(summary);
+        const failure = reasons.length > 0 ? new RunIncompleteError(reasons) : undefined;
+        printSummary(out, summary, deadLetters, failure !== undefined);
+        if (failure) {
+          if (out.json) {
+            out.data({
+              ok: false,
+              error: { code: failure.code, message: failure.message },
+              summary,
+              deadLetters,
+            });
+            context.exitCode = 1;
+          } else {
+            context.exitCode = out.failure(failure);
+          }
+          return;
+        }
+        out.data({ ok: true, summary, deadLetters });
       } catch (error) {
         if (timer) out.io.stderr.write('\n');
         context.exitCode = out.failure(error);
       } finally {
         if (timer) clearInterval(timer);
+        await dashboard?.close();
       }
     });
+}
+
+/**
+ * A run failed with an error no CodeFeedr component described (a client library's own, such
+ * as kafkajs' "Connection error: connect ECONNREFUSED"): one error that names the pipeline and
+ * its buffer, says what to check, and keeps the original as its cause.
+ */
+export class RunFailedError extends CodefeedrError {
+  constructor(pipeline: Pipeline, cause: unknown) {
+    const buffer = pipeline.definition.buffer;
+    const bufferName =
+      buffer === undefined
+        ? undefined
+        : 'component' in buffer
+          ? buffer.component.name
+          : buffer.instance.kind;
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const file = fileProblem(pipeline, cause);
+    super(
+      'RUN_FAILED',
+      file !== undefined
+        ? `Pipeline "${pipeline.name}" failed: ${file}.`
+        : `Pipeline "${pipeline.name}" failed: ${message.split('\n')[0]}.` +
+            (bufferName === undefined
+              ? ' A stage raised it without saying which; run again with --verbose to see where.'
+              : ` If it is about a connection, check that the ${bufferName} buffer's servers are up and its addresses (\`buffer.with\`) are right.`) +
+            ' The component raised an error without a CodeFeedr code: tell its maintainers, so it names itself next time.',
+      {
+        pipeline: pipeline.name,
+        ...(bufferName === undefined ? {} : { buffer: bufferName }),
+      },
+      { cause },
+    );
+  }
+}
+
+const FILE_ERRORS: Record<string, string> = {
+  EISDIR: 'is a folder, where a file is needed',
+  ENOTDIR: 'has a file where a folder is needed in its path',
+  EACCES: 'cannot be opened: permission denied',
+  EPERM: 'cannot be opened: the file system does not allow it',
+  ENOENT: 'does not exist',
+  ENAMETOOLONG: 'is too long a path for the file system',
+  EROFS: 'is on a read-only file system',
+  ENOSPC: 'cannot be written: the disk is full',
+};
+
+/**
+ * A file-system error (EISDIR, EACCES, …) in words, with the stage and config key whose value
+ * is the path, when one is: `stage "out" (with.path): adir is a folder, where a file is needed`.
+ */
+function fileProblem(pipeline: Pipeline, cause: unknown): string | undefined {
+  const { code, path } = (cause ?? {}) as { code?: unknown; path?: unknown };
+  if (typeof code !== 'string' || typeof path !== 'string' || !(code in FILE_ERRORS))
+    return undefined;
+  const owners: string[] = [];
+  const visit = (value: unknown, keys: string[], stage: string) => {
+    if (typeof value === 'string') {
+      if (value === path || resolve(value) === resolve(path))
+        owners.push(`stage "${stage}" (with.${keys.join('.')})`);
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [k, v] of Object.entries(value)) visit(v, [...keys, k], stage);
+    }
+  };
+  for (const stage of pipeline.stages) visit(stage.config, [], stage.id);
+  return `${owners.length > 0 ? `${owners.join(', ')}: ` : ''}${path} ${FILE_ERRORS[code]} (${code}); fix the path or its permissions`;
+}
+
+async function runWithContext(
+  pipeline: Pipeline,
+  options: Parameters<Pipeline['run']>[0],
+): Promise<RunSummary> {
+  try {
+    return await pipeline.run(options);
+  } catch (error) {
+    if (isCodefeedrError(error)) throw error;
+    throw new RunFailedError(pipeline, error);
+  }
+}
+
+/**
+ * `--json` promises one JSON document on stdout; a printer stage writes its records there
+ * too, so the two cannot share it.
+ */
+function refuseStdoutStages(pipeline: Pipeline, worker: string | undefined): void {
+  const printers = pipeline.stages.filter(
+    (s) =>
+      s.kind === 'output' && s.component === 'printer' && (worker === undefined || s.id === worker),
+  );
+  if (printers.length === 0) return;
+  throw new UsageError(
+    `--json puts one JSON document on stdout, and printer stage${printers.length > 1 ? 's' : ''} ${printers.map((s) => `"${s.id}"`).join(', ')} print${printers.length > 1 ? '' : 's'} records there too. Run without --json, or write the records to a file (use: ndjson-file, with: { path: out.ndjson })`,
+  );
 }

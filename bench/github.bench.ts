@@ -1,0 +1,251 @@
+// bench:github — GH Archive replay → typed transforms → summary (the main job's path) against a
+// hand-written loop doing the same work (not a test). Run: npm run build (the bench imports the
+// builds), then   npm run bench:github [-- --copies 19 --rounds 1]
+//
+// The input hour is built from the repo's shipped fixture (test/fixtures/github/events.ndjson.gz):
+// its one full GH Archive hour (8,273 real events) repeated `copies` times (19: 157,187 events) with fresh unique ids, interleaved so the file
+// stays in event-time order, then shuffled within blocks of 64 lines (GH Archive hours are
+// nearly sorted, not sorted), gzipped into .tmp/. Each side runs in its own child process, so
+// its CPU time and peak RSS (process.resourceUsage()) are its own:
+//
+//   pipeline  githubSummaryPipeline (inline): replay (event-time order, bounded reorder buffer)
+//             → push-events (typed check) → activity → summary, every event to an NDJSON file
+//   loop      gunzip stream → split lines → JSON.parse → the same event-shape and PushEvent
+//             checks → the same counts → JSON.stringify of every event to an NDJSON file
+//
+// Both must report the same counts, or the run fails. Ratios are printed last:
+// CPU ratio = loop CPU / pipeline CPU (target ≥ 0.7), pipeline peak RSS (target < 200 MB).
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tmp = join(root, '.tmp');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : Number(process.argv[i + 1]);
+}
+
+interface Counts {
+  events: number;
+  pushes: number;
+  commits: number;
+  repositories: number;
+}
+interface Result extends Counts {
+  cpuMs: number;
+  wallMs: number;
+  maxRssMb: number;
+}
+
+function finish(counts: Counts, began: number): void {
+  const usage = process.resourceUsage();
+  const result: Result = {
+    ...counts,
+    cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000,
+    wallMs: performance.now() - began,
+    maxRssMb: usage.maxRSS / 1024, // maxRSS is in KiB
+  };
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}
+
+/** The main job's path, as `npm start` runs it, over the big hour. */
+async function runPipeline(file: string): Promise<void> {
+  const began = performance.now();
+  const { githubSummaryPipeline, GitHubSummary } = await import('@codefeedr/pipelines-github');
+  const summary = new GitHubSummary();
+  const sink = { write: () => true } as unknown as NodeJS.WritableStream; // the printed summary
+  const pipeline = githubSummaryPipeline({
+    paths: file,
+    output: join(tmp, 'github-bench-pipeline.ndjson'),
+    out: sink,
+    tty: false,
+    summary,
+  });
+  await pipeline.run({ mode: 'inline' });
+  finish(
+    {
+      events: summary.events,
+      pushes: summary.pushes,
+      commits: summary.commits,
+      repositories: summary.repositories.size,
+    },
+    began,
+  );
+}
+
+/** The same work written by hand: what the pipeline should cost at most 1/0.7 of. */
+async function runLoop(file: string): Promise<void> {
+  const began = performance.now();
+  const { gitHubEventMessageTypes } = await import('@codefeedr/plugin-github');
+  const push = gitHubEventMessageTypes.PushEvent;
+  const byType = new Map<string, number>();
+  const pushesByRepo = new Map<string, number>();
+  const commitsByRepo = new Map<string, number>();
+  const repositories = new Set<string>();
+  let events = 0;
+  let pushes = 0;
+  let commits = 0;
+  const out = createWriteStream(join(tmp, 'github-bench-loop.ndjson'));
+  let rest = '';
+  for await (const chunk of createReadStream(file).pipe(createGunzip())) {
+    const text = rest + (chunk as Buffer).toString('utf8');
+    const lines = text.split('\n');
+    rest = lines.pop()!;
+    let written = '';
+    for (const line of lines) {
+      if (line.length === 0) continue;
+      const e = JSON.parse(line);
+      if (
+        typeof e?.id !== 'string' ||
+        typeof e.type !== 'string' ||
+        typeof e.created_at !== 'string' ||
+        typeof e.repo?.name !== 'string' ||
+        !Number.isFinite(Date.parse(e.created_at))
+      ) {
+        continue;
+      }
+      events++;
+      byType.set(e.type, (byType.get(e.type) ?? 0) + 1);
+      repositories.add(e.repo.name);
+      if (e.type === 'PushEvent') {
+        const p = push.check(e);
+        const n = p.payload.size ?? p.payload.commits?.length ?? 0;
+        pushes++;
+        commits += n;
+        pushesByRepo.set(p.repo.name, (pushesByRepo.get(p.repo.name) ?? 0) + 1);
+        commitsByRepo.set(p.repo.name, (commitsByRepo.get(p.repo.name) ?? 0) + n);
+      }
+      written += `${JSON.stringify(e)}\n`;
+    }
+    if (!out.write(written)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  finish({ events, pushes, commits, repositories: repositories.size }, began);
+}
+
+/** Builds the big hour once: the fixture × copies, fresh ids, nearly sorted. */
+function buildHour(copies: number): string {
+  const file = join(tmp, `github-bench-hour-x${copies}.json.gz`);
+  if (existsSync(file)) return file;
+  mkdirSync(tmp, { recursive: true });
+  const fixture = join(root, 'test/fixtures/github/events.ndjson.gz');
+  // Its one full GH Archive hour (2015-01-01 12:00–12:59Z, 8,273 events); the rest span years.
+  const lines = gunzipSync(readFileSync(fixture))
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.includes('"created_at":"2015-01-01T12:'));
+  const out: string[] = [];
+  let id = 90_000_000_000;
+  for (const line of lines) {
+    const event = JSON.parse(line) as { id: string };
+    for (let k = 0; k < copies; k++) {
+      event.id = String(id++);
+      out.push(JSON.stringify(event));
+    }
+  }
+  // Deterministic shuffle within blocks of 64 lines: a few seconds of disorder at most.
+  let seed = 42;
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+  for (let start = 0; start < out.length; start += 64) {
+    const end = Math.min(start + 64, out.length);
+    for (let i = end - 1; i > start; i--) {
+      const j = start + Math.floor(random() * (i - start + 1));
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+  }
+  writeFileSync(file, gzipSync(`${out.join('\n')}\n`));
+  return file;
+}
+
+/** The hour is built in a child of its own: a forked child starts with its parent's peak RSS. */
+function buildHourInChild(copies: number): string {
+  const run = spawnSync(
+    process.execPath,
+    [fileURLToPath(import.meta.url), '--child', 'build', String(copies)],
+    { encoding: 'utf8' },
+  );
+  const line = run.stdout.split('\n').find((l) => l.startsWith('HOUR '));
+  if (run.status !== 0 || line === undefined)
+    throw new Error(`building the hour failed:\n${run.stderr}`);
+  return line.slice('HOUR '.length);
+}
+
+function child(side: 'pipeline' | 'loop', file: string): Result {
+  const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', side, file], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
+  const line = run.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (run.status !== 0 || line === undefined) {
+    throw new Error(`${side} child failed (exit ${run.status}):\n${run.stderr}`);
+  }
+  return JSON.parse(line.slice('RESULT '.length)) as Result;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const childAt = process.argv.indexOf('--child');
+  if (childAt !== -1) {
+    const side = process.argv[childAt + 1];
+    const file = process.argv[childAt + 2]!;
+    if (side === 'build') process.stdout.write(`HOUR ${buildHour(Number(file))}\n`);
+    else await (side === 'pipeline' ? runPipeline(file) : runLoop(file));
+    return;
+  }
+  const copies = arg('copies', 19);
+  const rounds = arg('rounds', 1);
+  const file = buildHourInChild(copies);
+  const pipeline: Result[] = [];
+  const loop: Result[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // Alternate which side goes first, so neither always gets the warmer machine.
+    if (r % 2 === 0) {
+      loop.push(child('loop', file));
+      pipeline.push(child('pipeline', file));
+    } else {
+      pipeline.push(child('pipeline', file));
+      loop.push(child('loop', file));
+    }
+  }
+  const p = pipeline.at(-1)!;
+  const l = loop.at(-1)!;
+  for (const key of ['events', 'pushes', 'commits', 'repositories'] as const) {
+    if (p[key] !== l[key])
+      throw new Error(`counts differ: ${key} pipeline ${p[key]} loop ${l[key]}`);
+  }
+  const row = (name: string, rs: Result[]) =>
+    `${name.padEnd(9)} cpu ${(median(rs.map((x) => x.cpuMs)) / 1000).toFixed(2).padStart(6)} s  wall ${(median(rs.map((x) => x.wallMs)) / 1000).toFixed(2).padStart(6)} s  peak RSS ${median(
+      rs.map((x) => x.maxRssMb),
+    )
+      .toFixed(0)
+      .padStart(4)} MB`;
+  console.log(
+    `bench:github — ${p.events.toLocaleString('en-US')} events (${copies} × the fixture, ${p.pushes.toLocaleString('en-US')} pushes, ${p.commits.toLocaleString('en-US')} commits), ${rounds} round(s), load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
+  console.log(row('loop', loop));
+  console.log(row('pipeline', pipeline));
+  const cpuRatio = median(loop.map((x) => x.cpuMs)) / median(pipeline.map((x) => x.cpuMs));
+  const rss = median(pipeline.map((x) => x.maxRssMb));
+  console.log(
+    `CPU ratio (loop / pipeline) ${cpuRatio.toFixed(2)} (target ≥ 0.7)   pipeline peak RSS ${rss.toFixed(0)} MB (target < 200 MB)`,
+  );
+}
+
+await main();

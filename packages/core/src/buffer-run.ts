@@ -1,0 +1,393 @@
+import type {
+  BufferConsumer,
+  BufferMessage,
+  BufferProducer,
+  ConsumedMessage,
+  TopicPartitionOffset,
+} from './buffer.js';
+import { BufferOutput, deliverConsumed, SinkPositions, type BufferInput } from './buffer-edge.js';
+import { CheckpointCoordinator } from './checkpoint-coordinator.js';
+import { TopicDeadLetters } from './dead-letter-destination.js';
+import { channelOf, endMarkers, EndOfStreamTracker } from './end-of-stream.js';
+import { EventLoopYield } from './event-loop-yield.js';
+import type { JsonValue, StreamRecord } from './record.js';
+import { withRetries } from './retry-policy.js';
+import type { RuntimeContext } from './runtime-context.js';
+import type { Sink } from './sink.js';
+import { StageTask } from './stage-task.js';
+
+/**
+ * `local` mode (every stage) and `worker` mode (one stage): each stage's task reads its
+ * parents' topics and writes its own, through the shared buffer (Flink's RecordWriterOutput).
+ * Each stage is its own checkpoint unit.
+ */
+export async function runOnBuffer(ctx: RuntimeContext, stageIds: readonly string[]): Promise<void> {
+  const { def } = ctx;
+  const byId = new Map(def.stages.map((s) => [s.id, s]));
+  // Topics the run needs: outputs of the stages run and of their parents (so a worker may
+  // start before its upstream).
+  const topicStages = new Set<string>();
+  for (const id of stageIds) {
+    if (byId.get(id)!.kind !== 'output') topicStages.add(id);
+    for (const parent of def.parents.get(id) ?? []) topicStages.add(parent);
+  }
+  for (const id of topicStages) {
+    const options = ctx.stageOptions(id);
+    await ctx.buffer.admin.ensureTopic({
+      name: ctx.topicOf(id),
+      partitions: options.partitions ?? 1,
+      ...(options.bufferConfig === undefined ? {} : { config: options.bufferConfig }),
+    });
+  }
+  if (ctx.deadLetters instanceof TopicDeadLetters)
+    for (const id of stageIds) await ctx.deadLetters.ensure(id);
+  const units = stageIds.map((id) => {
+    const task = new StageTask(ctx, byId.get(id)!);
+    return task.stage.kind === 'input' ? new InputUnit(ctx, task) : new ConsumerUnit(ctx, task);
+  });
+  try {
+    // Every consumer joins its group before any producer sends, so no group misses records.
+    for (const unit of units) await unit.prepare();
+    await Promise.all(units.map((u) => u.run().catch((error: unknown) => ctx.fail(error))));
+  } finally {
+    for (const unit of units.reverse()) await unit.close();
+  }
+}
+
+abstract class BufferUnit {
+  protected readonly topic: string;
+  protected readonly checkpoints: CheckpointCoordinator;
+  protected producer: BufferProducer | undefined;
+  protected readonly pacing = new EventLoopYield();
+
+  constructor(
+    protected readonly ctx: RuntimeContext,
+    protected readonly task: StageTask,
+  ) {
+    this.topic = ctx.topicOf(task.id);
+    this.checkpoints = new CheckpointCoordinator(
+      ctx.store,
+      ctx.def.name,
+      task.id,
+      ctx.instance,
+      ctx.checkpointIntervalMs,
+      ctx.logger,
+    );
+  }
+
+  abstract prepare(): Promise<void>;
+  abstract run(): Promise<void>;
+
+  protected get clientId(): string {
+    return `${this.ctx.def.name}.${this.task.id}.${this.ctx.instance}`;
+  }
+
+  /** Sends to a topic; the time a full buffer holds us back counts as backpressure. */
+  protected async send(topic: string, messages: readonly BufferMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const producer = this.producer!;
+    const started = performance.now();
+    await withRetries(
+      this.task.id,
+      `buffer send to ${topic}`,
+      this.task.retry,
+      this.task.metrics,
+      () => producer.send(topic, messages),
+    );
+    this.task.metrics.backpressureMs += performance.now() - started;
+  }
+
+  protected async sendEndMarkers(covered: readonly string[], total: number): Promise<void> {
+    const partitions = (await this.ctx.buffer.admin.describeTopic(this.topic))?.partitions ?? 1;
+    await this.send(
+      this.topic,
+      endMarkers(this.task.id, covered, total, partitions, this.ctx.runId),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.task.close();
+    await this.producer?.close();
+  }
+}
+
+/** An input stage: source → serde → its topic. Commits the source after sends resolve. */
+class InputUnit extends BufferUnit {
+  private output!: BufferOutput;
+
+  async prepare(): Promise<void> {
+    await this.task.open();
+    this.output = new BufferOutput(this.task, this.ctx.serdeOf(this.task.id));
+    this.task.output = this.output;
+    const cp = await this.checkpoints.load();
+    await this.task.restore(cp?.positions.source, undefined);
+    this.producer = await this.ctx.buffer.producer({ clientId: this.clientId });
+  }
+
+  async run(): Promise<void> {
+    while (!this.ctx.signal.aborted) {
+      let batch: StreamRecord[] | null;
+      try {
+        batch = await this.task.readBatch();
+      } catch (error) {
+        if (this.ctx.signal.aborted && !this.ctx.failed()) break;
+        throw error;
+      }
+      if (batch === null) {
+        await this.sendEndMarkers(['source'], 1);
+        await this.checkpoint();
+        return;
+      }
+      if (batch.length > 0) {
+        const started = performance.now();
+        this.task.onSourceBatch(batch);
+        await this.send(this.topic, this.output.take());
+        await this.task.sendDeadLetters();
+        this.task.metrics.observeBatch(performance.now() - started);
+      }
+      if (this.checkpoints.due()) await this.checkpoint();
+      await this.pacing.maybeYield();
+    }
+    if (!this.ctx.failed()) await this.checkpoint();
+  }
+
+  /** Everything polled so far has been sent (sends resolve durably): record, then commit the source. */
+  private async checkpoint(): Promise<void> {
+    const position = this.task.position()!;
+    await this.checkpoints.save(
+      { source: position },
+      {},
+      { [this.task.id]: this.task.metrics.watermark },
+    );
+    await this.task.commitSource(position);
+  }
+}
+
+/** A transform or output stage: its parents' topics → decode → chain or sink → (its topic). */
+class ConsumerUnit extends BufferUnit {
+  private consumer: BufferConsumer | undefined;
+  private output: BufferOutput | undefined;
+  private readonly inputs = new Map<string, BufferInput>();
+  private readonly ends: EndOfStreamTracker;
+  private totalChannels = 0;
+  private lastTick = Date.now();
+  /** The per-input channels last given to the task (see syncAssignment). */
+  private assignedChannels: string | undefined;
+  private readonly exactlyOnce: boolean;
+  private readonly group: string;
+  /** For a sink that stores its input positions (Sink.positions): what it stored. */
+  private sinkPositions: SinkPositions | undefined;
+
+  constructor(ctx: RuntimeContext, task: StageTask) {
+    super(ctx, task);
+    this.group = ctx.groupOf(task.id);
+    this.ends = new EndOfStreamTracker(ctx.runId, ctx.mode === 'local');
+    const wanted = ctx.stageOptions(task.id).guarantee === 'exactly-once';
+    this.exactlyOnce =
+      wanted && task.stage.kind === 'transform' && ctx.buffer.capabilities.transactions;
+    if (wanted && !this.exactlyOnce) {
+      ctx.logger.warn(
+        'exactly-once needs a transform stage on a buffer with transactions; running at-least-once',
+        { stage: task.id, buffer: ctx.buffer.kind },
+      );
+    }
+  }
+
+  async prepare(): Promise<void> {
+    const parents = this.ctx.def.parents.get(this.task.id) ?? [];
+    const topics: string[] = [];
+    for (const [inputIndex, parent] of parents.entries()) {
+      const topic = this.ctx.topicOf(parent);
+      topics.push(topic);
+      this.inputs.set(topic, { inputIndex, serde: this.ctx.serdeOf(parent) });
+      this.totalChannels += (await this.ctx.buffer.admin.describeTopic(topic))?.partitions ?? 1;
+    }
+    await this.task.open();
+    if (this.task.stage.kind === 'transform') {
+      this.output = new BufferOutput(this.task, this.ctx.serdeOf(this.task.id));
+      this.task.output = this.output;
+      this.producer = await this.ctx.buffer.producer({
+        clientId: this.clientId,
+        ...(this.exactlyOnce ? { transactional: true } : {}),
+      });
+    }
+    const cp = await this.checkpoints.load();
+    await this.task.restore(undefined, cp?.state[this.task.id]);
+    const start = this.ctx.stageOptions(this.task.id).start;
+    this.consumer = await this.ctx.buffer.consumer({
+      group: this.group,
+      topics,
+      ...(start === undefined ? {} : { start }),
+      maxBufferedRecords: 4 * this.ctx.batchSize,
+    });
+  }
+
+  async run(): Promise<void> {
+    const consumer = this.consumer!;
+    const { task } = this;
+    while (!this.ctx.signal.aborted) {
+      let messages: ConsumedMessage[];
+      try {
+        messages = await withRetries(task.id, 'buffer poll', task.retry, task.metrics, () =>
+          consumer.poll(task.batchSize, this.ctx.pollTimeoutMs, this.ctx.signal),
+        );
+      } catch (error) {
+        if (this.ctx.signal.aborted && !this.ctx.failed()) break;
+        throw error;
+      }
+      const started = performance.now();
+      // Before any sub-batch of this poll: a partition assigned but not (yet) delivering must
+      // hold event time back, or the first partition's records make the others' late.
+      const reassigned = this.syncAssignment();
+      if (task.sink?.positions !== undefined) await this.readSinkPositions(task.sink, reassigned);
+      if (messages.length > 0)
+        deliverConsumed(task, this.inputs, this.ends, messages, this.sinkPositions);
+      if (task.chain !== undefined && Date.now() - this.lastTick >= this.ctx.tickIntervalMs) {
+        this.lastTick = Date.now();
+        task.onTick(this.ctx.clock());
+      }
+      await this.emit(messages.length > 0);
+      if (messages.length > 0) task.metrics.observeBatch(performance.now() - started);
+      task.metrics.consumerLag = consumer.lag?.() ?? null;
+
+      const assigned = consumer.assignment();
+      const finished =
+        assigned.length > 0 &&
+        assigned.every((tp) => this.ends.isEnded(channelOf(tp.topic, tp.partition)));
+      if (finished) {
+        task.finish();
+        await this.emit();
+        if (task.stage.kind === 'transform')
+          await this.sendEndMarkers(this.ends.endedChannels(), this.totalChannels);
+        await this.checkpoint();
+        return;
+      }
+      if (this.checkpoints.due()) await this.checkpoint();
+      await this.pacing.maybeYield();
+    }
+    if (!this.ctx.failed()) await this.checkpoint();
+  }
+
+  /**
+   * Tells the task which partitions feed each input, when that changed: the consumer's
+   * assignment, less partitions that ended (like a finished split, they stop counting).
+   * True when that changed (the first call included).
+   */
+  private syncAssignment(): boolean {
+    const perInput = new Map<number, string[]>();
+    for (const input of this.inputs.values()) perInput.set(input.inputIndex, []);
+    for (const tp of this.consumer!.assignment()) {
+      const input = this.inputs.get(tp.topic);
+      const channel = channelOf(tp.topic, tp.partition);
+      if (input === undefined || this.ends.isEnded(channel)) continue;
+      perInput.get(input.inputIndex)!.push(channel);
+    }
+    for (const channels of perInput.values()) channels.sort();
+    const signature = JSON.stringify([...perInput]);
+    if (signature === this.assignedChannels) return false;
+    this.assignedChannels = signature;
+    for (const [inputIndex, channels] of perInput) this.task.assignChannels(inputIndex, channels);
+    return true;
+  }
+
+  /**
+   * A sink that stores its positions with its records decides where each partition resumes:
+   * read them at start and whenever the assignment changes (another worker may have written
+   * a partition this one now owns), and note where this poll leaves each partition.
+   */
+  private async readSinkPositions(sink: Sink<unknown>, reassigned: boolean): Promise<void> {
+    if (reassigned) {
+      const stored = await withRetries(
+        this.task.id,
+        'sink.positions',
+        this.task.retry,
+        this.task.metrics,
+        () => sink.positions!(),
+      );
+      // undefined: this sink does not store positions (a setting of it); write as usual.
+      this.sinkPositions = stored === undefined ? undefined : new SinkPositions(stored);
+    }
+    if (this.sinkPositions !== undefined)
+      this.sinkPositions.after = new Map(
+        this.consumer!.positions().map((p) => [channelOf(p.topic, p.partition), p.offset]),
+      );
+  }
+
+  /** Sends a batch's outputs and dead letters (in one transaction when exactly-once). */
+  private async emit(consumed = false): Promise<void> {
+    const { task } = this;
+    await task.writesDone();
+    const encoded = this.output?.take() ?? [];
+    if (!this.exactlyOnce) {
+      await this.send(this.topic, encoded);
+      await task.sendDeadLetters();
+      return;
+    }
+    // Offsets must advance even when a batch emits nothing (a filter dropping everything).
+    if (encoded.length === 0 && task.dlq.size === 0 && !consumed) return;
+    const deadLetters = this.ctx.deadLetters;
+    const tx = await this.producer!.beginTransaction!();
+    try {
+      if (encoded.length > 0) await tx.send(this.topic, encoded);
+      if (task.dlq.size > 0) {
+        if (deadLetters instanceof TopicDeadLetters) {
+          await deadLetters.ensure(task.id);
+          await tx.send(deadLetters.topicOf(task.id), task.dlq.drain());
+        } else await task.sendDeadLetters(); // a file: written before the commit, at-least-once
+      }
+      await tx.sendOffsets(this.group, this.commitPositions());
+      await this.checkpoints.save(this.positionsRecord(), this.stateRecord(), this.watermarks());
+      await tx.commit();
+    } catch (error) {
+      await tx.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Consumer positions, never past the first end marker of a partition. */
+  private commitPositions(): TopicPartitionOffset[] {
+    return this.ends.clamp(this.consumer!.positions());
+  }
+
+  private positionsRecord(): Record<string, JsonValue> {
+    return Object.fromEntries(
+      this.commitPositions().map((p) => [channelOf(p.topic, p.partition), p.offset]),
+    );
+  }
+
+  private stateRecord(): Record<string, JsonValue> {
+    const state = this.task.snapshotState();
+    return state === undefined ? {} : { [this.task.id]: state };
+  }
+
+  private watermarks(): Record<string, number | null> {
+    return { [this.task.id]: this.task.metrics.watermark };
+  }
+
+  /** Outputs are already sent; make sink writes durable, record state, then commit positions. */
+  private async checkpoint(): Promise<void> {
+    const { task } = this;
+    await task.sendDeadLetters();
+    const positions = this.commitPositions();
+    const state = this.stateRecord();
+    await task.flush();
+    await task.sendDeadLetters();
+    await this.checkpoints.save(
+      Object.fromEntries(positions.map((p) => [channelOf(p.topic, p.partition), p.offset])),
+      state,
+      this.watermarks(),
+    );
+    // Exactly-once: offsets already went through each batch's transaction.
+    if (positions.length > 0 && !this.exactlyOnce) {
+      const consumer = this.consumer!;
+      await withRetries(task.id, 'buffer commit', task.retry, task.metrics, () =>
+        consumer.commit(positions),
+      );
+    }
+  }
+
+  override async close(): Promise<void> {
+    await this.consumer?.close().catch(() => undefined);
+    await super.close();
+  }
+}

@@ -1,0 +1,167 @@
+import { AsyncMutex } from './async-mutex.js';
+import { CheckpointCoordinator } from './checkpoint-coordinator.js';
+import { EventLoopYield } from './event-loop-yield.js';
+import type { JsonValue, StreamRecord } from './record.js';
+import type { RuntimeContext } from './runtime-context.js';
+import { StageTask, type TaskOutput } from './stage-task.js';
+
+/** The in-process edge (Flink's ChainingOutput): the next tasks' `onBatch`, called directly. */
+class InProcessOutput implements TaskOutput {
+  readonly children: { task: StageTask; inputIndex: number }[] = [];
+  constructor(private readonly from: string) {}
+  emit(records: readonly StreamRecord[]): void {
+    for (const { task, inputIndex } of this.children) task.onBatch(inputIndex, this.from, records);
+  }
+}
+
+/**
+ * Inline mode: every stage's task in this process, joined by in-process edges. A source batch
+ * is pushed synchronously through the chains downstream, in topological order; only sink
+ * writes and dead-letter sends are awaited. Batches, ticks and checkpoints share one mutex, so
+ * a checkpoint sees every chain at a batch boundary: the whole DAG is one checkpoint unit.
+ */
+export async function runInline(ctx: RuntimeContext): Promise<void> {
+  const { def } = ctx;
+  const tasks = def.stages.map((stage) => new StageTask(ctx, stage));
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const outputs = new Map(tasks.map((t) => [t.id, new InProcessOutput(t.id)]));
+  for (const task of tasks) if (task.stage.kind !== 'output') task.output = outputs.get(task.id);
+  // def.edges is in topological order of their targets: children are fed in that order.
+  for (const edge of def.edges)
+    outputs
+      .get(edge.from)!
+      .children.push({ task: byId.get(edge.to)!, inputIndex: edge.inputIndex });
+  const endedParents = new Map(tasks.map((t) => [t.id, 0]));
+
+  const mutex = new AsyncMutex();
+  const checkpoints = new CheckpointCoordinator(
+    ctx.store,
+    def.name,
+    'inline',
+    ctx.instance,
+    ctx.checkpointIntervalMs,
+    ctx.logger,
+  );
+  const opened: StageTask[] = [];
+
+  /** A stage whose inputs all ended fires what it holds and ends its children. */
+  const endTask = (task: StageTask): void => {
+    task.finish();
+    for (const { task: child } of outputs.get(task.id)!.children) {
+      const ended = endedParents.get(child.id)! + 1;
+      endedParents.set(child.id, ended);
+      if (ended === def.parents.get(child.id)!.length) endTask(child);
+    }
+  };
+
+  /** After a batch or tick: sink writes done, dead letters stored. */
+  const settle = async (): Promise<void> => {
+    for (const task of tasks) await task.writesDone();
+    for (const task of tasks) await task.sendDeadLetters();
+  };
+
+  const checkpoint = async (): Promise<void> => {
+    // Captured synchronously at a batch boundary (we hold the mutex): positions and state agree.
+    const positions: Record<string, JsonValue> = {};
+    const state: Record<string, JsonValue> = {};
+    const watermarks: Record<string, number | null> = {};
+    for (const task of tasks) {
+      const position = task.position();
+      if (position !== undefined) positions[task.id] = position;
+      const snapshot = task.snapshotState();
+      if (snapshot !== undefined) state[task.id] = snapshot;
+      watermarks[task.id] = task.metrics.watermark;
+    }
+    // Every record read before these positions is written: make it durable, record, commit.
+    for (const task of tasks) await task.flush();
+    for (const task of tasks) await task.sendDeadLetters();
+    await checkpoints.save(positions, state, watermarks);
+    for (const task of tasks) {
+      const position = positions[task.id];
+      if (position !== undefined) await task.commitSource(position);
+    }
+  };
+  const maybeCheckpoint = async () => {
+    if (checkpoints.due()) await checkpoint();
+  };
+
+  const sourceLoop = async (task: StageTask): Promise<void> => {
+    const pacing = new EventLoopYield();
+    while (!ctx.signal.aborted) {
+      let batch: StreamRecord[] | null;
+      try {
+        batch = await task.readBatch();
+      } catch (error) {
+        if (ctx.signal.aborted && !ctx.failed()) return; // a poll cut short by a stop is not a failure
+        throw error;
+      }
+      if (batch !== null && batch.length === 0) {
+        await mutex.run(maybeCheckpoint);
+        continue;
+      }
+      await mutex.run(async () => {
+        const started = performance.now();
+        if (batch === null) endTask(task);
+        else task.onSourceBatch(batch);
+        await settle();
+        if (batch !== null) task.metrics.observeBatch(performance.now() - started);
+        await maybeCheckpoint();
+      });
+      if (batch === null) return;
+      await pacing.maybeYield();
+    }
+  };
+
+  try {
+    for (const task of tasks) {
+      await task.open();
+      opened.push(task);
+    }
+    const restored = await checkpoints.load();
+    if (restored !== undefined) {
+      for (const task of tasks)
+        await task.restore(restored.positions[task.id], restored.state[task.id]);
+    }
+    // Each input's one channel is its upstream stage: it counts for event time (and its idle
+    // timer runs) from now, even if it never delivers.
+    for (const edge of def.edges) byId.get(edge.to)!.assignChannels(edge.inputIndex, [edge.from]);
+
+    // Processing-time ticks: idle inputs stop holding watermarks back; timers and windows fire.
+    const transforms = tasks.filter((t) => t.chain !== undefined);
+    let ticking = false;
+    const ticker =
+      transforms.length === 0
+        ? undefined
+        : setInterval(() => {
+            if (ticking || ctx.signal.aborted) return;
+            ticking = true;
+            void mutex
+              .run(async () => {
+                const now = ctx.clock();
+                for (const task of transforms) task.onTick(now);
+                await settle();
+              })
+              .catch((error: unknown) => ctx.fail(error))
+              .finally(() => {
+                ticking = false;
+              });
+          }, ctx.tickIntervalMs);
+
+    try {
+      await Promise.all(
+        tasks
+          .filter((t) => t.source !== undefined)
+          .map((t) => sourceLoop(t).catch((error: unknown) => ctx.fail(error))),
+      );
+    } finally {
+      if (ticker !== undefined) clearInterval(ticker);
+    }
+    // Finished or stopped: drain in-flight work, flush sinks, record and commit. Not after a
+    // failure: then nothing more is committed and a restart resumes from the last good checkpoint.
+    await mutex.run(async () => {
+      if (!ctx.failed()) await checkpoint();
+    });
+  } finally {
+    for (const task of opened.reverse()) await task.close();
+  }
+}

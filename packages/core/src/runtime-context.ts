@@ -1,0 +1,46 @@
+import type { Buffer } from './buffer.js';
+import type { CheckpointStore } from './checkpoint-store.js';
+import type { DeadLetterQueue } from './dead-letter.js';
+import type { DeadLetterDestination } from './dead-letter-destination.js';
+import type { Logger } from './logger.js';
+import type { PipelineMetrics } from './metrics.js';
+import type { CompileTransform } from './operator-chain.js';
+import type { RunMode } from './pipeline.js';
+import type { PipelineDefinition, StageOptions } from './pipeline-builder.js';
+import type { RetryPolicy } from './retry-policy.js';
+import type { Serde } from './serde.js';
+import type { AnyStage, StageContext } from './stage.js';
+
+/** Everything the tasks and edges of a run need, resolved once per run by runPipeline. */
+export interface RuntimeContext {
+  readonly def: PipelineDefinition;
+  readonly mode: RunMode;
+  readonly instance: string;
+  /** Unique per run (end-of-stream markers carry it). */
+  readonly runId: string;
+  readonly logger: Logger;
+  readonly buffer: Buffer;
+  readonly store: CheckpointStore | undefined;
+  readonly compile: CompileTransform;
+  readonly metrics: PipelineMetrics;
+  readonly deadLetters: DeadLetterDestination;
+  /** Aborted on a graceful stop or a failure. */
+  readonly signal: AbortSignal;
+  readonly batchSize: number;
+  readonly pollTimeoutMs: number;
+  readonly tickIntervalMs: number;
+  /** Processing time for watermark idleness (RunOptions.clock, default Date.now). */
+  readonly clock: () => number;
+  readonly checkpointIntervalMs: number;
+  retryPolicy(): RetryPolicy;
+  /** Records the first failure and stops every unit of the run. */
+  fail(error: unknown): void;
+  /** True once something failed (as opposed to a graceful stop). */
+  failed(): boolean;
+  stageOptions(stageId: string): StageOptions;
+  topicOf(stageId: string): string;
+  groupOf(stageId: string): string;
+  serdeOf(stageId: string): Serde;
+  stageContext(stage: AnyStage): StageContext;
+  deadLetterQueue(stage: AnyStage): DeadLetterQueue;
+}

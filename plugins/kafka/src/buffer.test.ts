@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import kafkajs from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { KafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
+
+const brokers = process.env.CODEFEEDR_KAFKA_BROKERS?.split(',');
+if (!brokers)
+  throw new Error(
+    'CODEFEEDR_KAFKA_BROKERS is not set: run through vitest (its global setup starts Kafka) or `npm run services:up`.',
+  );
+const run = randomBytes(4).toString('hex');
+
+/** The topic's configs as the broker reports them (not as this plugin asked for them). */
+async function topicConfigs(topic: string): Promise<Record<string, string>> {
+  const kafka = new kafkajs.Kafka({ brokers: brokers!, logLevel: kafkajs.logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic }],
+    });
+    return Object.fromEntries(
+      resources[0]!.configEntries.map((e) => [e.configName, e.configValue]),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+describe('KafkaBuffer topics', () => {
+  it('keeps records of created topics however old their event timestamps (retention.ms -1)', async () => {
+    // Records carry event time as their Kafka timestamp; with the broker's 7-day time retention
+    // a replay of 2015 events was deleted before the next stage read it.
+    const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+    const ensured = `cf-kafka-retention-${run}`;
+    const sentTo = `cf-kafka-retention-auto-${run}`;
+    try {
+      await buffer.admin.ensureTopic({ name: ensured, partitions: 1 });
+      const producer = await buffer.producer({ clientId: `retention-${run}` });
+      await producer.send(sentTo, [
+        { value: new TextEncoder().encode('{}'), timestamp: Date.UTC(2015, 0, 1) },
+      ]);
+      await producer.close();
+      expect((await topicConfigs(ensured))['retention.ms']).toBe('-1');
+      expect((await topicConfigs(sentTo))['retention.ms']).toBe('-1');
+    } finally {
+      await buffer.admin.deleteTopic(ensured).catch(() => undefined);
+      await buffer.admin.deleteTopic(sentTo).catch(() => undefined);
+      await buffer.close();
+    }
+  });
+
+  it('lets topicConfig and a stage’s bufferConfig set their own retention', async () => {
+    const buffer = new KafkaBuffer(
+      kafkaBufferConfigSchema.parse({
+        brokers,
+        logLevel: 'nothing',
+        topicConfig: { 'retention.ms': '86400000' },
+      }),
+    );
+    const fromBuffer = `cf-kafka-retention-buffer-${run}`;
+    const fromStage = `cf-kafka-retention-stage-${run}`;
+    try {
+      await buffer.admin.ensureTopic({ name: fromBuffer, partitions: 1 });
+      await buffer.admin.ensureTopic({
+        name: fromStage,
+        partitions: 1,
+        config: { 'retention.ms': '3600000' },
+      });
+      expect((await topicConfigs(fromBuffer))['retention.ms']).toBe('86400000');
+      expect((await topicConfigs(fromStage))['retention.ms']).toBe('3600000');
+    } finally {
+      await buffer.admin.deleteTopic(fromBuffer).catch(() => undefined);
+      await buffer.admin.deleteTopic(fromStage).catch(() => undefined);
+      await buffer.close();
+    }
+  });
+});
