@@ -89,6 +89,8 @@ export default defineConfig({
             { text: 'Publish a plugin', link: '/guides/publish-a-plugin' },
             { text: 'Compose a pipeline file', link: '/guides/pipeline-files' },
             { text: 'Scale a stage out over Kafka', link: '/guides/scale-out' },
+            { text: 'Deploy to Kubernetes or systemd', link: '/guides/deploy' },
+            { text: 'Watch a running pipeline', link: '/guides/dashboard' },
             { text: 'GH Archive analytics', link: '/guides/gh-archive' },
             { text: 'Write to PostgreSQL and MongoDB', link: '/guides/databases' },
           ],

@@ -45,19 +45,24 @@ export function pageSamples(
       imports.push({ page, line: i + 1, file: join(site, snippet[1]!.replace(/#.*$/, '')) });
       continue;
     }
-    const fence = /^```(\S*)/.exec(line);
+    // A fence may be indented (a block inside a list item): its body loses that indent.
+    const fence = /^( *)```(\S*)/.exec(line);
     if (!fence) continue;
+    const indent = fence[1]!;
     const start = i;
     const body: string[] = [];
-    for (i++; i < lines.length && !lines[i]!.startsWith('```'); i++) body.push(lines[i]!);
+    for (i++; i < lines.length && !lines[i]!.startsWith(`${indent}\`\`\``); i++)
+      body.push(
+        lines[i]!.startsWith(indent) ? lines[i]!.slice(indent.length) : lines[i]!.trimStart(),
+      );
     // The marker line is the last non-blank line above the fence (prettier puts a blank between).
     let above = start - 1;
     while (above >= 0 && lines[above]!.trim() === '') above--;
-    const marker = /^<!--\s*doc-test:\s*not run\s*[—-]\s*(.+?)\s*-->$/.exec(lines[above] ?? '');
+    const marker = /^\s*<!--\s*doc-test:\s*not run\s*[—-]\s*(.+?)\s*-->$/.exec(lines[above] ?? '');
     blocks.push({
       page,
       line: start + 1,
-      lang: fence[1]!.replace(/[{[].*$/, ''),
+      lang: fence[2]!.replace(/[{[].*$/, ''),
       code: body.join('\n'),
       ...(marker ? { notRun: marker[1]! } : {}),
     });
