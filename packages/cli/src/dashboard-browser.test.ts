@@ -143,7 +143,7 @@ describe('dashboard in Chromium', () => {
     await browser?.close();
   });
 
-  it('watches the github-summary replay (`run --dashboard`): every stage and edge drawn, counters growing, no console errors', async () => {
+  it('watches the github-summary replay over the memory buffer (`run --mode local --dashboard`): every stage and edge drawn, counters growing, no console errors', async () => {
     const dir = project({ 'hour.ndjson': archiveHour() }, 'dashboard-');
     const deps = { dependencies: { '@codefeedr/pipelines-github': '*' } };
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'dash', ...deps }));
@@ -155,6 +155,8 @@ describe('dashboard in Chromium', () => {
       [
         'run',
         'github-summary',
+        '--mode',
+        'local', // every stage its own task, joined by the memory buffer
         '--set',
         `paths=${join(dir, 'hour.ndjson')}`,
         '--set',
@@ -174,7 +176,7 @@ describe('dashboard in Chromium', () => {
     await expectDag(page, expected);
     expect(await page.locator('#pipeline').textContent()).toBe('github-summary');
     expect(await page.title()).toBe('github-summary · CodeFeedr dashboard');
-    expect(await page.locator('#mode').textContent()).toBe('inline');
+    expect(await page.locator('#mode').textContent()).toBe('local');
     const input = expected.stages.find((s) => s.kind === 'input')!.id;
     const outputs = expected.stages.filter((s) => s.kind === 'output').map((s) => s.id);
     await expectGrowing(page, input, 'recordsOut');
