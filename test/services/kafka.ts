@@ -81,6 +81,51 @@ async function installKafka(): Promise<void> {
   });
 }
 
+// Kafka's own perf tools (`org.apache.kafka.tools.ProducerPerformance` / `ConsumerPerformance`),
+// for the buffer bench's ceiling. They live in `kafka-tools`, which the broker does not need, so
+// they are gathered on demand into a cache folder of their own: the broker's classpath (and its
+// cache key) stay as they are. The returned classpath is the tools' jars then the broker's.
+const toolsPom = `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>codefeedr.test</groupId>
+  <artifactId>kafka-tools</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>${KAFKA_VERSION}</version></dependency>
+  </dependencies>
+</project>
+`;
+const toolsCache = cacheDir(
+  `kafka-tools-${KAFKA_VERSION}-${createHash('sha256').update(toolsPom).digest('hex').slice(0, 8)}`,
+);
+const toolsLibsDir = join(toolsCache, 'libs');
+
+export async function installKafkaTools(): Promise<string> {
+  await installKafka();
+  await withLock('kafka-tools-install', async () => {
+    if (existsSync(toolsLibsDir)) return;
+    writeFileSync(join(toolsCache, 'pom.xml'), toolsPom);
+    const tmp = `${toolsLibsDir}.tmp`;
+    rmSync(tmp, { recursive: true, force: true });
+    await run(
+      'mvn',
+      [
+        '-B',
+        '-q',
+        '-f',
+        join(toolsCache, 'pom.xml'),
+        'dependency:copy-dependencies',
+        `-DoutputDirectory=${tmp}`,
+        '-DincludeScope=runtime',
+      ],
+      { cwd: toolsCache, timeoutMs: 10 * 60_000 },
+    );
+    renameSync(tmp, toolsLibsDir);
+  });
+  return `${toolsLibsDir}/*:${classpath}`;
+}
+
 // ---------------------------------------------------------------------------------
 // One KRaft node (broker + controller in one JVM)
 
