@@ -3,11 +3,15 @@
 // producer + eachBatch consumer doing the same work (same batch size, compression, acks=all,
 // idempotent producer, a commit per batch), and the same hop hand-written on
 // @platformatic/kafka, all on the same broker in the same run. Then latency p50/p99 at a
-// fixed offered rate. Then Redis Streams (bench/buffers-redis.ts), when that file exists.
+// fixed offered rate. Then the ceiling: Kafka's own Java perf tools (ProducerPerformance,
+// ConsumerPerformance from kafka-tools, which the services harness gathers from Maven Central)
+// on the same broker, same record size, acks and partitions (`--no-java` skips them). Then Redis
+// Streams (bench/buffers-redis.ts), when that file exists.
 //
 //   npm run build -w @codefeedr/core -w @codefeedr/plugin-kafka   (the bench imports the builds)
-//   npm run bench:buffers -- [--records 200000] [--batch 1000] [--compression none|gzip] [--rate 20000] [--kafka-only]
+//   npm run bench:buffers -- [--records 200000] [--batch 1000] [--compression none|gzip] [--rate 20000] [--kafka-only] [--no-java]
 //   Kafka: CODEFEEDR_KAFKA_BROKERS, else the services harness's 127.0.0.1:9092 (npm run services:up).
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import {
@@ -343,6 +347,136 @@ for (const make of hops) {
     `  ${names.get(make)!.padEnd(36)} p50 ${String(figures.p50).padStart(4)} ms  p99 ${String(figures.p99).padStart(4)} ms`,
   );
 }
+// ---------------------------------------------------------------------------------------
+// The ceiling: Kafka's own Java producer and consumer perf tools on the same broker.
+
+interface JavaCeiling {
+  recordSize: number;
+  producerRecordsPerSecond: number;
+  consumerRecordsPerSecond: number;
+  /** A hop runs no faster than its slower side. */
+  hopRecordsPerSecond: number;
+}
+
+function runJava(classpath: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('java', ['-Xmx512m', '-cp', classpath, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${args[0]} exited ${code}:\n${out}`)),
+    );
+  });
+}
+
+/** Best of two runs of each tool (a JVM per run, so no warm-up across runs), like the Node hops. */
+async function javaCeiling(): Promise<JavaCeiling> {
+  const { installKafkaTools } = await import('../test/services/kafka.ts');
+  const classpath = await installKafkaTools();
+  // The Node hops' record: benchPayload's JSON, whose length varies a little with n.
+  let bytes = 0;
+  for (let n = 0; n < 1000; n++) bytes += benchPayload(n, Date.now()).length;
+  const recordSize = Math.round(bytes / 1000);
+  const kafka = new Kafka({ brokers, clientId: 'cfbench-java', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  let producerBest = 0;
+  let consumerBest = 0;
+  try {
+    for (let round = 0; round < 2; round++) {
+      const topic = unique('java');
+      await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] });
+      try {
+        const produced = await runJava(classpath, [
+          'org.apache.kafka.tools.ProducerPerformance',
+          '--topic',
+          topic,
+          '--num-records',
+          String(RECORDS),
+          '--record-size',
+          String(recordSize),
+          '--throughput',
+          '-1',
+          '--producer-props',
+          `bootstrap.servers=${brokers.join(',')}`,
+          'acks=all',
+          'enable.idempotence=true',
+          `compression.type=${COMPRESSION}`,
+          // Batches as large as the Node hops' (BATCH records spread over the partitions).
+          `batch.size=${Math.ceil(BATCH / PARTITIONS) * (recordSize + 16) + 1024}`,
+        ]);
+        // "200000 records sent, 123456.7 records/sec (23.55 MB/sec), ...": the last such line is
+        // the whole run's (the earlier ones are 5 s windows).
+        const p = [...produced.matchAll(/(\d+) records sent, ([\d.]+) records\/sec/g)].at(-1);
+        if (!p || Number(p[1]) !== RECORDS)
+          throw new Error(`ProducerPerformance output not understood:\n${produced}`);
+        producerBest = Math.max(producerBest, Number(p[2]));
+        const consumed = await runJava(classpath, [
+          'org.apache.kafka.tools.ConsumerPerformance',
+          '--bootstrap-server',
+          brokers.join(','),
+          '--topic',
+          topic,
+          '--messages',
+          String(RECORDS),
+          '--group',
+          topic,
+          '--timeout',
+          '60000',
+        ]);
+        // CSV: start.time, end.time, MB, MB.sec, nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms,
+        // fetch.MB.sec, fetch.nMsg.sec. fetch.nMsg.sec leaves out the group join, as the Node
+        // hops' clocks do (their consumers join before the clock starts).
+        const lines = consumed.split('\n');
+        const header = lines.findIndex((l) => l.startsWith('start.time'));
+        const row = lines[header + 1]?.split(',').map((c) => c.trim());
+        if (header < 0 || !row || Number(row[4]) < RECORDS)
+          throw new Error(`ConsumerPerformance output not understood:\n${consumed}`);
+        consumerBest = Math.max(consumerBest, Number(row[9]));
+      } finally {
+        await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+        await admin.deleteGroups([topic]).catch(() => undefined);
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  return {
+    recordSize,
+    producerRecordsPerSecond: producerBest,
+    consumerRecordsPerSecond: consumerBest,
+    hopRecordsPerSecond: Math.min(producerBest, consumerBest),
+  };
+}
+
+let java: JavaCeiling | { error: string } | undefined;
+if (!process.argv.includes('--no-java')) {
+  console.log(
+    `Ceiling: Kafka's Java perf tools, same broker, ${RECORDS.toLocaleString('en-US')} records, acks=all, idempotent, compression ${COMPRESSION}, ${PARTITIONS} partitions (best of two):`,
+  );
+  try {
+    java = await javaCeiling();
+    const bufferRate = best.get(names.get(codefeedrHop)!)!;
+    const row = (label: string, rate: number) => `  ${label.padEnd(42)} ${fmt(rate)}`;
+    console.log(
+      [
+        row(`ProducerPerformance (${java.recordSize}-byte records)`, java.producerRecordsPerSecond),
+        row('ConsumerPerformance (fetch rate)', java.consumerRecordsPerSecond),
+        row('hop ceiling (the slower of the two)', java.hopRecordsPerSecond),
+        `${row('@codefeedr/plugin-kafka', bufferRate)}  buffer / Java ratio ${(bufferRate / java.hopRecordsPerSecond).toFixed(2)}` +
+          ` (kafkajs hand-written ${(baseline / java.hopRecordsPerSecond).toFixed(2)})`,
+      ].join('\n'),
+    );
+  } catch (error) {
+    java = { error: (error as Error).message };
+    console.log(`  Java tools failed: ${java.error}`);
+  }
+}
+
 // Judged against the fastest hand-written client of this run (issue 13's target).
 const fastestHandWritten = Math.max(
   ...[kafkajsHop, platformaticHop].map((make) => best.get(names.get(make)!)!),
@@ -363,6 +497,9 @@ const written = results.write(
       target: '<= 50',
       met: bufferP99 <= 50,
     },
+    ...(java !== undefined && 'hopRecordsPerSecond' in java
+      ? [{ name: 'Kafka buffer / Java perf tools', value: buffer / java.hopRecordsPerSecond }]
+      : []),
   ],
   {
     records: RECORDS,
@@ -371,6 +508,7 @@ const written = results.write(
     partitions: PARTITIONS,
     recordsPerSecond: Object.fromEntries([...best].map(([name, rate]) => [name, Math.round(rate)])),
     latencyMs: Object.fromEntries(latencies),
+    javaCeiling: java,
   },
 );
 console.log(`figures in ${written}`);
