@@ -12,7 +12,7 @@
 // Every topic the bench made is deleted at the end.
 //
 //   npm run build -w @codefeedr/core -w @codefeedr/plugin-kafka   (the bench imports the builds)
-//   npm run bench:scale -- [--records 24000] [--rounds 50]
+//   npm run bench:scale -- [--records 60000] [--rounds 50]
 //   Kafka: CODEFEEDR_KAFKA_BROKERS, else the services harness's 127.0.0.1:9092 (npm run services:up).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -112,8 +112,34 @@ async function worker(s: WorkerSettings): Promise<void> {
   process.exit(0);
 }
 
+function loadEvents(): string[] {
+  return gunzipSync(
+    readFileSync(join(import.meta.dirname, '..', 'test', 'fixtures', 'github', 'events.ndjson.gz')),
+  )
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
+}
+
+/** The machine's own ceiling: the same work with no Kafka and no runtime, in this process. */
+function cpuProbe(records: number, rounds: number): void {
+  const events = loadEvents();
+  let sink = 0;
+  // Warm-up, so the JIT has compiled the work before the clock starts (the workers run far longer).
+  for (let seq = 0; seq < 1000; seq++)
+    sink += summarise({ seq, raw: events[seq % events.length]! }, rounds).commits;
+  const started = performance.now();
+  for (let seq = 0; seq < records; seq++)
+    sink += summarise({ seq, raw: events[seq % events.length]! }, rounds).commits;
+  const seconds = (performance.now() - started) / 1000;
+  process.stdout.write(`${JSON.stringify({ recordsPerSecond: records / seconds, sink })}\n`);
+}
+
 const workerAt = process.argv.indexOf('--worker');
-if (workerAt >= 0) {
+const probeAt = process.argv.indexOf('--cpu-probe');
+if (probeAt >= 0) {
+  cpuProbe(Number(process.argv[probeAt + 1]), Number(process.argv[probeAt + 2]));
+} else if (workerAt >= 0) {
   await worker(JSON.parse(process.argv[workerAt + 1]!) as WorkerSettings);
 } else {
   await main();
@@ -157,7 +183,7 @@ interface RunFigures {
 }
 
 async function main(): Promise<void> {
-  const RECORDS = Number(option('records', '24000'));
+  const RECORDS = Number(option('records', '60000'));
   const ROUNDS = Number(option('rounds', '50'));
   const results = benchRun('scale');
   const run = randomBytes(4).toString('hex');
@@ -179,14 +205,7 @@ async function main(): Promise<void> {
   };
   try {
     // Pre-fill: the recorded events, cycled, each with its sequence number.
-    const events = gunzipSync(
-      readFileSync(
-        join(import.meta.dirname, '..', 'test', 'fixtures', 'github', 'events.ndjson.gz'),
-      ),
-    )
-      .toString('utf8')
-      .split('\n')
-      .filter((line) => line.trim() !== '');
+    const events = loadEvents();
     await admin.createTopics({ topics: [{ topic: input, numPartitions: PARTITIONS }] });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
@@ -334,6 +353,40 @@ async function main(): Promise<void> {
       };
     };
 
+    // The same transform with no Kafka: 1 process, then 2 at once (what the cores allow).
+    const probe = async (processes: number): Promise<number> => {
+      const rates = await Promise.all(
+        Array.from(
+          { length: processes },
+          () =>
+            new Promise<number>((resolve, reject) => {
+              const child = spawn(
+                process.execPath,
+                [import.meta.filename, '--cpu-probe', String(PROBE_RECORDS), String(ROUNDS)],
+                { stdio: ['ignore', 'pipe', 'inherit'] },
+              );
+              children.add(child);
+              let out = '';
+              child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+              child.on('exit', (code) => {
+                children.delete(child);
+                if (code !== 0) reject(new Error(`cpu probe exited ${code}`));
+                else resolve((JSON.parse(out) as { recordsPerSecond: number }).recordsPerSecond);
+              });
+            }),
+        ),
+      );
+      return rates.reduce((a, b) => a + b, 0);
+    };
+    const PROBE_RECORDS = Math.min(RECORDS, 8000);
+    const probeOne = await probe(1);
+    const probeTwo = await probe(2);
+    const cpuRatio = probeTwo / probeOne;
+    console.log(
+      `  no Kafka, the transform alone (${PROBE_RECORDS} records per process): 1 process ${Math.round(probeOne).toLocaleString('en-US')} records/s, ` +
+        `2 at once ${Math.round(probeTwo).toLocaleString('en-US')} records/s together: the cores allow ${cpuRatio.toFixed(2)}×`,
+    );
+
     const runs: RunFigures[] = [];
     for (const workers of [1, 2]) {
       const figures = await measure(workers);
@@ -342,7 +395,7 @@ async function main(): Promise<void> {
         `  ${workers} worker${workers > 1 ? 's' : ' '}  ${Math.round(figures.recordsPerSecond).toLocaleString('en-US').padStart(7)} records/s ` +
           `(${figures.seconds.toFixed(1)} s from spawn; first commit at ${figures.firstCommitSeconds.toFixed(1)} s; ` +
           `10→90 % at ${Math.round(figures.steadyRecordsPerSecond).toLocaleString('en-US')} records/s)  ` +
-          `CPU s: workers ${figures.workerCpuSeconds.toFixed(1)}, broker ${figures.brokerCpuSeconds?.toFixed(1) ?? '?'}  ` +
+          `CPU s: workers ${figures.workerCpuSeconds.toFixed(1)} (${(figures.workerCpuSeconds / figures.seconds).toFixed(2)} cores), broker ${figures.brokerCpuSeconds?.toFixed(1) ?? '?'}  ` +
           `output ${figures.outputRecords} records, ${figures.distinctOutput} distinct, lost ${figures.lost}`,
       );
     }
@@ -363,9 +416,20 @@ async function main(): Promise<void> {
           met: ratio >= 1.8,
         },
         { name: '2 / 1 workers, 10→90 % of input', value: steadyRatio },
+        { name: '2 / 1 processes, transform alone (no Kafka)', value: cpuRatio },
         { name: 'records lost', value: lost, target: '= 0', met: lost === 0 },
       ],
-      { partitions: PARTITIONS, records: RECORDS, rounds: ROUNDS, runs },
+      {
+        partitions: PARTITIONS,
+        records: RECORDS,
+        rounds: ROUNDS,
+        runs,
+        transformAlone: {
+          recordsPerProcess: PROBE_RECORDS,
+          oneProcessRecordsPerSecond: probeOne,
+          twoProcessesRecordsPerSecond: probeTwo,
+        },
+      },
     );
     console.log(`figures in ${written}`);
     if (lost > 0) process.exitCode = 1;
