@@ -9,7 +9,7 @@
 // spawned and stops when the stage's consumer group has committed every input offset. Each
 // configuration has its own consumer group and output topic over the same input; afterwards the
 // output topic is read back and every input sequence number must be in it (no record lost).
-// Every topic the bench made is deleted at the end.
+// Every topic and consumer group the bench made is deleted at the end.
 //
 //   npm run build -w @codefeedr/core -w @codefeedr/plugin-kafka   (the bench imports the builds)
 //   npm run bench:scale -- [--records 60000] [--rounds 50]
@@ -197,12 +197,15 @@ async function main(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const topics = [input];
+  const groups: string[] = [];
   const children = new Set<ChildProcess>();
   const cleanUp = async () => {
     for (const child of children) child.kill('SIGKILL');
     const existing = new Set(await admin.listTopics());
     const mine = topics.filter((t) => existing.has(t));
     if (mine.length > 0) await admin.deleteTopics({ topics: mine });
+    // One at a time: a group whose last member is still leaving refuses, and takes the others with it.
+    for (const group of groups) await admin.deleteGroups([group]).catch(() => undefined);
   };
   try {
     // Pre-fill: the recorded events, cycled, each with its sequence number.
@@ -241,6 +244,7 @@ async function main(): Promise<void> {
         sink: `cfbench-scale-sink${workers}-${run}`,
       };
       topics.push(ids.work, `${ids.work}.dlq`, ids.sink, `${ids.sink}.dlq`);
+      groups.push(ids.work);
       const brokerCpuBefore = brokerCpuSeconds();
       const started = performance.now();
       const procs: { child: ChildProcess; exited: Promise<number | null>; log: string[] }[] = [];
