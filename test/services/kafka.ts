@@ -56,28 +56,38 @@ const kafkaCache = cacheDir(
 const libsDir = join(kafkaCache, 'libs');
 const classpath = `${libsDir}/*`; // expanded by java itself, not by a shell
 
+/**
+ * Resolves a POM's runtime dependencies from Maven Central into `<cache>/libs`. Written to
+ * `libs.tmp` and renamed, so only a complete classpath counts as cached. The caller holds the lock.
+ */
+async function copyMavenDependencies(cache: string, pomText: string): Promise<void> {
+  const libs = join(cache, 'libs');
+  if (existsSync(libs)) return;
+  writeFileSync(join(cache, 'pom.xml'), pomText);
+  const tmp = `${libs}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  await run(
+    'mvn',
+    [
+      '-B',
+      '-q',
+      '-f',
+      join(cache, 'pom.xml'),
+      'dependency:copy-dependencies',
+      `-DoutputDirectory=${tmp}`,
+      '-DincludeScope=runtime',
+    ],
+    { cwd: cache, timeoutMs: 10 * 60_000 },
+  );
+  renameSync(tmp, libs);
+}
+
 async function installKafka(): Promise<void> {
   await withLock('kafka-install', async () => {
     if (existsSync(libsDir)) return;
     await aptInstall(['openjdk-17-jre-headless'], () => commandExists('java'));
     await aptInstall(['maven'], () => commandExists('mvn'));
-    writeFileSync(join(kafkaCache, 'pom.xml'), pom);
-    const tmp = `${libsDir}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    await run(
-      'mvn',
-      [
-        '-B',
-        '-q',
-        '-f',
-        join(kafkaCache, 'pom.xml'),
-        'dependency:copy-dependencies',
-        `-DoutputDirectory=${tmp}`,
-        '-DincludeScope=runtime',
-      ],
-      { cwd: kafkaCache, timeoutMs: 10 * 60_000 },
-    );
-    renameSync(tmp, libsDir); // only a complete classpath counts as cached
+    await copyMavenDependencies(kafkaCache, pom);
   });
 }
 
@@ -103,26 +113,7 @@ const toolsLibsDir = join(toolsCache, 'libs');
 
 export async function installKafkaTools(): Promise<string> {
   await installKafka();
-  await withLock('kafka-tools-install', async () => {
-    if (existsSync(toolsLibsDir)) return;
-    writeFileSync(join(toolsCache, 'pom.xml'), toolsPom);
-    const tmp = `${toolsLibsDir}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    await run(
-      'mvn',
-      [
-        '-B',
-        '-q',
-        '-f',
-        join(toolsCache, 'pom.xml'),
-        'dependency:copy-dependencies',
-        `-DoutputDirectory=${tmp}`,
-        '-DincludeScope=runtime',
-      ],
-      { cwd: toolsCache, timeoutMs: 10 * 60_000 },
-    );
-    renameSync(tmp, toolsLibsDir);
-  });
+  await withLock('kafka-tools-install', () => copyMavenDependencies(toolsCache, toolsPom));
   return `${toolsLibsDir}/*:${classpath}`;
 }
 

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { parseConfig } from './component.js';
 
 /**
@@ -53,6 +53,22 @@ export interface ManagedKeySpec {
   /** Id to refer to the key by; default: the first 12 hex digits of its SHA-256. */
   id?: string;
 }
+
+/**
+ * The `keys` config of a shared key manager: keys to register per target at start. One schema
+ * for the Redis and MongoDB managers; each adds its own description.
+ */
+export const managedKeysSchema = z.record(
+  z.string().min(1),
+  z.array(
+    z.object({
+      key: z.string().min(1),
+      limit: z.number().int().min(1),
+      intervalMs: z.number().int().min(1),
+      id: z.string().min(1).optional(),
+    }),
+  ),
+);
 
 /** What a shared key manager reports about one key (never the secret). */
 export interface ManagedKeyInfo {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   defineKeyManager,
+  managedKeysSchema,
   registerSecret,
   z,
   type AcquiredKey,
@@ -26,18 +27,7 @@ export const mongoKeyManagerConfigSchema = mongoConnectionConfigSchema.extend({
     .regex(/^[^$\0]+$/, 'no $ or NUL')
     .default('codefeedr_keys')
     .describe('Collection of the keys; their charges go to `<collection>_charges`.'),
-  keys: z
-    .record(
-      z.string().min(1),
-      z.array(
-        z.object({
-          key: z.string().min(1),
-          limit: z.number().int().min(1),
-          intervalMs: z.number().int().min(1),
-          id: z.string().min(1).optional(),
-        }),
-      ),
-    )
+  keys: managedKeysSchema
     .optional()
     .describe(
       'Keys to register per target at start (e.g. { github: [{ key: "${GITHUB_TOKEN}", limit: 5000, intervalMs: 3600000 }] }). Existing keys keep the calls already charged in their window.',

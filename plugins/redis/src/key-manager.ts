@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   defineKeyManager,
+  managedKeysSchema,
   z,
   type AcquiredKey,
   type KeyManager,
@@ -19,18 +20,7 @@ export const redisKeyManagerConfigSchema = z.object({
     .regex(/^[^\s]+$/, 'no whitespace')
     .default('codefeedr:keymanager')
     .describe('Prefix of the Redis keys (one hash per target).'),
-  keys: z
-    .record(
-      z.string().min(1),
-      z.array(
-        z.object({
-          key: z.string().min(1),
-          limit: z.number().int().min(1),
-          intervalMs: z.number().int().min(1),
-          id: z.string().min(1).optional(),
-        }),
-      ),
-    )
+  keys: managedKeysSchema
     .optional()
     .describe(
       'Keys to register per target at start (e.g. { github: [{ key: "${GITHUB_TOKEN}", limit: 5000, intervalMs: 3600000 }] }). Existing keys keep their remaining calls.',
