@@ -132,8 +132,9 @@ export function compareOffsets(a: string, b: string): number | undefined {
 const OFFSET = /^(\d+)(?:-(\d+))?$/;
 
 /**
- * What a sink that stores its input positions (`Sink.positions`) has stored, and where this
- * poll leaves each partition (the positions to store with the batch it delivers).
+ * What a sink that stores its input positions (`Sink.positions`) has stored — or what restored
+ * state shards already reflect (state-shards.ts) — and where this poll leaves each partition
+ * (the positions to store with the batch it delivers).
  */
 export class SinkPositions {
   private readonly storedNext = new Map<string, string>();
@@ -142,6 +143,12 @@ export class SinkPositions {
 
   /** @param positions what the sink stored: `topic/partition` → next offset */
   constructor(positions: Readonly<Record<string, unknown>>) {
+    this.reset(positions);
+  }
+
+  /** Replaces the stored positions. */
+  reset(positions: Readonly<Record<string, unknown>>): void {
+    this.storedNext.clear();
     for (const [channel, offset] of Object.entries(positions))
       if (typeof offset === 'string' || typeof offset === 'number')
         this.storedNext.set(channel, String(offset));

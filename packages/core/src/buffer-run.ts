@@ -14,7 +14,9 @@ import type { JsonValue, StreamRecord } from './record.js';
 import { withRetries } from './retry-policy.js';
 import type { RuntimeContext } from './runtime-context.js';
 import type { Sink } from './sink.js';
+import { RunOptionsError } from './run-errors.js';
 import { StageTask } from './stage-task.js';
+import { PartitionStateShards } from './state-shards.js';
 
 /**
  * `local` mode (every stage) and `worker` mode (one stage): each stage's task reads its
@@ -177,6 +179,10 @@ class ConsumerUnit extends BufferUnit {
   private readonly group: string;
   /** For a sink that stores its input positions (Sink.positions): what it stored. */
   private sinkPositions: SinkPositions | undefined;
+  /** A transform's keyed state per input partition, with a state store (state-shards.ts). */
+  private shards: PartitionStateShards | undefined;
+  /** The partitions last given to `shards`. */
+  private shardAssignment: string | undefined;
 
   constructor(ctx: RuntimeContext, task: StageTask) {
     super(ctx, task);
@@ -212,7 +218,34 @@ class ConsumerUnit extends BufferUnit {
       });
     }
     const cp = await this.checkpoints.load();
+    // With shards, the worker's own checkpoint holds only keys no partition covers.
     await this.task.restore(undefined, cp?.state[this.task.id]);
+    const chain = this.task.chain;
+    const store = this.ctx.stateStore;
+    // Exactly-once needs state in the same transaction as outputs and offsets, which the
+    // shard stores cannot join yet: such a stage keeps its state in its own checkpoint.
+    if (
+      chain?.keyed === true &&
+      store !== undefined &&
+      this.exactlyOnce &&
+      this.ctx.stateStoreChosen
+    ) {
+      throw new RunOptionsError(
+        `Stage "${this.task.id}" runs exactly-once, which needs its state written in the same transaction as its outputs and offsets; partition state stores (${store.kind}) cannot join that transaction yet. Run the stage at-least-once (its state still counts each record once), or leave stateStore unset (its state then stays in this worker's checkpoint and does not follow a partition).`,
+        { stage: this.task.id, stateStore: store.kind },
+      );
+    }
+    if (chain?.keyed === true && store !== undefined && !this.exactlyOnce) {
+      const partitions = (await this.ctx.buffer.admin.describeTopic(topics[0]!))?.partitions ?? 1;
+      this.shards = new PartitionStateShards(
+        store,
+        this.ctx.def.name,
+        this.task.id,
+        partitions,
+        chain,
+        this.ctx.logger,
+      );
+    }
     const start = this.ctx.stageOptions(this.task.id).start;
     this.consumer = await this.ctx.buffer.consumer({
       group: this.group,
@@ -236,12 +269,20 @@ class ConsumerUnit extends BufferUnit {
         throw error;
       }
       const started = performance.now();
+      // A partition that came loads its state before any of its records is processed.
+      if (this.shards !== undefined) messages = await this.syncShards(this.shards, messages);
       // Before any sub-batch of this poll: a partition assigned but not (yet) delivering must
       // hold event time back, or the first partition's records make the others' late.
       const reassigned = this.syncAssignment();
       if (task.sink?.positions !== undefined) await this.readSinkPositions(task.sink, reassigned);
       if (messages.length > 0)
-        deliverConsumed(task, this.inputs, this.ends, messages, this.sinkPositions);
+        deliverConsumed(
+          task,
+          this.inputs,
+          this.ends,
+          messages,
+          this.sinkPositions ?? this.shards?.skip,
+        );
       if (task.chain !== undefined && Date.now() - this.lastTick >= this.ctx.tickIntervalMs) {
         this.lastTick = Date.now();
         task.onTick(this.ctx.clock());
@@ -288,6 +329,26 @@ class ConsumerUnit extends BufferUnit {
     this.assignedChannels = signature;
     for (const [inputIndex, channels] of perInput) this.task.assignChannels(inputIndex, channels);
     return true;
+  }
+
+  /**
+   * Gives the shards the consumer's assignment when it changed (loading the state of
+   * partitions that came, forgetting those that went), and keeps only messages of partitions
+   * still assigned: a revoked partition's records are its new owner's to process.
+   */
+  private async syncShards(
+    shards: PartitionStateShards,
+    messages: ConsumedMessage[],
+  ): Promise<ConsumedMessage[]> {
+    const assigned = new Set(this.consumer!.assignment().map((tp) => tp.partition));
+    const signature = [...assigned].sort((a, b) => a - b).join(',');
+    if (signature !== this.shardAssignment) {
+      this.shardAssignment = signature;
+      await shards.reassign(assigned);
+    }
+    return messages.every((m) => assigned.has(m.partition))
+      ? messages
+      : messages.filter((m) => assigned.has(m.partition));
   }
 
   /**
@@ -356,7 +417,8 @@ class ConsumerUnit extends BufferUnit {
   }
 
   private stateRecord(): Record<string, JsonValue> {
-    const state = this.task.snapshotState();
+    const state =
+      this.shards !== undefined ? this.shards.foreignState() : this.task.snapshotState();
     return state === undefined ? {} : { [this.task.id]: state };
   }
 
@@ -372,11 +434,12 @@ class ConsumerUnit extends BufferUnit {
     const state = this.stateRecord();
     await task.flush();
     await task.sendDeadLetters();
-    await this.checkpoints.save(
-      Object.fromEntries(positions.map((p) => [channelOf(p.topic, p.partition), p.offset])),
-      state,
-      this.watermarks(),
+    const byChannel = Object.fromEntries(
+      positions.map((p) => [channelOf(p.topic, p.partition), p.offset]),
     );
+    await this.checkpoints.save(byChannel, state, this.watermarks());
+    // Each partition's state with the positions it reflects, before those are committed.
+    await this.shards?.save(byChannel);
     // Exactly-once: offsets already went through each batch's transaction.
     if (positions.length > 0 && !this.exactlyOnce) {
       const consumer = this.consumer!;

@@ -7,6 +7,8 @@
  * Offsets are strings so every implementation can use its native form (Kafka int64
  * offsets, Redis stream ids). A committed offset is the NEXT offset to read.
  */
+import type { StateStore } from './state-store.js';
+
 export interface BufferMessage {
   key?: string | undefined;
   value: Uint8Array;
@@ -128,5 +130,10 @@ export interface Buffer {
   readonly admin: BufferAdmin;
   producer(options: ProducerOptions): Promise<BufferProducer>;
   consumer(options: ConsumerOptions): Promise<BufferConsumer>;
+  /**
+   * A state store on the buffer's own servers, shared by every worker (RunOptions
+   * `stateStore: 'buffer'`). Optional: buffers without one use the file store.
+   */
+  stateStore?(): Promise<StateStore>;
   close(): Promise<void>;
 }

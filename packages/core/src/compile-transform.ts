@@ -18,6 +18,7 @@ import {
   UnionOperator,
   ValidateOperator,
   type Downstream,
+  type StateFilter,
 } from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import { freshCopy } from './operator-specialization.js';
@@ -67,6 +68,9 @@ export const compileTransform: CompileTransform = (stage, ctx, options) => {
   }
   return new CompiledChain(graph, output.nodeId, stage.inputTypes.length, ctx, options);
 };
+
+/** Node kinds whose operators keep state per key (what partition state shards split). */
+const KEYED_KINDS = new Set(['keyedReduce', 'keyedAggregate', 'keyedProcess', 'window']);
 
 class CompiledChain implements OperatorChain {
   private readonly failures: FailureHandler;
@@ -259,16 +263,22 @@ class CompiledChain implements OperatorChain {
     return this.collector.watermark;
   }
 
-  snapshotState(): JsonValue {
+  get keyed(): boolean {
+    for (const id of this.operators.keys())
+      if (KEYED_KINDS.has(this.graph.nodes[id]!.kind)) return true;
+    return false;
+  }
+
+  snapshotState(filter?: StateFilter): JsonValue {
     const operators: Record<string, JsonValue> = {};
     for (const [id, op] of this.operators) {
-      const state = op.snapshot();
+      const state = op.snapshot(filter);
       if (state !== undefined) operators[id] = { kind: this.graph.nodes[id]!.kind, state };
     }
     return { version: STATE_VERSION, operators };
   }
 
-  restoreState(snapshot: JsonValue): void {
+  restoreState(snapshot: JsonValue, merge = false): void {
     const s = snapshot as {
       version?: unknown;
       operators?: Record<string, { kind: string; state: JsonValue }>;
@@ -295,8 +305,17 @@ class CompiledChain implements OperatorChain {
       }
     }
     for (const [id, entry] of Object.entries(s.operators ?? {})) {
-      this.operators.get(Number(id))!.restore(entry.state);
+      this.operators.get(Number(id))!.restore(entry.state, merge);
     }
+  }
+
+  dropState(filter: StateFilter): void {
+    const keep: StateFilter = {
+      key: (key) => !filter.key(key),
+      channel: (channel) => !filter.channel(channel),
+    };
+    // What stays, as a snapshot, restored in place of everything.
+    this.restoreState(this.snapshotState(keep));
   }
 }
 

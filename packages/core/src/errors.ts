@@ -36,6 +36,8 @@ export const CORE_ERROR_CODES = {
   STAGE_FAILED:
     "A stage's I/O call failed for good (not retryable, or still failing after its retries).",
   STATE_INCOMPATIBLE: "A checkpoint's state does not fit the transform restoring it.",
+  STATE_FENCED:
+    "A worker's partition state was saved by another worker meanwhile (a rebalance raced a checkpoint); the worker stops rather than overwrite it.",
   TIMESTAMP_INVALID: 'A record has no valid event time for the watermark assigner.',
   TRANSACTIONS_UNSUPPORTED: 'Exactly-once was asked of a buffer without transactions.',
   TYPE_MISMATCH: "An edge's message types do not match, input by input.",

@@ -39,6 +39,7 @@ export * from './memory-buffer.js';
 export * from './serde-registry.js';
 export * from './dead-letter.js';
 export * from './checkpoint-store.js';
+export * from './state-store.js';
 export * from './metrics.js';
 export * from './metrics-server.js';
 export * from './console-logger.js';

@@ -15,13 +15,14 @@ import type {
   ValueState,
 } from './datastream.js';
 import {
-  decodeTime,
   encodeTime,
   FAILED,
   type FailureHandler,
   KeyTypeError,
   Operator,
+  restoredTime,
   ScratchRecord,
+  type StateFilter,
 } from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { KeySelector } from './stream-graph.js';
@@ -35,12 +36,15 @@ import { KeyedTimers } from './timer-queue.js';
  * [key, value] pairs, so state values must be JSON values.
  */
 
-function entries(map: Map<string, unknown>): JsonValue {
-  return [...map].map(([k, v]) => [k, v as JsonValue]);
+function entries(map: Map<string, unknown>, filter: StateFilter | undefined): JsonValue {
+  const out: JsonValue[] = [];
+  for (const [k, v] of map)
+    if (filter === undefined || filter.key(k)) out.push([k, v as JsonValue]);
+  return out;
 }
 
-function fillMap(map: Map<string, unknown>, pairs: JsonValue | undefined): void {
-  map.clear();
+function fillMap(map: Map<string, unknown>, pairs: JsonValue | undefined, merge: boolean): void {
+  if (!merge) map.clear();
   for (const pair of (pairs ?? []) as [string, JsonValue][]) map.set(pair[0], pair[1]);
 }
 
@@ -137,12 +141,12 @@ export class KeyedReduceOperator extends Operator {
     this.specializeWith(freshCopy(keyedReducePush));
   }
 
-  override snapshot(): JsonValue {
-    return { state: entries(this.state) };
+  override snapshot(filter?: StateFilter): JsonValue {
+    return { state: entries(this.state, filter) };
   }
 
-  override restore(state: JsonValue): void {
-    fillMap(this.state, (state as { state: JsonValue }).state);
+  override restore(state: JsonValue, merge = false): void {
+    fillMap(this.state, (state as { state: JsonValue }).state, merge);
   }
 }
 
@@ -184,12 +188,12 @@ export class KeyedAggregateOperator extends Operator {
     return result;
   }
 
-  override snapshot(): JsonValue {
-    return { state: entries(this.state) };
+  override snapshot(filter?: StateFilter): JsonValue {
+    return { state: entries(this.state, filter) };
   }
 
-  override restore(state: JsonValue): void {
-    fillMap(this.state, (state as { state: JsonValue }).state);
+  override restore(state: JsonValue, merge = false): void {
+    fillMap(this.state, (state as { state: JsonValue }).state, merge);
   }
 }
 
@@ -353,21 +357,21 @@ export class KeyedProcessOperator extends Operator {
     }
   }
 
-  override snapshot(): JsonValue {
-    const { values, others } = this.store.snapshot();
+  override snapshot(filter?: StateFilter): JsonValue {
+    const { values, others } = this.store.snapshot(filter);
     const snapshot: Record<string, JsonValue> = {
       watermark: encodeTime(this.watermark),
       states: values,
-      timers: this.eventTimers.toJson(),
+      timers: this.eventTimers.toJson(filter),
     };
     // Written only when used, so checkpoints of ValueState-only operators keep their shape.
     if (Object.keys(others).length > 0) snapshot.keyedStates = others as unknown as JsonValue;
-    const processing = this.processingTimers.toJson();
+    const processing = this.processingTimers.toJson(filter);
     if (processing.length > 0) snapshot.processingTimers = processing;
     return snapshot;
   }
 
-  override restore(snapshot: JsonValue): void {
+  override restore(snapshot: JsonValue, merge = false): void {
     const s = snapshot as unknown as {
       watermark: JsonValue;
       states: Record<string, JsonValue>;
@@ -375,8 +379,12 @@ export class KeyedProcessOperator extends Operator {
       keyedStates?: Record<string, KeyedStateJson>;
       processingTimers?: [string, number][];
     };
-    this.watermark = decodeTime(s.watermark);
-    this.store.restore(s.states, s.keyedStates);
+    this.watermark = restoredTime(this.watermark, s.watermark, merge);
+    this.store.restore(s.states, s.keyedStates, merge);
+    if (!merge) {
+      this.eventTimers.clear();
+      this.processingTimers.clear();
+    }
     for (const [key, time] of s.timers) this.eventTimers.register(key, time);
     for (const [key, time] of s.processingTimers ?? []) this.processingTimers.register(key, time);
   }

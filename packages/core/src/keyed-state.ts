@@ -10,6 +10,7 @@ import type {
   ValueState,
 } from './datastream.js';
 import { CodefeedrError } from './errors.js';
+import type { StateFilter } from './operators.js';
 import type { JsonValue } from './record.js';
 
 /*
@@ -138,11 +139,15 @@ abstract class KeyedStateBase {
   /** Applies `f` to every plain or stamped value of one key's stored data. */
   protected abstract mapValues(stored: unknown, f: (value: unknown) => unknown): unknown;
 
-  /** Removes expired values (a checkpoint must not keep them), then the JSON of what is left. */
-  snapshot(now: number): JsonValue {
+  /**
+   * Removes expired values (a checkpoint must not keep them), then the JSON of what is left
+   * (of the keys `filter` keeps).
+   */
+  snapshot(now: number, filter?: StateFilter): JsonValue {
     const ttl = this.ttl;
     const out: JsonValue[] = [];
     for (const [key, stored] of this.data) {
+      if (filter !== undefined && !filter.key(key)) continue;
       const json = this.storedToJson(stored, ttl, now);
       if (json === undefined) this.data.delete(key);
       else out.push([key, json]);
@@ -157,8 +162,8 @@ abstract class KeyedStateBase {
     now: number,
   ): JsonValue | undefined;
 
-  restore(pairs: JsonValue): void {
-    this.data.clear();
+  restore(pairs: JsonValue, merge = false): void {
+    if (!merge) this.data.clear();
     for (const [key, json] of pairs as [string, JsonValue][]) {
       this.data.set(key, this.storedFromJson(json, this.ttl !== undefined));
     }
@@ -581,12 +586,15 @@ export class KeyedStateStore implements KeyedStateAccess {
    * kinds, so old checkpoints restore), every other state in `others`; expired values are
    * removed first.
    */
-  snapshot(): { values: Record<string, JsonValue>; others: Record<string, KeyedStateJson> } {
+  snapshot(filter?: StateFilter): {
+    values: Record<string, JsonValue>;
+    others: Record<string, KeyedStateJson>;
+  } {
     const now = this.now();
     const values: Record<string, JsonValue> = {};
     const others: Record<string, KeyedStateJson> = {};
     for (const [name, state] of this.states) {
-      const entries = state.snapshot(now);
+      const entries = state.snapshot(now, filter);
       if (state.kind === 'value' && state.ttl === undefined) values[name] = entries;
       else {
         const json: KeyedStateJson = { kind: state.kind, entries };
@@ -597,14 +605,33 @@ export class KeyedStateStore implements KeyedStateAccess {
     return { values, others };
   }
 
-  restore(values: Record<string, JsonValue>, others: Record<string, KeyedStateJson> = {}): void {
-    this.states.clear();
+  /** Replaces the states, or with `merge` adds a shard's keys to them. */
+  restore(
+    values: Record<string, JsonValue>,
+    others: Record<string, KeyedStateJson> = {},
+    merge = false,
+  ): void {
+    if (!merge) this.states.clear();
     for (const [name, entries] of Object.entries(values))
-      this.restoreOne(name, { kind: 'value', entries });
-    for (const [name, json] of Object.entries(others)) this.restoreOne(name, json);
+      this.restoreOne(name, { kind: 'value', entries }, merge);
+    for (const [name, json] of Object.entries(others)) this.restoreOne(name, json, merge);
   }
 
-  private restoreOne(name: string, json: KeyedStateJson): void {
+  private restoreOne(name: string, json: KeyedStateJson, merge: boolean): void {
+    const held = merge ? this.states.get(name) : undefined;
+    if (held !== undefined) {
+      if (held.kind !== json.kind || (held.ttl === undefined) !== (json.ttl === undefined)) {
+        throw new StateDeclarationError(
+          this.stageId,
+          this.operator,
+          name,
+          `is held as ${KIND_NAMES[held.kind]} but a restored shard has it as ${String(json.kind)}`,
+          'STATE_INCOMPATIBLE',
+        );
+      }
+      held.restore(json.entries, true);
+      return;
+    }
     const ttl = resolveTtl(json.ttl);
     const Kind = CONSTRUCTORS[json.kind];
     if (Kind === undefined || typeof ttl === 'string') {

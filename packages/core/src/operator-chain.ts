@@ -13,6 +13,7 @@
  * - `snapshotState()` is called at batch boundaries only (between processBatch/tick calls);
  *   `restoreState()` before the first batch after a restart.
  */
+import type { StateFilter } from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { StageContext, TransformStage } from './stage.js';
 
@@ -39,8 +40,17 @@ export interface OperatorChain<Out = unknown> {
   tick(nowMs: number): StreamRecord<Out>[];
   /** All inputs ended (bounded): fire every pending timer/window (watermark +infinity). */
   finish(): StreamRecord<Out>[];
-  snapshotState(): JsonValue;
-  restoreState(state: JsonValue): void;
+  /**
+   * The chain's state, or with a filter only the keys and channels it keeps (one state shard:
+   * see state-shards.ts); watermarks, which belong to no key, are in every shard.
+   */
+  snapshotState(filter?: StateFilter): JsonValue;
+  /** Replaces the state with a snapshot's, or with `merge` adds a shard's keys to it. */
+  restoreState(state: JsonValue, merge?: boolean): void;
+  /** Forgets the keys and channels `filter` keeps (a shard handed to another worker). Optional. */
+  dropState?(filter: StateFilter): void;
+  /** True when an operator keeps state per key (keyed state, timers, windows): it is sharded. */
+  readonly keyed?: boolean;
   /** Current event-time watermark of the chain (for metrics); -Infinity when none yet. Optional. */
   currentWatermark?(): number;
 }

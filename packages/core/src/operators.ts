@@ -233,12 +233,19 @@ export abstract class Operator implements Downstream {
     side.push(out);
   }
 
-  /** State for checkpoints; stateless operators have none. */
-  snapshot(): JsonValue | undefined {
+  /**
+   * State for checkpoints; stateless operators have none. With a filter, only the keys and
+   * channels it keeps (one state shard); what belongs to no key (watermarks) is always taken.
+   */
+  snapshot(_filter?: StateFilter): JsonValue | undefined {
     return undefined;
   }
 
-  restore(_state: JsonValue): void {}
+  /**
+   * Replaces the state with a snapshot's or, with `merge`, adds a shard's to what is held
+   * (its keys are not held here; watermarks take the later of the two).
+   */
+  restore(_state: JsonValue, _merge = false): void {}
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- operators carry functions of any element type */
@@ -533,11 +540,13 @@ export class UnionOperator extends Operator {
     };
   }
 
-  override restore(state: JsonValue): void {
+  override restore(state: JsonValue, merge = false): void {
     const s = state as { watermark: JsonValue; inputs: JsonValue[]; idle?: boolean[] };
-    this.watermark = decodeTime(s.watermark);
-    s.inputs.forEach((w, i) => (this.inputWatermarks[i] = decodeTime(w)));
-    s.idle?.forEach((idle, i) => (this.inputIdle[i] = idle));
+    this.watermark = restoredTime(this.watermark, s.watermark, merge);
+    s.inputs.forEach(
+      (w, i) => (this.inputWatermarks[i] = restoredTime(this.inputWatermarks[i]!, w, merge)),
+    );
+    if (!merge) s.idle?.forEach((idle, i) => (this.inputIdle[i] = idle));
   }
 }
 
@@ -589,4 +598,24 @@ export function decodeTime(v: JsonValue | undefined): number {
   if (typeof v === 'number') return v;
   if (v === '+inf') return Infinity;
   return -Infinity;
+}
+
+/** A checkpointed time restored over `current`: replaced, or with `merge` the later of the two. */
+export function restoredTime(
+  current: number,
+  saved: JsonValue | undefined,
+  merge: boolean,
+): number {
+  const t = decodeTime(saved);
+  return merge && current > t ? current : t;
+}
+
+/**
+ * The part of a chain's state one snapshot takes (a state shard: the keys and channels of
+ * some buffer partitions). Keyed operators ask `key` per key, channel-tracking ones
+ * (watermark assigners) `channel` per channel.
+ */
+export interface StateFilter {
+  key(key: string): boolean;
+  channel(channel: string): boolean;
 }

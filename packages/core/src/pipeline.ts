@@ -1,5 +1,6 @@
 import type { PipelineDefinition } from './pipeline-builder.js';
 import type { CheckpointStore } from './checkpoint-store.js';
+import type { StateStore } from './state-store.js';
 import type { Logger } from './logger.js';
 import type { PipelineMetricsSnapshot } from './metrics.js';
 import type { CompileTransform } from './operator-chain.js';
@@ -50,6 +51,15 @@ export interface RunOptions {
   /** Directory of a FileCheckpointStore; or pass `checkpointStore`. Without either, state is not persisted. */
   checkpointDir?: string;
   checkpointStore?: CheckpointStore;
+  /**
+   * Where the keyed state of transform stages on a buffer (`local`, `worker`) lives, sharded
+   * by input partition so it follows a partition to another worker: `file` (default when
+   * `checkpointDir` is set: `<checkpointDir>/<pipeline>/<stage>.state/`), `buffer` (the
+   * buffer's own store, e.g. Redis: shared by workers on any machine), or a StateStore.
+   * Without checkpointDir or this, keyed state is not persisted. Inline runs keep their state
+   * in their checkpoint.
+   */
+  stateStore?: 'file' | 'buffer' | StateStore;
   /** Checkpoint + commit at most this often (default 1000 ms) and always at the end. */
   checkpointIntervalMs?: number;
   /** Records per source poll / consumer poll (default 500). */

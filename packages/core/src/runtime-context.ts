@@ -1,5 +1,6 @@
 import type { Buffer } from './buffer.js';
 import type { CheckpointStore } from './checkpoint-store.js';
+import type { StateStore } from './state-store.js';
 import type { DeadLetterQueue } from './dead-letter.js';
 import type { DeadLetterDestination } from './dead-letter-destination.js';
 import type { Logger } from './logger.js';
@@ -21,6 +22,10 @@ export interface RuntimeContext {
   readonly logger: Logger;
   readonly buffer: Buffer;
   readonly store: CheckpointStore | undefined;
+  /** Where transform stages on a buffer keep their partition state shards (RunOptions.stateStore). */
+  readonly stateStore: StateStore | undefined;
+  /** True when RunOptions.stateStore was given (not the file store implied by checkpointDir). */
+  readonly stateStoreChosen: boolean;
   readonly compile: CompileTransform;
   readonly metrics: PipelineMetrics;
   readonly deadLetters: DeadLetterDestination;

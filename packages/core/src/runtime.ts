@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Buffer } from './buffer.js';
 import { FileCheckpointStore } from './checkpoint-store.js';
+import { FileStateStore, type StateStore } from './state-store.js';
 import { compileTransform } from './compile-transform.js';
 import { ConsoleLogger } from './console-logger.js';
 import { DeadLetterQueue } from './dead-letter.js';
@@ -84,6 +85,7 @@ export function runPipeline(
         { mode, stage: options.stage },
       );
     }
+    const stateStore = await resolveStateStore(options, buffer, ownsBuffer);
     const deadLetters = deadLetterDestination(def, buffer, ownsBuffer);
     let server: MetricsServer | undefined;
     try {
@@ -120,6 +122,8 @@ export function runPipeline(
           (options.checkpointDir === undefined
             ? undefined
             : new FileCheckpointStore(options.checkpointDir)),
+        stateStore,
+        stateStoreChosen: options.stateStore !== undefined,
         compile: options.compileTransform ?? compileTransform,
         deadLetters,
         metrics,
@@ -192,6 +196,9 @@ export function runPipeline(
       await deadLetters
         .close()
         .catch((error: unknown) => logger.warn('closing dead letters failed', { error }));
+      await stateStore
+        ?.close?.()
+        .catch((error: unknown) => logger.warn('closing the state store failed', { error }));
       if (ownsBuffer) await buffer.close();
     }
   })();
@@ -214,4 +221,39 @@ function deadLetterDestination(
   return toFile
     ? new FileDeadLetters(dir ?? join('.codefeedr', 'dead-letters', def.name), topicSuffix)
     : new TopicDeadLetters(buffer, topicSuffix, `${def.name}.dead-letters`);
+}
+
+/** RunOptions.stateStore resolved: the file store under checkpointDir by default. */
+async function resolveStateStore(
+  options: RunOptions,
+  buffer: Buffer,
+  ownsBuffer: boolean,
+): Promise<StateStore | undefined> {
+  const wanted = options.stateStore ?? (options.checkpointDir === undefined ? undefined : 'file');
+  if (wanted === undefined || typeof wanted === 'object') return wanted;
+  if (wanted === 'file') {
+    if (options.checkpointDir === undefined) {
+      if (ownsBuffer) await buffer.close();
+      throw new RunOptionsError(
+        'stateStore "file" keeps partition state under the checkpoint directory: set checkpointDir (CLI: --checkpoint-dir <dir>).',
+        { stateStore: wanted },
+      );
+    }
+    return new FileStateStore(options.checkpointDir);
+  }
+  if (wanted === 'buffer') {
+    if (buffer.stateStore === undefined) {
+      if (ownsBuffer) await buffer.close();
+      throw new RunOptionsError(
+        `stateStore "buffer": the ${buffer.kind} buffer has no state store of its own. Use "file" with a checkpoint directory, or a buffer that has one (Redis).`,
+        { stateStore: wanted, buffer: buffer.kind },
+      );
+    }
+    return buffer.stateStore();
+  }
+  if (ownsBuffer) await buffer.close();
+  throw new RunOptionsError(
+    `stateStore "${String(wanted)}" is not a state store: use "file", "buffer" or a StateStore object.`,
+    { stateStore: String(wanted) },
+  );
 }

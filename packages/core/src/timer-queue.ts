@@ -52,6 +52,10 @@ export class TimerQueue<T extends { time: number }> {
   toArray(): readonly T[] {
     return this.items;
   }
+
+  clear(): void {
+    this.items.length = 0;
+  }
 }
 
 export interface KeyedTimer {
@@ -104,10 +108,19 @@ export class KeyedTimers {
     return undefined;
   }
 
-  /** `[key, time]` per registered timer (checkpoints). */
-  toJson(): [string, number][] {
+  /** `[key, time]` per registered timer (checkpoints), of the keys `filter` keeps. */
+  toJson(filter?: { key(key: string): boolean }): [string, number][] {
     const timers: [string, number][] = [];
-    for (const [key, times] of this.registered) for (const t of times) timers.push([key, t]);
+    for (const [key, times] of this.registered) {
+      if (filter !== undefined && !filter.key(key)) continue;
+      for (const t of times) timers.push([key, t]);
+    }
     return timers;
+  }
+
+  /** Drops every timer (a restore that replaces the state). */
+  clear(): void {
+    this.registered.clear();
+    this.queue.clear();
   }
 }

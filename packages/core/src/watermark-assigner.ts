@@ -1,6 +1,14 @@
 import type { WatermarkStrategy } from './datastream.js';
 import { CodefeedrError } from './errors.js';
-import { decodeTime, encodeTime, FAILED, type FailureHandler, Operator } from './operators.js';
+import {
+  decodeTime,
+  encodeTime,
+  FAILED,
+  type FailureHandler,
+  Operator,
+  restoredTime,
+  type StateFilter,
+} from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 
 /** A timestamp assigner returned something that is not a finite number. */
@@ -182,22 +190,25 @@ export class WatermarkAssignerOperator extends Operator {
   /** This operator decides idleness from its own channels; upstream status is ignored. */
   override markIdle(): void {}
 
-  override snapshot(): JsonValue {
+  override snapshot(filter?: StateFilter): JsonValue {
     const channels: JsonValue[] = [];
     for (const [name, c] of this.channels) {
+      if (filter !== undefined && !filter.channel(name.slice(name.indexOf(':') + 1))) continue;
       channels.push([name, encodeTime(c.maxTimestamp), c.lastActiveMs, c.idle]);
     }
     return { watermark: encodeTime(this.watermark), channels };
   }
 
-  override restore(state: JsonValue): void {
+  override restore(state: JsonValue, merge = false): void {
     const s = state as { watermark: JsonValue; channels: [string, JsonValue, number, boolean][] };
-    this.watermark = decodeTime(s.watermark);
-    this.channels.clear();
+    this.watermark = restoredTime(this.watermark, s.watermark, merge);
+    if (!merge) this.channels.clear();
     // Idleness is timed from the restore (as from creation), not from the processing time
     // written in the checkpoint: a restarted stage gives every channel its full timeout.
     const now = this.clock();
     for (const [name, max] of s.channels) {
+      const held = this.channels.get(name);
+      if (held !== undefined && held.maxTimestamp >= decodeTime(max)) continue;
       const input = Number(name.slice(0, name.indexOf(':')));
       this.channels.set(name, {
         input,

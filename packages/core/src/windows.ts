@@ -1,5 +1,13 @@
 import type { Collector, TimeWindow } from './datastream.js';
-import { decodeTime, encodeTime, FAILED, type FailureHandler, Operator } from './operators.js';
+import {
+  decodeTime,
+  encodeTime,
+  FAILED,
+  type FailureHandler,
+  Operator,
+  restoredTime,
+  type StateFilter,
+} from './operators.js';
 import { selectKey } from './keyed-operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import {
@@ -386,9 +394,10 @@ export class WindowOperator extends Operator {
     }
   }
 
-  override snapshot(): JsonValue {
+  override snapshot(filter?: StateFilter): JsonValue {
     const windows: JsonValue[] = [];
     for (const [key, slots] of this.windows) {
+      if (filter !== undefined && !filter.key(key)) continue;
       const list: JsonValue[] = [];
       for (const s of slots.values()) {
         list.push([
@@ -405,12 +414,12 @@ export class WindowOperator extends Operator {
     }
     const timers = this.timers
       .toArray()
-      .filter((t) => t.slot.live)
+      .filter((t) => t.slot.live && (filter === undefined || filter.key(t.key)))
       .map((t) => [encodeTime(t.time), t.key, encodeTime(t.slot.start), t.cleanup]);
     return { watermark: encodeTime(this.watermark), windows, timers };
   }
 
-  override restore(state: JsonValue): void {
+  override restore(state: JsonValue, merge = false): void {
     const s = state as {
       watermark: JsonValue;
       windows: [
@@ -419,8 +428,11 @@ export class WindowOperator extends Operator {
       ][];
       timers: [JsonValue, string, JsonValue, boolean][];
     };
-    this.watermark = decodeTime(s.watermark);
-    this.windows.clear();
+    this.watermark = restoredTime(this.watermark, s.watermark, merge);
+    if (!merge) {
+      this.windows.clear();
+      this.timers.clear();
+    }
     for (const [key, list] of s.windows) {
       const slots = this.slotsOf(key);
       for (const [start, end, acc, empty, count, maxTimestamp, fireTimerAt] of list) {

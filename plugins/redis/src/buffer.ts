@@ -8,6 +8,7 @@ import type {
   BufferProducer,
   ConsumerOptions,
   ProducerOptions,
+  StateStore,
   TopicDescription,
   TopicSpec,
 } from '@codefeedr/core';
@@ -15,6 +16,7 @@ import { z } from '@codefeedr/core';
 import { defineBuffer, murmur2Partition, UnknownPartitionError } from '@codefeedr/core/buffer';
 import type { Redis } from 'ioredis';
 import { openRedis, redisUrlSchema } from './connection.js';
+import { RedisStateStore } from './state-store.js';
 import {
   RedisClientClosedError,
   RedisSendError,
@@ -167,6 +169,7 @@ const METADATA_MAX_AGE_MS = 5_000;
  *   `<prefix>:<topic>:<partition>`      one stream per partition (entry fields v, t, k?, h?)
  *   `<prefix>:@topics`                  hash topic -> {"partitions":n,"maxLen":m}
  *   `<prefix>:@group:<group>:<topic>`   sorted set of live consumer leases (group-membership.ts)
+ *   `<prefix>:@state:<pipeline>:<stage>` hash of partition state shards (state-store.ts)
  * Topic names may not start with `@`, so the layouts can never collide.
  */
 export class RedisKeys {
@@ -179,6 +182,9 @@ export class RedisKeys {
   }
   members(group: string, topic: string): string {
     return `${this.prefix}:@group:${group}:${topic}`;
+  }
+  state(pipeline: string, stage: string): string {
+    return `${this.prefix}:@state:${pipeline}:${stage}`;
   }
 }
 
@@ -201,6 +207,7 @@ export class RedisBuffer implements CodefeedrBuffer {
   private readonly children = new Set<{ close(): Promise<void> }>();
   private consumerCount = 0;
   private closed = false;
+  private stateStoreOnce: RedisStateStore | undefined;
 
   static async connect(options: RedisBufferOptions = {}): Promise<RedisBuffer> {
     const config = redisBufferConfigSchema.parse(options);
@@ -297,6 +304,13 @@ export class RedisBuffer implements CodefeedrBuffer {
     });
     this.children.add(consumer);
     return consumer;
+  }
+
+  /** Partition state on this Redis (RunOptions `stateStore: 'buffer'`), on the buffer's connection. */
+  async stateStore(): Promise<StateStore> {
+    this.assertOpen();
+    this.stateStoreOnce ??= new RedisStateStore(this.client, this.keys);
+    return this.stateStoreOnce;
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@ export {
   type RedisBufferOptions,
 } from './buffer.js';
 export { RedisStreamsConsumer, MALFORMED_ENTRY_HEADER } from './consumer.js';
+export { RedisStateStore } from './state-store.js';
 export { rangeAssignment } from './group-membership.js';
 export {
   RedisKeyManager,
