@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { compileChain } from './chain-harness.js';
 import type { DataStream } from './datastream.js';
 import type { StreamRecord } from './record.js';
+import { murmur2Partition } from './murmur2.js';
+import type { StateFilter } from './operators.js';
+import { partitionOfChannel } from './state-shards.js';
 import { outputTag } from './stream-graph.js';
 
 interface Event {
@@ -113,6 +116,104 @@ describe('checkpoints of compiled chains', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('a checkpoint split into partition shards and merged back in any order continues as the uninterrupted run', () => {
+    // Keys and channels of two partitions, as the runtime shards state (state-shards.ts).
+    const shardOf = (p: number): StateFilter => ({
+      key: (k) => murmur2Partition(k, 2) === p,
+      channel: (c) => partitionOfChannel(c) === p,
+    });
+    fc.assert(
+      fc.property(
+        fc.array(eventArb, { maxLength: 150 }),
+        fc.array(fc.nat({ max: 150 }), { maxLength: 8 }).map((c) => c.sort((a, b) => a - b)),
+        fc.nat(),
+        fc.boolean(),
+        (events, cuts, pick, reversed) => {
+          // Co-partitioned: each key's records come through its own partition's channel.
+          const input: StreamRecord[] = events.map((e) => ({
+            value: { key: e.key, n: e.n },
+            timestamp: e.timestamp,
+          }));
+          const batches = batchesOf(input, cuts).flatMap((b) =>
+            [0, 1].map((p) => b.filter((r) => murmur2Partition((r.value as Event).key, 2) === p)),
+          );
+          const channelOf = (i: number) => `in/${i % 2}`;
+          const whole = compileChain(everyState, { clock: () => 0 });
+          whole.chain.assignChannels!(0, ['in/0', 'in/1']);
+          const expected = batches.flatMap((b, i) => whole.chain.processBatch(0, channelOf(i), b));
+          expected.push(...whole.chain.finish());
+
+          const split = 2 * (pick % (batches.length / 2 + 1));
+          const first = compileChain(everyState, { clock: () => 0 });
+          first.chain.assignChannels!(0, ['in/0', 'in/1']);
+          const got = batches
+            .slice(0, split)
+            .flatMap((b, i) => first.chain.processBatch(0, channelOf(i), b));
+          const shards = [0, 1].map((p) =>
+            JSON.parse(JSON.stringify(first.chain.snapshotState(shardOf(p)))),
+          );
+          const second = compileChain(everyState, { clock: () => 0 });
+          for (const shard of reversed ? shards.reverse() : shards)
+            second.chain.restoreState(shard, true);
+          second.chain.assignChannels!(0, ['in/0', 'in/1']);
+          got.push(
+            ...batches
+              .slice(split)
+              .flatMap((b, i) => second.chain.processBatch(0, channelOf(split + i), b)),
+            ...second.chain.finish(),
+          );
+          const show = (out: StreamRecord[]) =>
+            out.map((r) => `${r.timestamp} ${String(r.value)}`).sort();
+          expect(show(got)).toEqual(show(expected));
+
+          // Dropping a partition leaves exactly the other partition's shard.
+          first.chain.dropState!(shardOf(0));
+          expect(first.chain.snapshotState()).toEqual(first.chain.snapshotState(shardOf(1)));
+          expect(JSON.parse(JSON.stringify(first.chain.snapshotState()))).toEqual(
+            shards[reversed ? 0 : 1],
+          );
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('a merged shard fires at once what is due at the watermark the chain has passed already', () => {
+    const counts = (s: DataStream<unknown>) =>
+      (s as DataStream<Event>)
+        .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: 0 })
+        .keyBy((e) => e.key)
+        .window({ type: 'tumbling', sizeMs: 10 })
+        .process<string>((key, w, values, out) =>
+          out.collect(`${key} ${w.start} ${values.length}`),
+        );
+    const [k0, k1] = ['a', 'b', 'c', 'd', 'e'].reduce<[string[], string[]]>(
+      (acc, k) => (acc[murmur2Partition(k, 2)]!.push(k), acc),
+      [[], []],
+    );
+    // Worker y had partition 0 up to event time 15: its window [0, 10) fired, [10, 20) is open.
+    const y = compileChain(counts);
+    y.chain.assignChannels!(0, ['in/0']);
+    const fired = y.chain.processBatch(0, 'in/0', [
+      { value: { key: k0![0]!, n: 1 }, timestamp: 5 },
+      { value: { key: k0![0]!, n: 1 }, timestamp: 12 },
+      { value: { key: k0![0]!, n: 1 }, timestamp: 15 },
+    ]);
+    expect(fired.map((r) => r.value)).toEqual([`${k0![0]} 0 1`]);
+    const shard = JSON.parse(
+      JSON.stringify(
+        y.chain.snapshotState({ key: (k) => murmur2Partition(k, 2) === 0, channel: () => true }),
+      ),
+    );
+    // Worker x is at event time 100 on partition 1 when partition 0 comes to it.
+    const x = compileChain(counts);
+    x.chain.assignChannels!(0, ['in/1']);
+    x.chain.processBatch(0, 'in/1', [{ value: { key: k1![0]!, n: 1 }, timestamp: 100 }]);
+    x.chain.restoreState(shard, true);
+    // No record of partition 0 needs to come: the window [10, 20) is due at x's watermark.
+    expect(x.chain.tick(0).map((r) => r.value)).toEqual([`${k0![0]} 10 2`]);
   });
 
   it('refuses a checkpoint from a different operator graph, saying what to do', () => {

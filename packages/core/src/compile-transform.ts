@@ -307,6 +307,11 @@ class CompiledChain implements OperatorChain {
     for (const [id, entry] of Object.entries(s.operators ?? {})) {
       this.operators.get(Number(id))!.restore(entry.state, merge);
     }
+    if (merge) {
+      // What fires goes to the collector: emitted with the next batch or tick.
+      const ids = [...this.operators.keys()].sort((a, b) => a - b);
+      for (const id of ids) this.operators.get(id)!.fireDue();
+    }
   }
 
   dropState(filter: StateFilter): void {

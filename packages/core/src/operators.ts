@@ -200,6 +200,15 @@ export abstract class Operator implements Downstream {
   /** Fire what the watermark completes (timers, windows) before it moves downstream. */
   protected onWatermark(_watermark: number): void {}
 
+  /**
+   * After a shard was merged in: fires what the current watermark makes due. A restored
+   * shard's timers may be at or below a watermark this operator already passed, and
+   * advanceWatermark fires only when the watermark moves.
+   */
+  fireDue(): void {
+    if (this.watermark > -Infinity) this.onWatermark(this.watermark);
+  }
+
   /** Emits `value` with the given key/timestamp/headers through this operator's scratch record. */
   protected emit(
     value: unknown,

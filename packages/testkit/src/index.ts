@@ -39,3 +39,7 @@ export {
 } from './source-conformance.js';
 export type { ComponentModule } from './component-module.js';
 export { ComponentModuleError, HarnessUnsupportedError, TransformHarnessError } from './errors.js';
+export {
+  stateStoreConformanceSuite,
+  type StateStoreConformanceOptions,
+} from './state-store-conformance.js';

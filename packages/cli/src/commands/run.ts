@@ -16,6 +16,7 @@ interface RunOptions {
   mode?: 'inline' | 'local';
   stage?: string;
   instance?: string;
+  stateStore?: 'file' | 'buffer';
   checkpointDir?: string;
   set: string[];
   metricsPort?: string;
@@ -112,6 +113,12 @@ export function registerRunCommand(program: Command, context: CommandContext): v
       '--checkpoint-dir <dir>',
       'keep checkpoints (positions, keyed state, timers) in this directory, so a restart resumes',
     )
+    .addOption(
+      new Option(
+        '--state-store <store>',
+        "where keyed state lives, per input partition so it follows a partition to another worker: file (under --checkpoint-dir, the default with it) or buffer (the buffer's own servers, e.g. Redis: shared across machines)",
+      ).choices(['file', 'buffer']),
+    )
     .option(
       '--set <key=value...>',
       'override config: stageId.key=value (pipeline file) or key=value (prebuilt)',
@@ -180,6 +187,7 @@ export function registerRunCommand(program: Command, context: CommandContext): v
           ...(options.stage !== undefined ? { stage: options.stage } : {}),
           ...(options.instance !== undefined ? { instance: options.instance } : {}),
           ...(checkpointDir !== undefined ? { checkpointDir } : {}),
+          ...(options.stateStore !== undefined ? { stateStore: options.stateStore } : {}),
           handleSignals: true,
           // The CLI prints the run's error itself once the run has stopped (once, not twice).
           logFailure: false,

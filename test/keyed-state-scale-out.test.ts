@@ -1,0 +1,292 @@
+// Keyed state that follows its partitions: three worker processes of one keyed stage share a
+// 6-partition Kafka topic; their state lives in a shared store (Redis), sharded by partition,
+// never on a worker's disk. Workers are SIGKILLed at random moments and restarted as new
+// processes with nothing local, and the group goes 3 → 2 → 3. Every per-key running total
+// and every per-key 1-minute window count must equal a count made here from the input.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KafkaBuffer, kafkaBufferConfigSchema } from '@codefeedr/plugin-kafka';
+import { Redis } from 'ioredis';
+import { waitFor, WorkerProcess } from '@codefeedr/testkit';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const brokers = process.env.CODEFEEDR_KAFKA_BROKERS?.split(',');
+const redisUrl = process.env.CODEFEEDR_REDIS_URL;
+if (!brokers || !redisUrl)
+  throw new Error(
+    'CODEFEEDR_KAFKA_BROKERS / CODEFEEDR_REDIS_URL are not set: run through vitest (its global setup starts the services) or `npm run services:up`.',
+  );
+
+const run = randomBytes(4).toString('hex');
+const dir = join(import.meta.dirname, '..', '.tmp', `keyed-scale-out-${run}`);
+const PARTITIONS = 6;
+const KEYS = 1_000;
+const CHUNKS = 9;
+const PER_CHUNK = 6_000; // 54,000 records
+const STEP_MS = 10; // event time between records: 54,000 records span 9 minutes
+const T0 = Date.UTC(2026, 0, 1);
+const WINDOW_MS = 60_000;
+const ids = {
+  pipeline: `keyed-${run}`,
+  numbers: `keyed-numbers-${run}`,
+  totals: `keyed-totals-${run}`,
+  out: `keyed-out-${run}`,
+  prefix: `cftest-keyed-${run}`,
+};
+
+// One worker of the keyed stage: running total per key and a 1-minute tumbling count per key,
+// on the Kafka buffer, state in the Redis store. Out-of-orderness covers the whole input, so
+// windows fire at the end: a partition that moves may be behind its new worker's event time
+// (see packages/core/README.md, "Keyed state and several workers").
+const workerSource = `
+import { PipelineBuilder, defineInput, defineOutput, defineTransform, Any, silentLogger, z } from '@codefeedr/core';
+import { kafkaBuffer } from '@codefeedr/plugin-kafka';
+import { RedisBuffer } from '@codefeedr/plugin-redis';
+import { appendFileSync } from 'node:fs';
+
+const s = JSON.parse(process.env.KEYED_WORKER);
+const emit = (event) => process.stdout.write(JSON.stringify(event) + '\\n');
+const kafka = await kafkaBuffer.create({ brokers: s.brokers, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing' });
+const redis = await RedisBuffer.connect({ url: s.redisUrl, prefix: s.prefix });
+const unused = defineInput({ name: 'unused', description: 'the test produces the topic', configSchema: z.object({}), outputType: Any, createSource: () => { throw new Error('not run here'); } }).create(s.numbers);
+const totals = defineTransform({
+  name: 'totals', description: 'running totals and windows per key', configSchema: z.object({}),
+  inputTypes: [Any], outputType: Any,
+  transform: ([events]) => {
+    const timed = events.assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: s.outOfOrdernessMs });
+    const running = timed.keyBy((e) => e.k).reduce((a, b) => ({ k: a.k, n: b.n, c: (a.c ?? 1) + 1 })).map((t) => ({ kind: 'total', k: t.k, c: t.c ?? 1 }));
+    const windows = timed.keyBy((e) => e.k).window({ type: 'tumbling', sizeMs: s.windowMs })
+      .process((k, w, values, out) => out.collect({ kind: 'window', k, start: w.start, count: values.length }));
+    return running.union(windows);
+  },
+}).create(s.totals);
+const sink = defineOutput({
+  name: 'lines', description: 'NDJSON lines', configSchema: z.object({}), inputTypes: [Any],
+  createSink: () => ({
+    write(batch) { appendFileSync(s.sinkPath, batch.map((r) => JSON.stringify(r.value) + '\\n').join('')); },
+    async flush() {}, async close() {},
+  }),
+}).create(s.out);
+const tapped = {
+  kind: kafka.kind, capabilities: kafka.capabilities, admin: kafka.admin,
+  producer: (options) => kafka.producer(options),
+  consumer: (options) => kafka.consumer({ ...options, onAssignmentChange(assigned) {
+    options.onAssignmentChange?.(assigned);
+    emit({ event: 'assignment', partitions: assigned.map((tp) => tp.partition).sort((a, b) => a - b) });
+  } }),
+  close: () => kafka.close(),
+};
+const pipeline = new PipelineBuilder(s.pipeline).append(unused).append(totals).append(sink)
+  .setBuffer(tapped).setStageOptions(s.numbers, { partitions: s.partitions }).build();
+const summary = await pipeline.run({
+  mode: 'worker', stage: s.stage, instance: s.instance, handleSignals: true, logger: silentLogger,
+  checkpointIntervalMs: 200, stateStore: await redis.stateStore(),
+});
+await kafka.close();
+await redis.close();
+emit({ event: 'stopped', status: summary.status });
+process.exit(0);
+`;
+
+interface Line {
+  kind: 'total' | 'window';
+  k: string;
+  c?: number;
+  start?: number;
+  count?: number;
+}
+
+function lines(folder: string): Line[] {
+  const out: Line[] = [];
+  if (!existsSync(folder)) return out;
+  for (const file of readdirSync(folder).filter((f) => f.endsWith('.ndjson')))
+    // Whole lines only: the sink worker may be appending the last one.
+    for (const line of readFileSync(join(folder, file), 'utf8').split('\n').slice(0, -1))
+      if (line.trim() !== '') out.push(JSON.parse(line) as Line);
+  return out;
+}
+
+const keyOf = (i: number) => `key-${i % KEYS}`;
+const timeOf = (i: number) => T0 + i * STEP_MS;
+
+const processes: WorkerProcess[] = [];
+afterAll(async () => {
+  await Promise.all(processes.map((p) => p.stop(5_000)));
+  if (existsSync(dir) && process.env.KEEP_KEYED === undefined)
+    rmSync(dir, { recursive: true, force: true });
+  const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+  for (const topic of [ids.numbers, ids.totals, `${ids.totals}.dlq`, `${ids.out}.dlq`])
+    await buffer.admin.deleteTopic(topic).catch(() => undefined);
+  await buffer.close();
+  const redis = new Redis(redisUrl);
+  const keys = await redis.keys(`${ids.prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+});
+
+describe('keyed state across worker processes (Kafka buffer, Redis state store)', () => {
+  it('keeps every per-key total and window count exact through SIGKILLs, restarts with empty disks and 3 → 2 → 3', async () => {
+    mkdirSync(dir, { recursive: true });
+    const script = join(dir, 'worker.ts');
+    writeFileSync(script, workerSource);
+    const totalsDir = join(dir, 'totals');
+    mkdirSync(totalsDir, { recursive: true });
+    let started = 0;
+    const live = new Map<string, WorkerProcess>();
+    const killed = new Set<WorkerProcess>();
+    const start = (instance: string, stage = ids.totals): WorkerProcess => {
+      const settings = {
+        ...ids,
+        brokers,
+        redisUrl,
+        instance,
+        stage,
+        partitions: PARTITIONS,
+        windowMs: WINDOW_MS,
+        outOfOrdernessMs: CHUNKS * PER_CHUNK * STEP_MS,
+        sinkPath: join(totalsDir, `${instance}-${started++}.ndjson`),
+      };
+      const worker = new WorkerProcess({
+        script,
+        env: { ...process.env, KEYED_WORKER: JSON.stringify(settings) },
+      });
+      processes.push(worker);
+      if (stage === ids.totals) live.set(instance, worker);
+      return worker;
+    };
+    const assignment = (w: WorkerProcess) =>
+      w.events.filter((e) => e.event === 'assignment').at(-1)?.partitions as number[] | undefined;
+    const spread = (share: number) => {
+      const all = [...live.values()].map(assignment);
+      if (all.some((a) => a === undefined || a.length !== share)) return false;
+      return new Set(all.flat()).size === PARTITIONS;
+    };
+    const alive = () => {
+      for (const [name, w] of live)
+        if (!w.running && !killed.has(w)) throw new Error(`worker ${name} died:\n${w.tail()}`);
+      const sink = processes[0]!;
+      if (!sink.running) throw new Error(`the sink worker died:\n${sink.tail()}`);
+    };
+
+    const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+    await buffer.admin.ensureTopic({ name: ids.numbers, partitions: PARTITIONS });
+    const producer = await buffer.producer({ clientId: `keyed-test-${run}` });
+    let produced = 0;
+    const produce = async (count: number) => {
+      const messages = [];
+      for (let n = 0; n < count; n++) {
+        const i = produced++;
+        const k = keyOf(i);
+        messages.push({
+          key: k,
+          value: new TextEncoder().encode(JSON.stringify({ k, n: i })),
+          timestamp: timeOf(i),
+        });
+      }
+      await producer.send(ids.numbers, messages);
+    };
+    // Expected, from the input alone.
+    const expectedTotals = new Map<string, number>();
+    const expectedWindows = new Map<string, number>();
+
+    const kill = async (instance: string) => {
+      const w = live.get(instance)!;
+      killed.add(w);
+      w.kill('SIGKILL');
+      await w.exited;
+      live.delete(instance);
+    };
+    try {
+      // The sink stage: one worker, never killed, appending what the keyed stage emits.
+      const sink = start('sink', ids.out);
+      for (const name of ['w1', 'w2', 'w3']) start(name);
+      await waitFor(() => (alive(), spread(2)), {
+        timeoutMs: 60_000,
+        description: '2 partitions per worker',
+      });
+      const random = (n: number) => Math.floor(Math.random() * n);
+      for (let chunk = 0; chunk < CHUNKS; chunk++) {
+        await produce(PER_CHUNK);
+        // A SIGKILL at a random moment while the chunk is being processed; the replacement
+        // is a new process with nothing on disk (its state comes from Redis).
+        await new Promise((r) => setTimeout(r, random(1500)));
+        const victim = `w${1 + random(3)}`;
+        await kill(victim);
+        if (chunk === 3) {
+          // 3 → 2: the other two take all six partitions (and their state) over.
+          await waitFor(() => (alive(), spread(3)), {
+            timeoutMs: 60_000,
+            description: 'two workers with 3 partitions each',
+          });
+        }
+        start(victim);
+        await waitFor(() => (alive(), spread(2)), {
+          timeoutMs: 60_000,
+          description: `2 partitions per worker after restarting ${victim}`,
+        });
+      }
+      // A last kill with no pause, then one record per partition far in event time, so every
+      // window of the input fires.
+      await kill('w2');
+      start('w2');
+      for (let i = 0; i < produced; i++) {
+        expectedTotals.set(keyOf(i), (expectedTotals.get(keyOf(i)) ?? 0) + 1);
+        const w = `${keyOf(i)}@${Math.floor(timeOf(i) / WINDOW_MS) * WINDOW_MS}`;
+        expectedWindows.set(w, (expectedWindows.get(w) ?? 0) + 1);
+      }
+      const flushAt = timeOf(produced) + 2 * CHUNKS * PER_CHUNK * STEP_MS + WINDOW_MS;
+      await producer.send(
+        ids.numbers,
+        Array.from({ length: PARTITIONS }, (_, p) => ({
+          key: `flush-${p}`,
+          partition: p,
+          value: new TextEncoder().encode(JSON.stringify({ k: `flush-${p}`, n: -1 })),
+          timestamp: flushAt,
+        })),
+      );
+      const totalsNow = () => {
+        const t = new Map<string, number>();
+        for (const l of lines(totalsDir))
+          if (l.kind === 'total' && !l.k.startsWith('flush'))
+            t.set(l.k, Math.max(t.get(l.k) ?? 0, l.c!));
+        return t;
+      };
+      const windowsNow = () => {
+        const w = new Map<string, Set<number>>();
+        for (const l of lines(totalsDir))
+          if (l.kind === 'window' && !l.k.startsWith('flush')) {
+            const id = `${l.k}@${l.start}`;
+            if (!w.has(id)) w.set(id, new Set());
+            w.get(id)!.add(l.count!);
+          }
+        return w;
+      };
+      let progress = '';
+      await waitFor(
+        () => {
+          alive();
+          const t = totalsNow();
+          const short = [...expectedTotals].filter(([k, c]) => (t.get(k) ?? 0) < c);
+          const windows = windowsNow().size;
+          progress = `${short.length} keys short of their total (e.g. ${JSON.stringify(short.slice(0, 3).map(([k, c]) => [k, t.get(k), c]))}), ${windows} of ${expectedWindows.size} windows`;
+          return short.length === 0 && windows >= expectedWindows.size;
+        },
+        { timeoutMs: 90_000, description: 'every key’s total and every window in the sinks' },
+      ).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}: ${progress}`);
+      });
+      // Exact: at-least-once may repeat an output, but the state never counts a record twice
+      // or misses one, so every emitted window count and the last total per key are the truth.
+      expect(totalsNow()).toEqual(expectedTotals);
+      const windows = windowsNow();
+      expect(new Set(windows.keys())).toEqual(new Set(expectedWindows.keys()));
+      for (const [id, counts] of windows)
+        expect([id, [...counts]]).toEqual([id, [expectedWindows.get(id)]]);
+      await Promise.all([...live.values(), sink].map((w) => w.stop()));
+    } finally {
+      await producer.close();
+      await buffer.close();
+    }
+  }, 600_000);
+});
