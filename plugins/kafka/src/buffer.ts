@@ -6,6 +6,7 @@ import type {
   BufferProducer,
   ConsumerOptions,
   ProducerOptions,
+  StateStore,
   TopicDescription,
   TopicSpec,
 } from '@codefeedr/core';
@@ -13,19 +14,15 @@ import { defineBuffer, z } from '@codefeedr/core';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka } from 'kafkajs';
 import {
-  connectionReason,
+  connectOrUnavailable,
   createKafkaClient,
-  isKafkaConnectionError,
   kafkaClientConfigSchema,
   probeKafka,
 } from './client-config.js';
 import { KafkaBufferConsumer } from './consumer.js';
-import {
-  KafkaCompressionCodecMissingError,
-  KafkaTopicNotReadyError,
-  KafkaUnavailableError,
-} from './errors.js';
+import { KafkaCompressionCodecMissingError, KafkaTopicNotReadyError } from './errors.js';
 import { KafkaBufferProducer } from './producer.js';
+import { KafkaStateStore } from './state-store.js';
 
 const { CompressionTypes, CompressionCodecs } = kafkajs;
 
@@ -129,6 +126,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
   private readonly open = new Set<{ close(): Promise<void> }>();
   /** Topics known to exist (ensured by this buffer), so a send creates a missing one only once. */
   private readonly knownTopics = new Map<string, Promise<number>>();
+  private stateStoreOnce: KafkaStateStore | undefined;
 
   /**
    * @param owner - Who uses the buffer, as error messages name it: the pipeline's buffer, or
@@ -178,19 +176,8 @@ export class KafkaBuffer implements CodefeedrBuffer {
   }
 
   /** A connect that found no broker becomes a KafkaUnavailableError naming this buffer's owner. */
-  private async connecting(connect: Promise<void>): Promise<void> {
-    try {
-      await connect;
-    } catch (error) {
-      if (!isKafkaConnectionError(error)) throw error;
-      throw new KafkaUnavailableError(
-        this.owner,
-        this.config.brokers,
-        connectionReason(error),
-        error,
-        { retryable: true },
-      );
-    }
+  private connecting(connect: Promise<void>): Promise<void> {
+    return connectOrUnavailable(connect, this.owner, this.config.brokers);
   }
 
   async producer(options: ProducerOptions): Promise<BufferProducer> {
@@ -231,6 +218,32 @@ export class KafkaBuffer implements CodefeedrBuffer {
       throw error;
     }
     return this.track(consumer);
+  }
+
+  /**
+   * Partition state in compacted topics on this cluster (RunOptions `stateStore: 'buffer'`),
+   * on the buffer's client; closed with the buffer. See KafkaStateStore.
+   */
+  async stateStore(): Promise<StateStore> {
+    if (this.stateStoreOnce === undefined || this.stateStoreOnce.isClosed) {
+      const config = this.config;
+      this.stateStoreOnce = this.track(
+        new KafkaStateStore({
+          kafka: this.kafka,
+          admin: () => this.connectedAdmin(),
+          createTopic: (spec) => this.createTopic(spec),
+          connecting: (connect) => this.connecting(connect),
+          transactionalIdPrefix: config.transactionalIdPrefix,
+          transactionTimeoutMs: config.transactionTimeoutMs,
+          compression: COMPRESSION[config.compression],
+          sessionTimeoutMs: config.sessionTimeoutMs,
+          heartbeatIntervalMs: config.heartbeatIntervalMs,
+          maxWaitTimeMs: config.maxWaitTimeMs,
+          loadTimeoutMs: config.joinTimeoutMs + config.requestTimeoutMs,
+        }),
+      );
+    }
+    return this.stateStoreOnce;
   }
 
   /**

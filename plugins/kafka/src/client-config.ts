@@ -136,9 +136,11 @@ const CONNECTION_ERRORS = new Set([
 interface ErrorLike {
   name?: unknown;
   code?: unknown;
+  type?: unknown;
   message?: unknown;
   cause?: unknown;
   originalError?: unknown;
+  errors?: unknown;
 }
 
 /** kafkajs errors nest through `cause`/`originalError`; the innermost one says what happened. */
@@ -160,6 +162,44 @@ export function isKafkaConnectionError(error: unknown): boolean {
       (typeof e.name === 'string' && CONNECTION_ERRORS.has(e.name)) ||
       (typeof e.code === 'string' && e.code in NETWORK_REASONS),
   );
+}
+
+// What the broker answers a transactional producer whose transactional id a newer producer
+// initialised (Kafka's zombie fencing); kafkajs 2.2.4 names code 90 only by its number.
+const FENCED_TYPES = new Set([
+  'INVALID_PRODUCER_EPOCH',
+  'PRODUCER_FENCED',
+  'TRANSACTION_COORDINATOR_FENCED',
+]);
+const FENCED_CODES = new Set([47, 90]);
+
+/** Whether a kafkajs error means a newer producer with the same transactional id fenced this one. */
+export function isKafkaProducerFencedError(error: unknown): boolean {
+  return errorChain(error).some(
+    (e) =>
+      (typeof e.type === 'string' && FENCED_TYPES.has(e.type)) ||
+      (typeof e.code === 'number' && FENCED_CODES.has(e.code)) ||
+      (Array.isArray(e.errors) && e.errors.some(isKafkaProducerFencedError)),
+  );
+}
+
+/**
+ * Awaits a kafkajs connect; one that found no broker becomes a KafkaUnavailableError naming
+ * `owner` and the configured brokers (retryable: the runtime may try again).
+ */
+export async function connectOrUnavailable(
+  connect: Promise<void>,
+  owner: string,
+  brokers: readonly string[],
+): Promise<void> {
+  try {
+    await connect;
+  } catch (error) {
+    if (!isKafkaConnectionError(error)) throw error;
+    throw new KafkaUnavailableError(owner, brokers, connectionReason(error), error, {
+      retryable: true,
+    });
+  }
 }
 
 /** The innermost error's socket code in words, else its message. */

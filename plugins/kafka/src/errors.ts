@@ -99,3 +99,29 @@ export class KafkaRecordTooLargeError extends KafkaBufferError {
     );
   }
 }
+
+/**
+ * A partition state shard larger than one Kafka record of its changelog topic may be (the
+ * topic's max.message.bytes, which the store sets to this limit).
+ */
+export class KafkaStateShardTooLargeError extends KafkaBufferError {
+  constructor(topic: string, partition: number, bytes: number, limit: number) {
+    super(
+      'KAFKA_STATE_SHARD_TOO_LARGE',
+      `The state of partition ${partition} is ${bytes} bytes as JSON, more than the ${limit} bytes one record of Kafka state topic "${topic}" holds; nothing was saved and the stage stops. Keep less keyed state per partition (a state TTL, smaller values), spread the keys over more input partitions, or use another state store (stateStore: 'file' or the Redis buffer's).`,
+      { topic, partition, bytes, limit },
+    );
+  }
+}
+
+/** Reading a partition's state shard did not reach the end of its changelog partition in time. */
+export class KafkaStateLoadTimeoutError extends KafkaBufferError {
+  constructor(topic: string, partition: number, timeoutMs: number) {
+    super(
+      'KAFKA_STATE_LOAD_TIMEOUT',
+      `Reading the state of partition ${partition} from Kafka topic "${topic}" did not reach its end within ${timeoutMs} ms. Check that the topic's partitions have a leader (enough brokers up), then retry.`,
+      { topic, partition, timeoutMs },
+      { retryable: true },
+    );
+  }
+}

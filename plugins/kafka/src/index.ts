@@ -20,6 +20,11 @@ export {
 export { KafkaBufferConsumer } from './consumer.js';
 export { KafkaBufferProducer } from './producer.js';
 export {
+  KafkaStateStore,
+  KAFKA_STATE_SHARD_MAX_BYTES,
+  type KafkaStateStoreContext,
+} from './state-store.js';
+export {
   kafkaClientConfigSchema,
   createKafkaClient,
   type KafkaClientConfig,
