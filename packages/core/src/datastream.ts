@@ -1,3 +1,4 @@
+import type { ConnectedStreams, JoinedStreams } from './connected-streams.js';
 import type { IntervalJoin } from './interval-join.js';
 import type { MessageType } from './message-type.js';
 import type { StreamRecord } from './record.js';
@@ -28,6 +29,13 @@ export interface DataStream<T> {
   assignTimestampsAndWatermarks(strategy: WatermarkStrategy<T>): DataStream<T>;
   /** Check each value against a message type at run time; failures go to the dead-letter topic. */
   validate(type: MessageType<T>): DataStream<T>;
+  /**
+   * Two streams (of any types) into one function: `process` with a CoProcessFunction, or
+   * `keyBy(keyA, keyB).process` with a KeyedCoProcessFunction sharing state and timers per key.
+   */
+  connect<U>(other: DataStream<U>): ConnectedStreams<T, U>;
+  /** Window join with another stream of this transform (Flink's `join().where().equalTo().window().apply()`). */
+  join<U>(other: DataStream<U>): JoinedStreams<T, U>;
 }
 
 export interface Collector<T> {
@@ -231,7 +239,21 @@ export interface WindowedStream<T> {
   allowedLateness(ms: number): WindowedStream<T>;
   sideOutputLateData(tag: OutputTag<T>): WindowedStream<T>;
   reduce(fn: (accumulator: T, value: T) => T): DataStream<T>;
+  /**
+   * Reduces incrementally (one value per window held, not every element) and hands the
+   * window's result to `windowFunction` with its key and bounds when it fires (Flink's
+   * `reduce(reduceFunction, ProcessWindowFunction)`).
+   */
+  reduce<U>(
+    fn: (accumulator: T, value: T) => T,
+    windowFunction: (key: string, window: TimeWindow, result: T, out: Collector<U>) => void,
+  ): DataStream<U>;
   aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R>;
+  /** Aggregates incrementally; `windowFunction` gets `getResult`'s value, the key and the window. */
+  aggregate<A, R, U>(
+    fn: AggregateFunction<T, A, R>,
+    windowFunction: (key: string, window: TimeWindow, result: R, out: Collector<U>) => void,
+  ): DataStream<U>;
   process<U>(
     fn: (key: string, window: TimeWindow, values: readonly T[], out: Collector<U>) => void,
   ): DataStream<U>;
@@ -243,7 +265,15 @@ export interface AllWindowedStream<T> {
   allowedLateness(ms: number): AllWindowedStream<T>;
   sideOutputLateData(tag: OutputTag<T>): AllWindowedStream<T>;
   reduce(fn: (accumulator: T, value: T) => T): DataStream<T>;
+  reduce<U>(
+    fn: (accumulator: T, value: T) => T,
+    windowFunction: (window: TimeWindow, result: T, out: Collector<U>) => void,
+  ): DataStream<U>;
   aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R>;
+  aggregate<A, R, U>(
+    fn: AggregateFunction<T, A, R>,
+    windowFunction: (window: TimeWindow, result: R, out: Collector<U>) => void,
+  ): DataStream<U>;
   process<U>(
     fn: (window: TimeWindow, values: readonly T[], out: Collector<U>) => void,
   ): DataStream<U>;

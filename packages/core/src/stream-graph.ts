@@ -13,6 +13,12 @@ import type {
   WindowedStream,
 } from './datastream.js';
 import { CodefeedrError } from './errors.js';
+import {
+  ConnectedStreamsBuilder,
+  JoinBuilder,
+  type ConnectedStreams,
+  type JoinedStreams,
+} from './connected-streams.js';
 import { IntervalJoinBuilder, type IntervalJoin } from './interval-join.js';
 import type { MessageType } from './message-type.js';
 import type { StreamRecord } from './record.js';
@@ -45,9 +51,17 @@ type AnyFn = (...args: any[]) => any;
 
 export type KeySelector = (value: any) => string;
 
+/** What a reduce/aggregate window hands its result to when it fires, if anything. */
+export type ResultWindowFunction = (
+  key: string,
+  window: TimeWindow,
+  result: any,
+  out: Collector<any>,
+) => void;
+
 export type WindowFunction =
-  | { type: 'reduce'; fn: (accumulator: any, value: any) => any }
-  | { type: 'aggregate'; fn: AggregateFunction<any, any, any> }
+  | { type: 'reduce'; fn: (accumulator: any, value: any) => any; window?: ResultWindowFunction }
+  | { type: 'aggregate'; fn: AggregateFunction<any, any, any>; window?: ResultWindowFunction }
   | {
       type: 'process';
       fn: (key: string, window: TimeWindow, values: readonly any[], out: Collector<any>) => void;
@@ -170,6 +184,22 @@ export class DataStreamNode<T> implements DataStream<T> {
         allowedLatenessMs: 0,
         nonKeyed: true,
       }),
+    );
+  }
+
+  connect<U>(other: DataStream<U>): ConnectedStreams<T, U> {
+    return new ConnectedStreamsBuilder<T, U>(
+      this,
+      this.sameGraph(other, 'connect') as unknown as DataStream<U>,
+      (message) => new DataflowGraphError(message),
+    );
+  }
+
+  join<U>(other: DataStream<U>): JoinedStreams<T, U> {
+    return new JoinBuilder<T, U>(
+      this,
+      this.sameGraph(other, 'join') as unknown as DataStream<U>,
+      (message) => new DataflowGraphError(message),
     );
   }
 
@@ -368,19 +398,46 @@ export class WindowedStreamNode<T> implements WindowedStream<T> {
     return this.with({ lateTag: tag.id });
   }
 
-  reduce(fn: (accumulator: T, value: T) => T): DataStream<T> {
+  reduce(fn: (accumulator: T, value: T) => T): DataStream<T>;
+  reduce<U>(
+    fn: (accumulator: T, value: T) => T,
+    windowFunction: (key: string, window: TimeWindow, result: T, out: Collector<U>) => void,
+  ): DataStream<U>;
+  reduce<U>(
+    fn: (accumulator: T, value: T) => T,
+    windowFunction?: (key: string, window: TimeWindow, result: T, out: Collector<U>) => void,
+  ): DataStream<T> | DataStream<U> {
     checkFunction(fn, 'window reduce');
-    return this.then({ type: 'reduce', fn });
+    if (windowFunction !== undefined) checkFunction(windowFunction, 'window reduce windowFunction');
+    return this.then<T>({
+      type: 'reduce',
+      fn,
+      ...(windowFunction === undefined ? {} : { window: windowFunction }),
+    });
   }
 
-  aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R> {
+  aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R>;
+  aggregate<A, R, U>(
+    fn: AggregateFunction<T, A, R>,
+    windowFunction: (key: string, window: TimeWindow, result: R, out: Collector<U>) => void,
+  ): DataStream<U>;
+  aggregate<A, R, U>(
+    fn: AggregateFunction<T, A, R>,
+    windowFunction?: (key: string, window: TimeWindow, result: R, out: Collector<U>) => void,
+  ): DataStream<R> | DataStream<U> {
     checkAggregate(fn as AggregateFunction<unknown, unknown, unknown>);
     if (this.spec.assigner.type === 'session' && typeof fn.merge !== 'function') {
       throw new DataflowGraphError(
         'Session windows merge, so aggregate() on them needs a merge(a, b) function in the AggregateFunction.',
       );
     }
-    return this.then({ type: 'aggregate', fn });
+    if (windowFunction !== undefined)
+      checkFunction(windowFunction, 'window aggregate windowFunction');
+    return this.then<R>({
+      type: 'aggregate',
+      fn,
+      ...(windowFunction === undefined ? {} : { window: windowFunction }),
+    });
   }
 
   process<U>(
@@ -410,12 +467,36 @@ export class AllWindowedStreamNode<T> implements AllWindowedStream<T> {
     return new AllWindowedStreamNode<T>(this.keyed.sideOutputLateData(tag));
   }
 
-  reduce(fn: (accumulator: T, value: T) => T): DataStream<T> {
-    return this.keyed.reduce(fn);
+  reduce(fn: (accumulator: T, value: T) => T): DataStream<T>;
+  reduce<U>(
+    fn: (accumulator: T, value: T) => T,
+    windowFunction: (window: TimeWindow, result: T, out: Collector<U>) => void,
+  ): DataStream<U>;
+  reduce<U>(
+    fn: (accumulator: T, value: T) => T,
+    windowFunction?: (window: TimeWindow, result: T, out: Collector<U>) => void,
+  ): DataStream<T> | DataStream<U> {
+    if (windowFunction === undefined) return this.keyed.reduce(fn);
+    checkFunction(windowFunction, 'windowAll reduce windowFunction');
+    return this.keyed.reduce<U>(fn, (_key, window, result, out) =>
+      windowFunction(window, result, out),
+    );
   }
 
-  aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R> {
-    return this.keyed.aggregate(fn);
+  aggregate<A, R>(fn: AggregateFunction<T, A, R>): DataStream<R>;
+  aggregate<A, R, U>(
+    fn: AggregateFunction<T, A, R>,
+    windowFunction: (window: TimeWindow, result: R, out: Collector<U>) => void,
+  ): DataStream<U>;
+  aggregate<A, R, U>(
+    fn: AggregateFunction<T, A, R>,
+    windowFunction?: (window: TimeWindow, result: R, out: Collector<U>) => void,
+  ): DataStream<R> | DataStream<U> {
+    if (windowFunction === undefined) return this.keyed.aggregate(fn);
+    checkFunction(windowFunction, 'windowAll aggregate windowFunction');
+    return this.keyed.aggregate<A, R, U>(fn, (_key, window, result, out) =>
+      windowFunction(window, result, out),
+    );
   }
 
   process<U>(

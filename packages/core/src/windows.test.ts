@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type ChainUnderTest, compileChain, runInBatches } from './chain-harness.js';
-import type { DataStream, WindowAssigner, WindowedStream } from './datastream.js';
+import type { Collector, DataStream, WindowAssigner, WindowedStream } from './datastream.js';
 import type { StreamRecord } from './record.js';
 import { outputTag } from './stream-graph.js';
 
@@ -219,6 +219,70 @@ describe('windows against a naive reference', () => {
           (r) => `${r.key}:${r.timestamp}:${String(r.value)}`,
         );
         expect(viaAggregate.sort()).toEqual(expected);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
+describe('window functions on incremental aggregation', () => {
+  it('reduce(fn, windowFunction) and aggregate(fn, windowFunction) see each window’s key, bounds and result (naive reference, random batch splits)', () => {
+    fc.assert(
+      fc.property(assignerArb, eventsArb, cutsArb, (assigner, events, cuts) => {
+        const input = toRecords(events);
+        const expected = referenceWindows(assigner, input);
+        const reduced = compileChain(
+          (s) =>
+            (s as DataStream<Event & { c?: number }>)
+              .keyBy((e) => e.key)
+              .window(assigner)
+              .reduce(
+                (a, b) => ({ key: a.key, n: a.n + b.n, c: (a.c ?? 1) + 1 }),
+                (key, window, sum, out: Collector<WindowResult>) =>
+                  out.collect({ key, ...window, sum: sum.n, count: sum.c ?? 1 }),
+              ) as DataStream<unknown>,
+        );
+        const viaReduce = runInBatches(reduced.chain, input, cuts);
+        expect(results(viaReduce)).toEqual(expected);
+        // Results carry the window's key and its last timestamp, as emitted records do.
+        for (const r of viaReduce) {
+          expect(r.key).toBe((r.value as WindowResult).key);
+          expect(r.timestamp).toBe((r.value as WindowResult).end - 1);
+        }
+        const aggregated = compileChain(
+          (s) =>
+            (s as DataStream<Event>)
+              .keyBy((e) => e.key)
+              .window(assigner)
+              .aggregate(
+                {
+                  createAccumulator: () => ({ sum: 0, count: 0 }),
+                  add: (e, acc) => ({ sum: acc.sum + e.n, count: acc.count + 1 }),
+                  getResult: (acc) => acc,
+                  merge: (a, b) => ({ sum: a.sum + b.sum, count: a.count + b.count }),
+                },
+                (key, window, acc, out: Collector<WindowResult>) =>
+                  out.collect({ key, ...window, ...acc }),
+              ) as DataStream<unknown>,
+        );
+        expect(results(runInBatches(aggregated.chain, input, cuts))).toEqual(expected);
+        const all = compileChain(
+          (s) =>
+            (s as DataStream<Event>).windowAll(assigner).aggregate(
+              {
+                createAccumulator: () => ({ sum: 0, count: 0 }),
+                add: (e, acc) => ({ sum: acc.sum + e.n, count: acc.count + 1 }),
+                getResult: (acc) => acc,
+                merge: (a, b) => ({ sum: a.sum + b.sum, count: a.count + b.count }),
+              },
+              (window, acc, out: Collector<WindowResult>) =>
+                out.collect({ key: '*', ...window, ...acc }),
+            ) as DataStream<unknown>,
+        );
+        const allInput = input.map((r) => ({ ...r, value: { ...r.value, key: '*' } }));
+        const viaAll = runInBatches(all.chain, allInput, cuts);
+        expect(results(viaAll)).toEqual(referenceWindows(assigner, allInput));
+        for (const r of viaAll) expect(r.key).toBeUndefined();
       }),
       { numRuns: 150 },
     );

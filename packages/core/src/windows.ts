@@ -337,16 +337,21 @@ export class WindowOperator extends Operator {
     // windowAll results have no key (a constant one would pin them to one partition downstream).
     const outKey = this.spec.nonKeyed === true ? undefined : key;
     const run = (): void => {
-      if (fn.type === 'reduce') {
-        this.emit(slot.acc, outKey, timestamp, undefined);
-      } else if (fn.type === 'aggregate') {
-        this.emit(fn.fn.getResult(slot.acc), outKey, timestamp, undefined);
-      } else {
+      if (fn.type === 'process') {
         const window: TimeWindow = { start: slot.start, end: slot.end };
         this.collector.key = outKey;
         this.collector.timestamp = timestamp;
         fn.fn(key, window, slot.acc as unknown[], this.collector);
+        return;
       }
+      const result = fn.type === 'reduce' ? slot.acc : fn.fn.getResult(slot.acc);
+      if (fn.window === undefined) {
+        this.emit(result, outKey, timestamp, undefined);
+        return;
+      }
+      this.collector.key = outKey;
+      this.collector.timestamp = timestamp;
+      fn.window(key, { start: slot.start, end: slot.end }, result, this.collector);
     };
     try {
       run();
