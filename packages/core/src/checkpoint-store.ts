@@ -1,5 +1,5 @@
-import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readFileIfExists, replaceFileAtomically, safeName } from './atomic-file.js';
 import { CodefeedrError } from './errors.js';
 import type { JsonValue } from './record.js';
 
@@ -41,8 +41,6 @@ export class CheckpointCorruptError extends CodefeedrError {
   }
 }
 
-const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '_');
-
 /**
  * One JSON file per unit and instance: `<dir>/<pipeline>/<unit>.<instance>.json`, replaced
  * atomically (write `.tmp`, fsync, rename) so a crash mid-write leaves the previous checkpoint.
@@ -56,13 +54,8 @@ export class FileCheckpointStore implements CheckpointStore {
 
   async load(pipeline: string, unit: string, instance: string): Promise<Checkpoint | undefined> {
     const file = this.fileFor(pipeline, unit, instance);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    const text = await readFileIfExists(file);
+    if (text === undefined) return undefined;
     try {
       const checkpoint = JSON.parse(text) as Checkpoint;
       if (typeof checkpoint.id !== 'number' || typeof checkpoint.positions !== 'object') {
@@ -76,15 +69,6 @@ export class FileCheckpointStore implements CheckpointStore {
 
   async save(checkpoint: Checkpoint): Promise<void> {
     const file = this.fileFor(checkpoint.pipeline, checkpoint.unit, checkpoint.instance);
-    await mkdir(join(this.dir, safeName(checkpoint.pipeline)), { recursive: true });
-    const tmp = `${file}.tmp`;
-    await writeFile(tmp, JSON.stringify(checkpoint));
-    const handle = await open(tmp, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
+    await replaceFileAtomically(file, `${file}.tmp`, JSON.stringify(checkpoint));
   }
 }

@@ -1,5 +1,5 @@
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readFileIfExists, replaceFileAtomically, safeName } from './atomic-file.js';
 import { CodefeedrError } from './errors.js';
 import type { JsonValue } from './record.js';
 
@@ -73,8 +73,6 @@ export function parseStateShard(text: string, where: string): StateShard {
   }
 }
 
-const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '_');
-
 /**
  * One JSON file per shard, `<dir>/<pipeline>/<stage>.state/partition-<n>.json`, replaced
  * atomically (write, fsync, rename). The version check reads then renames, which is atomic
@@ -97,14 +95,8 @@ export class FileStateStore implements StateStore {
 
   async load(pipeline: string, stage: string, partition: number): Promise<StateShard | undefined> {
     const file = this.fileFor(pipeline, stage, partition);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-    return parseStateShard(text, file);
+    const text = await readFileIfExists(file);
+    return text === undefined ? undefined : parseStateShard(text, file);
   }
 
   async save(pipeline: string, stage: string, partition: number, shard: StateShard): Promise<void> {
@@ -112,15 +104,6 @@ export class FileStateStore implements StateStore {
     if (stored !== shard.version - 1)
       throw new StateFencedError(stage, partition, stored, shard.version - 1);
     const file = this.fileFor(pipeline, stage, partition);
-    await mkdir(join(file, '..'), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(shard));
-    const handle = await open(tmp, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
+    await replaceFileAtomically(file, `${file}.${process.pid}.tmp`, JSON.stringify(shard));
   }
 }
