@@ -88,9 +88,7 @@ const checkFunction = (fn: unknown, what: string, error: (message: string) => Er
 };
 
 function tagged<A, B>(first: DataStream<A>, second: DataStream<B>): DataStream<Tagged> {
-  return first
-    .map((v): Tagged => ({ s: 0, v }))
-    .union(second.map((v): Tagged => ({ s: 1, v })));
+  return first.map((v): Tagged => ({ s: 0, v })).union(second.map((v): Tagged => ({ s: 1, v })));
 }
 
 /** The builder behind `connect()`, on the public DataStream API only. */
@@ -130,9 +128,7 @@ export class ConnectedStreamsBuilder<A, B> implements ConnectedStreams<A, B> {
     checkFunction(fn.processElement2, 'connect().process: processElement2', this.graphError);
     return tagged(this.first, this.second).process<O>({
       processElement: (t, ctx, out) =>
-        t.s === 0
-          ? fn.processElement1(t.v as A, ctx, out)
-          : fn.processElement2(t.v as B, ctx, out),
+        t.s === 0 ? fn.processElement1(t.v as A, ctx, out) : fn.processElement2(t.v as B, ctx, out),
     });
   }
 }
