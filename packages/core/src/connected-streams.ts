@@ -15,8 +15,8 @@ import type {
  * unioned — so the operator sees the minimum of both sides' watermarks, as Flink's two-input
  * operators do — and handled by one process, keyed process or window function. State,
  * timers, checkpoints, partition shards and dead letters are therefore those of the
- * one-input operators. A record that fails is dead-lettered as `{ s, v }`: its side (0 first,
- * 1 second) and its original value.
+ * one-input operators. A record that fails is dead-lettered as the original record of its
+ * input (the chain keeps each input record, not the tagged form the operator sees).
  */
 
 /** What both elements functions of a CoProcessFunction get (Flink's CoProcessFunction.Context). */

@@ -20,6 +20,16 @@ export type {
   ProcessJoinContext,
   ProcessJoinFunction,
 } from './interval-join.js';
+export type {
+  CoProcessContext,
+  CoProcessFunction,
+  ConnectedStreams,
+  JoinedStreams,
+  KeyedCoProcessContext,
+  KeyedCoProcessFunction,
+  KeyedConnectedStreams,
+  WindowJoin,
+} from './connected-streams.js';
 export { KeyTypeError, UserFunctionError } from './operators.js';
 export { StateDeclarationError } from './keyed-state.js';
 export { InvalidTimestampError } from './watermark-assigner.js';
