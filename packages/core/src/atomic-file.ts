@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /* File I/O shared by the file checkpoint and state stores (not exported from the package). */
@@ -16,12 +16,7 @@ export async function readFileIfExists(file: string): Promise<string | undefined
   }
 }
 
-/** Writes `text` to `tmp`, fsyncs it and renames it over `file`: a crash leaves the old file. */
-export async function replaceFileAtomically(
-  file: string,
-  tmp: string,
-  text: string,
-): Promise<void> {
+async function writeSynced(file: string, tmp: string, text: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   await writeFile(tmp, text);
   const handle = await open(tmp, 'r+');
@@ -30,5 +25,36 @@ export async function replaceFileAtomically(
   } finally {
     await handle.close();
   }
+}
+
+/** Writes `text` to `tmp`, fsyncs it and renames it over `file`: a crash leaves the old file. */
+export async function replaceFileAtomically(
+  file: string,
+  tmp: string,
+  text: string,
+): Promise<void> {
+  await writeSynced(file, tmp, text);
   await rename(tmp, file);
+}
+
+/**
+ * Publishes `text` as `file` only if no `file` exists yet, whole or not at all (write `tmp`,
+ * fsync, hard-link: link fails on an existing name, also between processes). False when
+ * `file` existed.
+ */
+export async function createFileExclusively(
+  file: string,
+  tmp: string,
+  text: string,
+): Promise<boolean> {
+  await writeSynced(file, tmp, text);
+  try {
+    await link(tmp, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(tmp);
+  }
 }

@@ -340,7 +340,13 @@ class ConsumerUnit extends BufferUnit {
     shards: PartitionStateShards,
     messages: ConsumedMessage[],
   ): Promise<ConsumedMessage[]> {
-    const assigned = new Set(this.consumer!.assignment().map((tp) => tp.partition));
+    const assignment = this.consumer!.assignment();
+    // Nothing assigned is a rebalance under way (Kafka's eager protocol revokes everything,
+    // then gives most of it back): keep the shards and this poll's records until the next
+    // assignment says what went. Dropping them now would lose what was processed since the
+    // last checkpoint of every partition this worker keeps.
+    if (assignment.length === 0) return messages;
+    const assigned = new Set(assignment.map((tp) => tp.partition));
     const signature = [...assigned].sort((a, b) => a - b).join(',');
     if (signature !== this.shardAssignment) {
       this.shardAssignment = signature;
@@ -429,6 +435,9 @@ class ConsumerUnit extends BufferUnit {
   /** Outputs are already sent; make sink writes durable, record state, then commit positions. */
   private async checkpoint(): Promise<void> {
     const { task } = this;
+    // Mid-rebalance (see syncShards) which shards this worker still owns is unknown: saving
+    // them could be fenced, and committing without them would put offsets past the state.
+    if (this.shards !== undefined && this.consumer!.assignment().length === 0) return;
     await task.sendDeadLetters();
     const positions = this.commitPositions();
     const state = this.stateRecord();

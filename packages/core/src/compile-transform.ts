@@ -269,6 +269,14 @@ class CompiledChain implements OperatorChain {
     return false;
   }
 
+  trackChangedKeys(): Set<string> {
+    let changed: Set<string> | undefined;
+    for (const op of this.operators.values()) changed ??= op.changedKeys;
+    changed ??= new Set();
+    for (const op of this.operators.values()) op.changedKeys = changed;
+    return changed;
+  }
+
   snapshotState(filter?: StateFilter): JsonValue {
     const operators: Record<string, JsonValue> = {};
     for (const [id, op] of this.operators) {
@@ -278,7 +286,7 @@ class CompiledChain implements OperatorChain {
     return { version: STATE_VERSION, operators };
   }
 
-  restoreState(snapshot: JsonValue, merge = false): void {
+  restoreState(snapshot: JsonValue, merge = false, fireDue = merge): void {
     const s = snapshot as {
       version?: unknown;
       operators?: Record<string, { kind: string; state: JsonValue }>;
@@ -307,7 +315,7 @@ class CompiledChain implements OperatorChain {
     for (const [id, entry] of Object.entries(s.operators ?? {})) {
       this.operators.get(Number(id))!.restore(entry.state, merge);
     }
-    if (merge) {
+    if (fireDue) {
       // What fires goes to the collector: emitted with the next batch or tick.
       const ids = [...this.operators.keys()].sort((a, b) => a - b);
       for (const id of ids) this.operators.get(id)!.fireDue();

@@ -102,6 +102,7 @@ function keyedReducePush(
       }
     }
     state.set(key, next);
+    op.changedKeys?.add(key);
     out.key = key;
     out.value = next;
     out.timestamp = r.timestamp;
@@ -185,6 +186,7 @@ export class KeyedAggregateOperator extends Operator {
     const next = fn.add(value, acc);
     const result = fn.getResult(next);
     state.set(key, next);
+    this.changedKeys?.add(key);
     return result;
   }
 
@@ -304,6 +306,8 @@ export class KeyedProcessOperator extends Operator {
     if (key === FAILED) return;
     const ctx = this.ctx;
     this.store.currentKey = key;
+    // Any state of the key may change in processElement (or its timers).
+    this.changedKeys?.add(key);
     ctx.key = key;
     ctx.record = r;
     ctx.timestamp = r.timestamp;
@@ -330,6 +334,8 @@ export class KeyedProcessOperator extends Operator {
     const onTimer = this.fn.onTimer;
     const ctx = this.ctx;
     for (let timer = timers.pollDue(time); timer !== undefined; timer = timers.pollDue(time)) {
+      // A fired timer leaves its key's timers (and maybe its state) changed.
+      this.changedKeys?.add(timer.key);
       if (onTimer === undefined) continue;
       const { key, time: at } = timer;
       this.store.currentKey = key;

@@ -45,8 +45,17 @@ export interface OperatorChain<Out = unknown> {
    * see state-shards.ts); watermarks, which belong to no key, are in every shard.
    */
   snapshotState(filter?: StateFilter): JsonValue;
-  /** Replaces the state with a snapshot's, or with `merge` adds a shard's keys to it. */
-  restoreState(state: JsonValue, merge?: boolean): void;
+  /**
+   * Replaces the state with a snapshot's, or with `merge` adds a shard's keys to it and fires
+   * what is due at once; `fireDue: false` holds that back (more of the shard follows).
+   */
+  restoreState(state: JsonValue, merge?: boolean, fireDue?: boolean): void;
+  /**
+   * From now on, adds to the returned set every key whose state (values, timers, windows) an
+   * operator may have changed; the caller clears what it has saved. Incremental checkpoints
+   * save only those keys. Optional: a chain without it is checkpointed whole.
+   */
+  trackChangedKeys?(): Set<string>;
   /** Forgets the keys and channels `filter` keeps (a shard handed to another worker). Optional. */
   dropState?(filter: StateFilter): void;
   /** True when an operator keeps state per key (keyed state, timers, windows): it is sharded. */

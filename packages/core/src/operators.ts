@@ -166,6 +166,12 @@ export abstract class Operator implements Downstream {
   /** Side-output tag id -> where `ctx.output(tag, ...)` records go. */
   sideOutputs = new Map<string, Downstream>();
   watermark = -Infinity;
+  /**
+   * Keys whose state this operator may have changed since the chain last took them, when the
+   * chain tracks them (incremental checkpoints: OperatorChain.trackChangedKeys); shared by
+   * every operator of the chain.
+   */
+  changedKeys: Set<string> | undefined = undefined;
   protected readonly out = new ScratchRecord();
   private readonly sideOut = new ScratchRecord();
 

@@ -1,10 +1,11 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineInput, defineOutput, defineTransform } from './component.js';
 import { silentLogger } from './console-logger.js';
+import type { BufferConsumer, ConsumerOptions, TopicPartition } from './buffer.js';
 import { MemoryBuffer } from './memory-buffer.js';
 import { defineMessageType } from './message-type.js';
 import { PipelineBuilder } from './pipeline-builder.js';
@@ -125,6 +126,30 @@ class CrashingStore implements StateStore {
   }
 }
 
+/**
+ * A memory buffer whose consumers report nothing assigned while `rebalancing` is on, as
+ * Kafka's consumer does between the start of a rebalance and its next assignment.
+ */
+class RebalancingBuffer extends MemoryBuffer {
+  rebalancing = false;
+  emptyAssignments = 0;
+  override async consumer(options: ConsumerOptions): Promise<BufferConsumer> {
+    const inner = await super.consumer(options);
+    const assignment = (): TopicPartition[] => {
+      if (!this.rebalancing) return inner.assignment();
+      this.emptyAssignments++;
+      return [];
+    };
+    return new Proxy(inner, {
+      get: (target, property) => {
+        if (property === 'assignment') return assignment;
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+}
+
 const fast = { logger: silentLogger, pollTimeoutMs: 10, tickIntervalMs: 20, batchSize: 25 };
 
 describe('partition state shards', () => {
@@ -184,13 +209,11 @@ describe('partition state shards', () => {
     expect(summaryA).toBe('stopped');
     expect(summaryB.status).toBe('finished');
     expect(sink.totals).toEqual(expectedTotals());
-    // One shard per input partition, none for the stateless stages.
-    expect((await readdir(join(dir, 'shards', 'totals.state'))).sort()).toEqual([
-      'partition-0.json',
-      'partition-1.json',
-      'partition-2.json',
-      'partition-3.json',
-    ]);
+    // Files of each input partition's shard, none for the stateless stages.
+    const files = await readdir(join(dir, 'shards', 'totals.state'));
+    expect(new Set(files.map((f) => f.split('.')[0]))).toEqual(
+      new Set(['partition-0', 'partition-1', 'partition-2', 'partition-3']),
+    );
   });
 
   it('a worker dying in the middle of a checkpoint loses no count and counts nothing twice', async () => {
@@ -198,6 +221,83 @@ describe('partition state shards', () => {
     expect(summaryA).toContain('worker killed mid-checkpoint');
     expect(summaryB.status).toBe('finished');
     expect(sink.totals).toEqual(expectedTotals());
+  });
+
+  it('a rebalance that gives a worker back its partitions keeps what it processed since its last checkpoint', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cf-shards-'));
+    const buffer = new RebalancingBuffer({ maxRecordsPerPartition: 400 });
+    const sink = new TotalsSink();
+    let reduced = 0;
+    const p = pipeline(buffer, sink, () => {
+      reduced++;
+      if (reduced === 1500) buffer.rebalancing = true;
+      if (reduced === 2500) buffer.rebalancing = false;
+    });
+    const out = p.run({ ...fast, mode: 'worker', stage: 'out' });
+    const totals = p.run({
+      ...fast,
+      mode: 'worker',
+      stage: 'totals',
+      checkpointIntervalMs: 5,
+      stateStore: new FileStateStore(dir),
+    });
+    await p.run({ ...fast, mode: 'worker', stage: 'tallies' });
+    expect((await totals).status).toBe('finished');
+    await out;
+    await buffer.close();
+    expect(buffer.emptyAssignments).toBeGreaterThan(5);
+    expect(sink.totals).toEqual(expectedTotals());
+  });
+
+  it('the file store loads the last whole shard with the deltas after it, and a whole save removes what it replaces', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cf-shards-'));
+    const store = new FileStateStore(dir);
+    const save = (version: number, changedKeys?: string[]) =>
+      store.save('p', 's', 0, {
+        version,
+        takenAt: 0,
+        positions: { 'topic/0': String(version) },
+        state: version,
+        ...(changedKeys === undefined ? {} : { changedKeys }),
+      });
+    await save(1);
+    await save(2, ['a']);
+    await save(3, []);
+    const loaded = await store.load('p', 's', 0);
+    expect(loaded?.version).toBe(1);
+    expect(loaded?.deltas?.map((d) => [d.version, d.changedKeys, d.state])).toEqual([
+      [2, ['a'], 2],
+      [3, [], 3],
+    ]);
+    // A delta over a version already stored is fenced like a whole shard.
+    await expect(save(3, ['b'])).rejects.toBeInstanceOf(StateFencedError);
+    await save(4);
+    expect(await readdir(join(dir, 'p', 's.state'))).toEqual(['partition-0.4.json']);
+    expect(await store.load('p', 's', 0)).toEqual({
+      version: 4,
+      takenAt: 0,
+      positions: { 'topic/0': '4' },
+      state: 4,
+    });
+  });
+
+  it('the file store refuses a delta whose predecessor is missing (CHECKPOINT_CORRUPT), and reads the one-file layout of earlier versions', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cf-shards-'));
+    const store = new FileStateStore(dir);
+    const shardDir = join(dir, 'p', 's.state');
+    await mkdir(shardDir, { recursive: true });
+    const shard = { version: 7, takenAt: 0, positions: { 'topic/0': '7' }, state: 'old' };
+    await writeFile(join(shardDir, 'partition-0.json'), JSON.stringify(shard));
+    expect(await store.load('p', 's', 0)).toEqual(shard);
+    await store.save('p', 's', 0, { ...shard, version: 8, state: 'new', changedKeys: [] });
+    await writeFile(
+      join(shardDir, 'partition-0.10.delta.json'),
+      JSON.stringify({ ...shard, version: 10, changedKeys: [] }),
+    );
+    await expect(store.load('p', 's', 0)).rejects.toMatchObject({
+      code: 'CHECKPOINT_CORRUPT',
+      message: expect.stringMatching(/version 9 is missing/),
+    });
   });
 
   it('a save over a version another worker replaced is refused (fencing)', async () => {

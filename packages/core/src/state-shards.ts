@@ -4,7 +4,14 @@ import { murmur2Partition } from './murmur2.js';
 import type { OperatorChain } from './operator-chain.js';
 import type { StateFilter } from './operators.js';
 import type { JsonValue } from './record.js';
-import type { StateStore } from './state-store.js';
+import type { StateShard, StateStore } from './state-store.js';
+
+/**
+ * With an incremental store, every this-many-th save of a partition is whole (the others are
+ * deltas of the keys changed since the save before): a restore reads at most this many files,
+ * and the deltas on disk stay within a few times the state they describe.
+ */
+export const WHOLE_SAVE_EVERY = 10;
 
 /** The partition of a `topic/partition` channel. */
 export function partitionOfChannel(channel: string): number {
@@ -30,6 +37,10 @@ export class PartitionStateShards {
   /** Per channel: the next offset already in the restored state (records before it are skipped). */
   private readonly restoredPositions: Record<string, string> = {};
   private warnedForeign = false;
+  /** Keys changed since the last save, when the store takes deltas (incremental checkpoints). */
+  private readonly changed: Set<string> | undefined;
+  /** Owned partition → deltas saved (or loaded) since its last whole shard. */
+  private readonly deltasSinceWhole = new Map<number, number>();
 
   constructor(
     private readonly store: StateStore,
@@ -39,7 +50,10 @@ export class PartitionStateShards {
     private readonly partitions: number,
     private readonly chain: OperatorChain,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    if (store.incremental === true && chain.dropState !== undefined)
+      this.changed = chain.trackChangedKeys?.();
+  }
 
   /** The partitions whose state this worker holds. */
   owned(): number[] {
@@ -67,21 +81,37 @@ export class PartitionStateShards {
     const gone = new Set([...this.versions.keys()].filter((p) => !assigned.has(p)));
     if (gone.size > 0) {
       this.chain.dropState?.(this.filterFor(gone));
-      for (const p of gone) this.versions.delete(p);
+      for (const p of gone) {
+        this.versions.delete(p);
+        this.deltasSinceWhole.delete(p);
+      }
       for (const channel of Object.keys(this.restoredPositions))
         if (gone.has(partitionOfChannel(channel))) delete this.restoredPositions[channel];
     }
     for (const p of [...assigned].sort((a, b) => a - b)) {
       if (this.versions.has(p)) continue;
       const shard = await this.store.load(this.pipeline, this.stage, p);
-      this.versions.set(p, shard?.version ?? 0);
-      if (shard === undefined) continue;
-      this.chain.restoreState(shard.state, true);
-      Object.assign(this.restoredPositions, shard.positions);
+      // Nothing stored yet: the first save is whole.
+      this.deltasSinceWhole.set(
+        p,
+        shard === undefined ? WHOLE_SAVE_EVERY : (shard.deltas?.length ?? 0),
+      );
+      if (shard === undefined) {
+        this.versions.set(p, 0);
+        continue;
+      }
+      // Due timers fire once the whole shard is in: a delta may have removed them.
+      const deltas = shard.deltas ?? [];
+      this.chain.restoreState(shard.state, true, deltas.length === 0);
+      deltas.forEach((delta, i) => this.applyDelta(p, delta, i === deltas.length - 1));
+      const last = deltas.at(-1) ?? shard;
+      this.versions.set(p, last.version);
+      Object.assign(this.restoredPositions, last.positions);
       this.logger.info('restored partition state', {
         stage: this.stage,
         partition: p,
-        version: shard.version,
+        version: last.version,
+        deltas: shard.deltas?.length ?? 0,
         store: this.store.kind,
       });
     }
@@ -94,15 +124,52 @@ export class PartitionStateShards {
    */
   async save(positions: Readonly<Record<string, string>>): Promise<void> {
     const takenAt = Date.now();
+    const changedBy = this.changedByPartition();
     for (const [p, version] of [...this.versions]) {
       const own: Record<string, string> = {};
       for (const [channel, offset] of Object.entries(positions))
         if (partitionOfChannel(channel) === p) own[channel] = offset;
-      const state = this.chain.snapshotState(this.filterFor(new Set([p])));
-      const shard = { version: version + 1, takenAt, positions: own, state };
+      const deltas = this.deltasSinceWhole.get(p) ?? WHOLE_SAVE_EVERY;
+      const shard: StateShard = { version: version + 1, takenAt, positions: own, state: null };
+      if (changedBy !== undefined && deltas < WHOLE_SAVE_EVERY) {
+        const keys = changedBy.get(p) ?? [];
+        const changed = new Set(keys);
+        shard.state = this.chain.snapshotState({
+          key: (key) => changed.has(key),
+          channel: (channel) => partitionOfChannel(channel) === p,
+        });
+        shard.changedKeys = keys;
+      } else {
+        shard.state = this.chain.snapshotState(this.filterFor(new Set([p])));
+      }
       await this.store.save(this.pipeline, this.stage, p, shard);
       this.versions.set(p, shard.version);
+      this.deltasSinceWhole.set(p, shard.changedKeys === undefined ? 0 : deltas + 1);
     }
+    this.changed?.clear();
+  }
+
+  /** The keys changed since the last save, by partition (undefined: not tracked). */
+  private changedByPartition(): Map<number, string[]> | undefined {
+    if (this.changed === undefined) return undefined;
+    const byPartition = new Map<number, string[]>();
+    for (const key of this.changed) {
+      const p = murmur2Partition(key, this.partitions);
+      const keys = byPartition.get(p);
+      if (keys === undefined) byPartition.set(p, [key]);
+      else keys.push(key);
+    }
+    return byPartition;
+  }
+
+  /** Replaces the delta's keys and the partition's channels with the delta's state. */
+  private applyDelta(p: number, delta: StateShard, fireDue: boolean): void {
+    const keys = new Set(delta.changedKeys);
+    this.chain.dropState!({
+      key: (key) => keys.has(key),
+      channel: (channel) => partitionOfChannel(channel) === p,
+    });
+    this.chain.restoreState(delta.state, true, fireDue);
   }
 
   /** State of keys in no owned partition, for the worker's own checkpoint (see the class note). */

@@ -1,5 +1,6 @@
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readFileIfExists, replaceFileAtomically, safeName } from './atomic-file.js';
+import { createFileExclusively, readFileIfExists, safeName } from './atomic-file.js';
 import { CodefeedrError } from './errors.js';
 import type { JsonValue } from './record.js';
 
@@ -16,6 +17,16 @@ export interface StateShard {
   positions: Record<string, string>;
   /** The chain's state for this partition's keys and channels (OperatorChain.snapshotState). */
   state: JsonValue;
+  /**
+   * Set on an incremental save (a delta): `state` holds only these keys, whole, and the
+   * partition's channels; a listed key that `state` does not hold has no state left.
+   */
+  changedKeys?: string[];
+  /**
+   * From `load` of an incremental store: the deltas saved after this whole shard, oldest
+   * first; the partition's version is then the last one's.
+   */
+  deltas?: StateShard[];
 }
 
 /**
@@ -26,6 +37,11 @@ export interface StateShard {
 export interface StateStore {
   /** `file`, `redis`, ...: for logs and docs. */
   readonly kind: string;
+  /**
+   * True when `save` takes deltas (`changedKeys`) and `load` returns them after the last whole
+   * shard: checkpoints then write what changed, not the partition's whole state.
+   */
+  readonly incremental?: boolean;
   load(pipeline: string, stage: string, partition: number): Promise<StateShard | undefined>;
   /**
    * Stores `shard` over version `shard.version - 1`, atomically; StateFencedError when the
@@ -49,7 +65,7 @@ export class StateShardCorruptError extends CodefeedrError {
   constructor(where: string, cause: unknown) {
     super(
       'CHECKPOINT_CORRUPT',
-      `The state shard at ${where} cannot be read. Restore it from a backup, or delete it to restart that partition's keys from empty state.`,
+      `The state shard at ${where} cannot be read (${cause instanceof Error ? cause.message : String(cause)}). Restore it from a backup, or delete it to restart that partition's keys from empty state.`,
       { where },
       { cause },
     );
@@ -73,37 +89,112 @@ export function parseStateShard(text: string, where: string): StateShard {
   }
 }
 
+/** A file of the file store: `partition-<n>.<version>.json` (whole) or `….<version>.delta.json`. */
+const SHARD_FILE = /^partition-(\d+)\.(\d+)(\.delta)?\.json$/;
+
+interface ShardFile {
+  name: string;
+  version: number;
+  delta: boolean;
+}
+
 /**
- * One JSON file per shard, `<dir>/<pipeline>/<stage>.state/partition-<n>.json`, replaced
- * atomically (write, fsync, rename). The version check reads then renames, which is atomic
- * only within one process: share the directory between the workers of one machine (or a
- * volume), and use a buffer's store (Redis) across machines.
+ * One JSON file per save, `<dir>/<pipeline>/<stage>.state/partition-<n>.<version>.json` for a
+ * whole shard and `partition-<n>.<version>.delta.json` for a delta (incremental: what changed
+ * since the save before). A load reads the last whole shard and the deltas after it; a whole
+ * save removes the files before it. Each file is created exclusively (write, fsync, hard
+ * link), so two workers saving one version never both succeed, also across processes of one
+ * machine; share the directory between the workers of one machine (or a volume), and use a
+ * buffer's store (Redis, Kafka) across machines. `partition-<n>.json` of earlier versions
+ * loads as the whole shard it is.
  */
 export class FileStateStore implements StateStore {
   readonly kind = 'file';
+  readonly incremental = true;
 
   constructor(readonly dir: string) {}
 
-  fileFor(pipeline: string, stage: string, partition: number): string {
-    return join(
-      this.dir,
-      safeName(pipeline),
-      `${safeName(stage)}.state`,
-      `partition-${partition}.json`,
-    );
+  dirFor(pipeline: string, stage: string): string {
+    return join(this.dir, safeName(pipeline), `${safeName(stage)}.state`);
+  }
+
+  /** The partition's files, by version (the legacy single file, if any, as version -1). */
+  private async files(dir: string, partition: number): Promise<ShardFile[]> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const files: ShardFile[] = [];
+    for (const name of names) {
+      if (name === `partition-${partition}.json`) {
+        files.push({ name, version: -1, delta: false });
+        continue;
+      }
+      const match = SHARD_FILE.exec(name);
+      if (match === null || Number(match[1]) !== partition) continue;
+      files.push({ name, version: Number(match[2]), delta: match[3] !== undefined });
+    }
+    return files.sort((a, b) => a.version - b.version);
+  }
+
+  private async read(dir: string, file: ShardFile): Promise<StateShard> {
+    const path = join(dir, file.name);
+    const text = await readFileIfExists(path);
+    if (text === undefined) throw new StateShardCorruptError(path, new Error('removed while read'));
+    return parseStateShard(text, path);
   }
 
   async load(pipeline: string, stage: string, partition: number): Promise<StateShard | undefined> {
-    const file = this.fileFor(pipeline, stage, partition);
-    const text = await readFileIfExists(file);
-    return text === undefined ? undefined : parseStateShard(text, file);
+    const dir = this.dirFor(pipeline, stage);
+    const files = await this.files(dir, partition);
+    const whole = files.filter((f) => !f.delta);
+    const base = whole.at(-1);
+    if (base === undefined) {
+      if (files.length > 0)
+        throw new StateShardCorruptError(
+          join(dir, files[0]!.name),
+          new Error('a delta without the whole shard before it'),
+        );
+      return undefined;
+    }
+    const shard = await this.read(dir, base);
+    const deltas: StateShard[] = [];
+    let version = shard.version;
+    for (const file of files) {
+      if (!file.delta || file.version <= shard.version) continue;
+      if (file.version !== version + 1)
+        throw new StateShardCorruptError(
+          join(dir, file.name),
+          new Error(`version ${version + 1} is missing`),
+        );
+      deltas.push(await this.read(dir, file));
+      version = file.version;
+    }
+    return deltas.length === 0 ? shard : { ...shard, deltas };
   }
 
   async save(pipeline: string, stage: string, partition: number, shard: StateShard): Promise<void> {
-    const stored = (await this.load(pipeline, stage, partition))?.version ?? 0;
+    const dir = this.dirFor(pipeline, stage);
+    const files = await this.files(dir, partition);
+    const last = files.at(-1);
+    const stored =
+      last === undefined
+        ? 0
+        : last.version === -1
+          ? (await this.read(dir, last)).version
+          : last.version;
     if (stored !== shard.version - 1)
       throw new StateFencedError(stage, partition, stored, shard.version - 1);
-    const file = this.fileFor(pipeline, stage, partition);
-    await replaceFileAtomically(file, `${file}.${process.pid}.tmp`, JSON.stringify(shard));
+    const delta = shard.changedKeys !== undefined;
+    const name = `partition-${partition}.${shard.version}${delta ? '.delta' : ''}.json`;
+    const file = join(dir, name);
+    const { deltas: _loaded, ...record } = shard; // what load added is not stored
+    if (!(await createFileExclusively(file, `${file}.${process.pid}.tmp`, JSON.stringify(record))))
+      throw new StateFencedError(stage, partition, shard.version, shard.version - 1);
+    // A whole shard makes everything before it unneeded.
+    if (!delta) for (const old of files) await rm(join(dir, old.name), { force: true });
   }
 }

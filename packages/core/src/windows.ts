@@ -133,6 +133,7 @@ export class WindowOperator extends Operator {
   protected override receive(r: StreamRecord): void {
     const key = selectKey(this, this.failures, this.keySelector, r);
     if (key === FAILED) return;
+    this.changedKeys?.add(key);
     const ts = this.processingTime ? this.clock() : r.timestamp;
     const assigner = this.spec.assigner;
     let handled = false;
@@ -383,6 +384,7 @@ export class WindowOperator extends Operator {
       timers.pop();
       const slot = top.slot;
       if (!slot.live) continue; // dropped, or merged into another session
+      this.changedKeys?.add(top.key);
       if (!top.cleanup) {
         slot.fireTimerAt = undefined;
         // A session that grew past this watermark waits for its new end.

@@ -111,6 +111,12 @@ export class KafkaBufferConsumer implements BufferConsumer {
     const { consumer } = this;
     consumer.on(consumer.events.GROUP_JOIN, (event) => this.onJoin(event.payload.memberAssignment));
     consumer.on(consumer.events.REBALANCING, () => this.onRevokeAll());
+    // kafkajs rejoins without REBALANCING on some paths (UNKNOWN_MEMBER_ID, stale metadata,
+    // a stale-topic assignment); every rejoin completes a JoinGroup before any member of the
+    // group can receive a new assignment, so that response is where this one's ownership ends.
+    consumer.on(consumer.events.REQUEST, (event) => {
+      if (event.payload.apiName === 'JoinGroup') this.onRevokeAll();
+    });
     consumer.on(consumer.events.CRASH, (event) => {
       this.onRevokeAll();
       if (!event.payload.restart)
