@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { readBenchResults } from './bench-results.ts';
 
-const ALL = ['core', 'buffers', 'github', 'sinks', 'scale'] as const;
+const ALL = ['core', 'buffers', 'github', 'sinks', 'scale', 'state'] as const;
 const asked = process.argv.slice(2);
 const unknown = asked.filter((b) => !(ALL as readonly string[]).includes(b));
 if (unknown.length > 0) {
