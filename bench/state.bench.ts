@@ -36,9 +36,12 @@ const BATCH = 10_000;
 const RUNS = 3;
 
 const logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => logger };
+// A pipeline name of its own per run: the Kafka store's changelog topic is named for it, and a
+// later run must not load what an earlier one saved.
+const pipelineName = `bench-state-${Date.now()}`;
 const ctx = {
   stageId: 'counts',
-  pipelineName: 'bench',
+  pipelineName,
   logger,
   signal: new AbortController().signal,
 };
@@ -86,7 +89,7 @@ const seconds = async (run: () => Promise<void>) => {
 /** Checkpoint times (s) with `share` of the keys changed, and the restore time from `store`. */
 async function measure(store: StateStore) {
   const chain = newChain();
-  const shards = new internal.PartitionStateShards(store, 'bench', 'counts', 1, chain, logger);
+  const shards = new internal.PartitionStateShards(store, pipelineName, 'counts', 1, chain, logger);
   await shards.reassign(new Set([0]));
   feed(chain, 0, KEYS);
   let offset = KEYS;
@@ -109,12 +112,12 @@ async function measure(store: StateStore) {
   const restore: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     const next = newChain();
-    const taker = new internal.PartitionStateShards(store, 'bench', 'counts', 1, next, logger);
+    const taker = new internal.PartitionStateShards(store, pipelineName, 'counts', 1, next, logger);
     restore.push(await seconds(() => taker.reassign(new Set([0]))));
   }
   // The restored state is the state saved: the count of every key checked.
   const check = newChain();
-  await new internal.PartitionStateShards(store, 'bench', 'counts', 1, check, logger).reassign(
+  await new internal.PartitionStateShards(store, pipelineName, 'counts', 1, check, logger).reassign(
     new Set([0]),
   );
   const out = check.processBatch(0, 'in/0', [
@@ -122,7 +125,8 @@ async function measure(store: StateStore) {
   ]);
   const expected = Math.floor((offset - 1) / KEYS) + 1; // records 0, KEYS, 2 KEYS, … below offset
   const got = (out[0]!.value as Count).c;
-  if (got !== expected) throw new Error(`restored count of k0 is ${got}, expected ${expected}`);
+  if (got !== expected)
+    throw new Error(`${store.kind}: restored count of k0 is ${got}, expected ${expected}`);
   return { whole, onePercent, all, restore };
 }
 
@@ -170,7 +174,10 @@ stores.push({
   name: 'kafka',
   store: async () => {
     const buffer = await kafkaBuffer.create({ brokers: kafkaBrokers, logLevel: 'nothing' });
-    closers.push(() => buffer.close());
+    closers.push(async () => {
+      await buffer.admin.deleteTopic(`${pipelineName}.counts.state`).catch(() => undefined);
+      await buffer.close();
+    });
     return buffer.stateStore!();
   },
 });
