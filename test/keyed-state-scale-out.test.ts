@@ -1,8 +1,10 @@
 // Keyed state that follows its partitions: three worker processes of one keyed stage share a
-// 6-partition Kafka topic; their state lives in a shared store (Redis), sharded by partition,
-// never on a worker's disk. Workers are SIGKILLed at random moments and restarted as new
-// processes with nothing local, and the group goes 3 → 2 → 3. Every per-key running total
-// and every per-key 1-minute window count must equal a count made here from the input.
+// 6-partition Kafka topic; their state lives in a shared store, sharded by partition, never on
+// a worker's disk. Workers are SIGKILLed at random moments and restarted as new processes with
+// nothing local, and the group goes 3 → 2 → 3. Every per-key running total and every per-key
+// 1-minute window count must equal a count made here from the input. Twice: on the Redis store
+// at least once, and on the Kafka store exactly-once, where every output must also appear
+// exactly once (each key's totals are 1, 2, …, n, each once; each window once).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,8 +20,8 @@ if (!brokers || !redisUrl)
     'CODEFEEDR_KAFKA_BROKERS / CODEFEEDR_REDIS_URL are not set: run through vitest (its global setup starts the services) or `npm run services:up`.',
   );
 
-const run = randomBytes(4).toString('hex');
-const dir = join(import.meta.dirname, '..', '.tmp', `keyed-scale-out-${run}`);
+const runId = randomBytes(4).toString('hex');
+const dir = join(import.meta.dirname, '..', '.tmp', `keyed-scale-out-${runId}`);
 const PARTITIONS = 6;
 const KEYS = 1_000;
 const CHUNKS = 9;
@@ -27,13 +29,21 @@ const PER_CHUNK = 6_000; // 54,000 records
 const STEP_MS = 10; // event time between records: 54,000 records span 9 minutes
 const T0 = Date.UTC(2026, 0, 1);
 const WINDOW_MS = 60_000;
-const ids = {
-  pipeline: `keyed-${run}`,
-  numbers: `keyed-numbers-${run}`,
-  totals: `keyed-totals-${run}`,
-  out: `keyed-out-${run}`,
-  prefix: `cftest-keyed-${run}`,
+type Variant = { store: 'redis' | 'kafka'; guarantee: 'at-least-once' | 'exactly-once' };
+const idsOf = (variant: Variant) => {
+  const run = `${variant.store}-${runId}`;
+  return {
+    pipeline: `keyed-${run}`,
+    numbers: `keyed-numbers-${run}`,
+    totals: `keyed-totals-${run}`,
+    out: `keyed-out-${run}`,
+    prefix: `cftest-keyed-${run}`,
+  };
 };
+const variants: Variant[] = [
+  { store: 'redis', guarantee: 'at-least-once' },
+  { store: 'kafka', guarantee: 'exactly-once' },
+];
 
 // One worker of the keyed stage: running total per key and a 1-minute tumbling count per key,
 // on the Kafka buffer, state in the Redis store. Out-of-orderness covers the whole input, so
@@ -78,10 +88,11 @@ const tapped = {
   close: () => kafka.close(),
 };
 const pipeline = new PipelineBuilder(s.pipeline).append(unused).append(totals).append(sink)
-  .setBuffer(tapped).setStageOptions(s.numbers, { partitions: s.partitions }).build();
+  .setBuffer(tapped).setStageOptions(s.numbers, { partitions: s.partitions })
+  .setStageOptions(s.totals, { guarantee: s.guarantee }).build();
 const summary = await pipeline.run({
   mode: 'worker', stage: s.stage, instance: s.instance, handleSignals: true, logger: silentLogger,
-  checkpointIntervalMs: 200, stateStore: await redis.stateStore(),
+  checkpointIntervalMs: 200, stateStore: await (s.store === 'kafka' ? kafka : redis).stateStore(),
 });
 await kafka.close();
 await redis.close();
@@ -116,177 +127,223 @@ afterAll(async () => {
   if (existsSync(dir) && process.env.KEEP_KEYED === undefined)
     rmSync(dir, { recursive: true, force: true });
   const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
-  for (const topic of [ids.numbers, ids.totals, `${ids.totals}.dlq`, `${ids.out}.dlq`])
-    await buffer.admin.deleteTopic(topic).catch(() => undefined);
+  for (const ids of variants.map(idsOf))
+    for (const topic of [
+      ids.numbers,
+      ids.totals,
+      `${ids.totals}.dlq`,
+      `${ids.out}.dlq`,
+      `${ids.pipeline}.${ids.totals}.state`,
+    ])
+      await buffer.admin.deleteTopic(topic).catch(() => undefined);
   await buffer.close();
   const redis = new Redis(redisUrl);
-  const keys = await redis.keys(`${ids.prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  for (const ids of variants.map(idsOf)) {
+    const keys = await redis.keys(`${ids.prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  }
   redis.disconnect();
 });
 
-describe('keyed state across worker processes (Kafka buffer, Redis state store)', () => {
-  it('keeps every per-key total and window count exact through SIGKILLs, restarts with empty disks and 3 → 2 → 3', async () => {
-    mkdirSync(dir, { recursive: true });
-    const script = join(dir, 'worker.ts');
-    writeFileSync(script, workerSource);
-    const totalsDir = join(dir, 'totals');
-    mkdirSync(totalsDir, { recursive: true });
-    let started = 0;
-    const live = new Map<string, WorkerProcess>();
-    const killed = new Set<WorkerProcess>();
-    const start = (instance: string, stage = ids.totals): WorkerProcess => {
-      const settings = {
-        ...ids,
-        brokers,
-        redisUrl,
-        instance,
-        stage,
-        partitions: PARTITIONS,
-        windowMs: WINDOW_MS,
-        outOfOrdernessMs: CHUNKS * PER_CHUNK * STEP_MS,
-        sinkPath: join(totalsDir, `${instance}-${started++}.ndjson`),
-      };
-      const worker = new WorkerProcess({
-        script,
-        env: { ...process.env, KEYED_WORKER: JSON.stringify(settings) },
-      });
-      processes.push(worker);
-      if (stage === ids.totals) live.set(instance, worker);
-      return worker;
-    };
-    const assignment = (w: WorkerProcess) =>
-      w.events.filter((e) => e.event === 'assignment').at(-1)?.partitions as number[] | undefined;
-    const spread = (share: number) => {
-      const all = [...live.values()].map(assignment);
-      if (all.some((a) => a === undefined || a.length !== share)) return false;
-      return new Set(all.flat()).size === PARTITIONS;
-    };
-    const alive = () => {
-      for (const [name, w] of live)
-        if (!w.running && !killed.has(w)) throw new Error(`worker ${name} died:\n${w.tail()}`);
-      const sink = processes[0]!;
-      if (!sink.running) throw new Error(`the sink worker died:\n${sink.tail()}`);
-    };
-
-    const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
-    await buffer.admin.ensureTopic({ name: ids.numbers, partitions: PARTITIONS });
-    const producer = await buffer.producer({ clientId: `keyed-test-${run}` });
-    let produced = 0;
-    const produce = async (count: number) => {
-      const messages = [];
-      for (let n = 0; n < count; n++) {
-        const i = produced++;
-        const k = keyOf(i);
-        messages.push({
-          key: k,
-          value: new TextEncoder().encode(JSON.stringify({ k, n: i })),
-          timestamp: timeOf(i),
+describe.each(variants)(
+  'keyed state across worker processes (Kafka buffer, $store state store, $guarantee)',
+  (variant) => {
+    it('keeps every per-key total and window count exact through SIGKILLs, restarts with empty disks and 3 → 2 → 3', async () => {
+      const ids = idsOf(variant);
+      const exactlyOnce = variant.guarantee === 'exactly-once';
+      const dir = join(
+        import.meta.dirname,
+        '..',
+        '.tmp',
+        `keyed-scale-out-${runId}`,
+        variant.store,
+      );
+      mkdirSync(dir, { recursive: true });
+      const script = join(dir, 'worker.ts');
+      writeFileSync(script, workerSource);
+      const totalsDir = join(dir, 'totals');
+      mkdirSync(totalsDir, { recursive: true });
+      let started = 0;
+      const live = new Map<string, WorkerProcess>();
+      const killed = new Set<WorkerProcess>();
+      const start = (instance: string, stage = ids.totals): WorkerProcess => {
+        const settings = {
+          ...ids,
+          ...variant,
+          brokers,
+          redisUrl,
+          instance,
+          stage,
+          partitions: PARTITIONS,
+          windowMs: WINDOW_MS,
+          outOfOrdernessMs: CHUNKS * PER_CHUNK * STEP_MS,
+          sinkPath: join(totalsDir, `${instance}-${started++}.ndjson`),
+        };
+        const worker = new WorkerProcess({
+          script,
+          env: { ...process.env, KEYED_WORKER: JSON.stringify(settings) },
         });
-      }
-      await producer.send(ids.numbers, messages);
-    };
-    // Expected, from the input alone.
-    const expectedTotals = new Map<string, number>();
-    const expectedWindows = new Map<string, number>();
+        processes.push(worker);
+        if (stage === ids.totals) live.set(instance, worker);
+        return worker;
+      };
+      const assignment = (w: WorkerProcess) =>
+        w.events.filter((e) => e.event === 'assignment').at(-1)?.partitions as number[] | undefined;
+      const spread = (share: number) => {
+        const all = [...live.values()].map(assignment);
+        if (all.some((a) => a === undefined || a.length !== share)) return false;
+        return new Set(all.flat()).size === PARTITIONS;
+      };
+      const alive = () => {
+        for (const [name, w] of live)
+          if (!w.running && !killed.has(w)) throw new Error(`worker ${name} died:\n${w.tail()}`);
+        const sink = processes[0]!;
+        if (!sink.running) throw new Error(`the sink worker died:\n${sink.tail()}`);
+      };
 
-    const kill = async (instance: string) => {
-      const w = live.get(instance)!;
-      killed.add(w);
-      w.kill('SIGKILL');
-      await w.exited;
-      live.delete(instance);
-    };
-    try {
-      // The sink stage: one worker, never killed, appending what the keyed stage emits.
-      const sink = start('sink', ids.out);
-      for (const name of ['w1', 'w2', 'w3']) start(name);
-      await waitFor(() => (alive(), spread(2)), {
-        timeoutMs: 60_000,
-        description: '2 partitions per worker',
-      });
-      const random = (n: number) => Math.floor(Math.random() * n);
-      for (let chunk = 0; chunk < CHUNKS; chunk++) {
-        await produce(PER_CHUNK);
-        // A SIGKILL at a random moment while the chunk is being processed; the replacement
-        // is a new process with nothing on disk (its state comes from Redis).
-        await new Promise((r) => setTimeout(r, random(1500)));
-        const victim = `w${1 + random(3)}`;
-        await kill(victim);
-        if (chunk === 3) {
-          // 3 → 2: the other two take all six partitions (and their state) over.
-          await waitFor(() => (alive(), spread(3)), {
-            timeoutMs: 60_000,
-            description: 'two workers with 3 partitions each',
+      const buffer = new KafkaBuffer(
+        kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }),
+      );
+      await buffer.admin.ensureTopic({ name: ids.numbers, partitions: PARTITIONS });
+      const producer = await buffer.producer({ clientId: `keyed-test-${ids.pipeline}` });
+      let produced = 0;
+      const produce = async (count: number) => {
+        const messages = [];
+        for (let n = 0; n < count; n++) {
+          const i = produced++;
+          const k = keyOf(i);
+          messages.push({
+            key: k,
+            value: new TextEncoder().encode(JSON.stringify({ k, n: i })),
+            timestamp: timeOf(i),
           });
         }
-        start(victim);
+        await producer.send(ids.numbers, messages);
+      };
+      // Expected, from the input alone.
+      const expectedTotals = new Map<string, number>();
+      const expectedWindows = new Map<string, number>();
+
+      const kill = async (instance: string) => {
+        const w = live.get(instance)!;
+        killed.add(w);
+        w.kill('SIGKILL');
+        await w.exited;
+        live.delete(instance);
+      };
+      try {
+        // The sink stage: one worker, never killed, appending what the keyed stage emits.
+        const sink = start('sink', ids.out);
+        for (const name of ['w1', 'w2', 'w3']) start(name);
         await waitFor(() => (alive(), spread(2)), {
           timeoutMs: 60_000,
-          description: `2 partitions per worker after restarting ${victim}`,
+          description: '2 partitions per worker',
         });
-      }
-      // A last kill with no pause, then one record per partition far in event time, so every
-      // window of the input fires.
-      await kill('w2');
-      start('w2');
-      for (let i = 0; i < produced; i++) {
-        expectedTotals.set(keyOf(i), (expectedTotals.get(keyOf(i)) ?? 0) + 1);
-        const w = `${keyOf(i)}@${Math.floor(timeOf(i) / WINDOW_MS) * WINDOW_MS}`;
-        expectedWindows.set(w, (expectedWindows.get(w) ?? 0) + 1);
-      }
-      const flushAt = timeOf(produced) + 2 * CHUNKS * PER_CHUNK * STEP_MS + WINDOW_MS;
-      await producer.send(
-        ids.numbers,
-        Array.from({ length: PARTITIONS }, (_, p) => ({
-          key: `flush-${p}`,
-          partition: p,
-          value: new TextEncoder().encode(JSON.stringify({ k: `flush-${p}`, n: -1 })),
-          timestamp: flushAt,
-        })),
-      );
-      const totalsNow = () => {
-        const t = new Map<string, number>();
-        for (const l of lines(totalsDir))
-          if (l.kind === 'total' && !l.k.startsWith('flush'))
-            t.set(l.k, Math.max(t.get(l.k) ?? 0, l.c!));
-        return t;
-      };
-      const windowsNow = () => {
-        const w = new Map<string, Set<number>>();
-        for (const l of lines(totalsDir))
-          if (l.kind === 'window' && !l.k.startsWith('flush')) {
-            const id = `${l.k}@${l.start}`;
-            if (!w.has(id)) w.set(id, new Set());
-            w.get(id)!.add(l.count!);
+        const random = (n: number) => Math.floor(Math.random() * n);
+        for (let chunk = 0; chunk < CHUNKS; chunk++) {
+          await produce(PER_CHUNK);
+          // A SIGKILL at a random moment while the chunk is being processed; the replacement
+          // is a new process with nothing on disk (its state comes from Redis).
+          await new Promise((r) => setTimeout(r, random(1500)));
+          const victim = `w${1 + random(3)}`;
+          await kill(victim);
+          if (chunk === 3) {
+            // 3 → 2: the other two take all six partitions (and their state) over.
+            await waitFor(() => (alive(), spread(3)), {
+              timeoutMs: 60_000,
+              description: 'two workers with 3 partitions each',
+            });
           }
-        return w;
-      };
-      let progress = '';
-      await waitFor(
-        () => {
-          alive();
-          const t = totalsNow();
-          const short = [...expectedTotals].filter(([k, c]) => (t.get(k) ?? 0) < c);
-          const windows = windowsNow().size;
-          progress = `${short.length} keys short of their total (e.g. ${JSON.stringify(short.slice(0, 3).map(([k, c]) => [k, t.get(k), c]))}), ${windows} of ${expectedWindows.size} windows`;
-          return short.length === 0 && windows >= expectedWindows.size;
-        },
-        { timeoutMs: 90_000, description: 'every key’s total and every window in the sinks' },
-      ).catch((error: unknown) => {
-        throw new Error(`${(error as Error).message}: ${progress}`);
-      });
-      // Exact: at-least-once may repeat an output, but the state never counts a record twice
-      // or misses one, so every emitted window count and the last total per key are the truth.
-      expect(totalsNow()).toEqual(expectedTotals);
-      const windows = windowsNow();
-      expect(new Set(windows.keys())).toEqual(new Set(expectedWindows.keys()));
-      for (const [id, counts] of windows)
-        expect([id, [...counts]]).toEqual([id, [expectedWindows.get(id)]]);
-      await Promise.all([...live.values(), sink].map((w) => w.stop()));
-    } finally {
-      await producer.close();
-      await buffer.close();
-    }
-  }, 600_000);
-});
+          start(victim);
+          await waitFor(() => (alive(), spread(2)), {
+            timeoutMs: 60_000,
+            description: `2 partitions per worker after restarting ${victim}`,
+          });
+        }
+        // A last kill with no pause, then one record per partition far in event time, so every
+        // window of the input fires.
+        await kill('w2');
+        start('w2');
+        for (let i = 0; i < produced; i++) {
+          expectedTotals.set(keyOf(i), (expectedTotals.get(keyOf(i)) ?? 0) + 1);
+          const w = `${keyOf(i)}@${Math.floor(timeOf(i) / WINDOW_MS) * WINDOW_MS}`;
+          expectedWindows.set(w, (expectedWindows.get(w) ?? 0) + 1);
+        }
+        const flushAt = timeOf(produced) + 2 * CHUNKS * PER_CHUNK * STEP_MS + WINDOW_MS;
+        await producer.send(
+          ids.numbers,
+          Array.from({ length: PARTITIONS }, (_, p) => ({
+            key: `flush-${p}`,
+            partition: p,
+            value: new TextEncoder().encode(JSON.stringify({ k: `flush-${p}`, n: -1 })),
+            timestamp: flushAt,
+          })),
+        );
+        const totalsNow = () => {
+          const t = new Map<string, number>();
+          for (const l of lines(totalsDir))
+            if (l.kind === 'total' && !l.k.startsWith('flush'))
+              t.set(l.k, Math.max(t.get(l.k) ?? 0, l.c!));
+          return t;
+        };
+        const windowsNow = () => {
+          const w = new Map<string, Set<number>>();
+          for (const l of lines(totalsDir))
+            if (l.kind === 'window' && !l.k.startsWith('flush')) {
+              const id = `${l.k}@${l.start}`;
+              if (!w.has(id)) w.set(id, new Set());
+              w.get(id)!.add(l.count!);
+            }
+          return w;
+        };
+        let progress = '';
+        await waitFor(
+          () => {
+            alive();
+            const t = totalsNow();
+            const short = [...expectedTotals].filter(([k, c]) => (t.get(k) ?? 0) < c);
+            const windows = windowsNow().size;
+            progress = `${short.length} keys short of their total (e.g. ${JSON.stringify(short.slice(0, 3).map(([k, c]) => [k, t.get(k), c]))}), ${windows} of ${expectedWindows.size} windows`;
+            return short.length === 0 && windows >= expectedWindows.size;
+          },
+          { timeoutMs: 90_000, description: 'every key’s total and every window in the sinks' },
+        ).catch((error: unknown) => {
+          throw new Error(`${(error as Error).message}: ${progress}`);
+        });
+        // Exact: at-least-once may repeat an output, but the state never counts a record twice
+        // or misses one, so every emitted window count and the last total per key are the truth.
+        expect(totalsNow()).toEqual(expectedTotals);
+        const windows = windowsNow();
+        expect(new Set(windows.keys())).toEqual(new Set(expectedWindows.keys()));
+        for (const [id, counts] of windows)
+          expect([id, [...counts]]).toEqual([id, [expectedWindows.get(id)]]);
+        if (exactlyOnce) {
+          // Every output once: each key's running totals are 1, 2, …, n, each once, and each
+          // window's count is emitted once.
+          const seen = new Map<string, number[]>();
+          const windowLines = new Map<string, number>();
+          for (const l of lines(totalsDir)) {
+            if (l.k.startsWith('flush')) continue;
+            if (l.kind === 'total') {
+              if (!seen.has(l.k)) seen.set(l.k, []);
+              seen.get(l.k)!.push(l.c!);
+            } else {
+              const id = `${l.k}@${l.start}`;
+              windowLines.set(id, (windowLines.get(id) ?? 0) + 1);
+            }
+          }
+          const wrong = [...expectedTotals].filter(([k, n]) => {
+            const got = (seen.get(k) ?? []).sort((a, b) => a - b);
+            return got.length !== n || got.some((c, i) => c !== i + 1);
+          });
+          expect(wrong.map(([k]) => [k, seen.get(k)?.length]).slice(0, 5)).toEqual([]);
+          expect([...windowLines].filter(([, times]) => times !== 1)).toEqual([]);
+        }
+        await Promise.all([...live.values(), sink].map((w) => w.stop()));
+      } finally {
+        await producer.close();
+        await buffer.close();
+      }
+    }, 600_000);
+  },
+);

@@ -17,6 +17,8 @@ import type { Sink } from './sink.js';
 import { RunOptionsError } from './run-errors.js';
 import { StageTask } from './stage-task.js';
 import { PartitionStateShards } from './state-shards.js';
+import type { StateWrite } from './state-store.js';
+import { isCodefeedrError } from './errors.js';
 
 /**
  * `local` mode (every stage) and `worker` mode (one stage): each stage's task reads its
@@ -222,20 +224,25 @@ class ConsumerUnit extends BufferUnit {
     await this.task.restore(undefined, cp?.state[this.task.id]);
     const chain = this.task.chain;
     const store = this.ctx.stateStore;
-    // Exactly-once needs state in the same transaction as outputs and offsets, which the
-    // shard stores cannot join yet: such a stage keeps its state in its own checkpoint.
+    // Exactly-once needs state in the same transaction as outputs and offsets: only a store
+    // with transactions (Kafka's) can shard the state of such a stage.
     if (
       chain?.keyed === true &&
       store !== undefined &&
       this.exactlyOnce &&
+      store.transactions === undefined &&
       this.ctx.stateStoreChosen
     ) {
       throw new RunOptionsError(
-        `Stage "${this.task.id}" runs exactly-once, which needs its state written in the same transaction as its outputs and offsets; partition state stores (${store.kind}) cannot join that transaction yet. Run the stage at-least-once (its state still counts each record once), or leave stateStore unset (its state then stays in this worker's checkpoint and does not follow a partition).`,
+        `Stage "${this.task.id}" runs exactly-once, which needs its state written in the same transaction as its outputs and offsets; the ${store.kind} state store cannot join the buffer's transactions. Use the Kafka buffer's own store (stateStore: 'buffer', --state-store buffer), run the stage at-least-once (its state still counts each record once), or leave stateStore unset (its state then stays in this worker's checkpoint and does not follow a partition).`,
         { stage: this.task.id, stateStore: store.kind },
       );
     }
-    if (chain?.keyed === true && store !== undefined && !this.exactlyOnce) {
+    if (
+      chain?.keyed === true &&
+      store !== undefined &&
+      (!this.exactlyOnce || store.transactions !== undefined)
+    ) {
       const partitions = (await this.ctx.buffer.admin.describeTopic(topics[0]!))?.partitions ?? 1;
       this.shards = new PartitionStateShards(
         store,
@@ -244,6 +251,7 @@ class ConsumerUnit extends BufferUnit {
         partitions,
         chain,
         this.ctx.logger,
+        this.exactlyOnce ? this.clientId : undefined,
       );
     }
     const start = this.ctx.stageOptions(this.task.id).start;
@@ -270,7 +278,13 @@ class ConsumerUnit extends BufferUnit {
       }
       const started = performance.now();
       // A partition that came loads its state before any of its records is processed.
-      if (this.shards !== undefined) messages = await this.syncShards(this.shards, messages);
+      if (this.shards !== undefined) {
+        const shards = this.shards;
+        const synced = await this.fencedRecovers(async () => {
+          messages = await this.syncShards(shards, messages);
+        });
+        if (!synced) continue;
+      }
       // Before any sub-batch of this poll: a partition assigned but not (yet) delivering must
       // hold event time back, or the first partition's records make the others' late.
       const reassigned = this.syncAssignment();
@@ -287,7 +301,7 @@ class ConsumerUnit extends BufferUnit {
         this.lastTick = Date.now();
         task.onTick(this.ctx.clock());
       }
-      await this.emit(messages.length > 0);
+      if (!(await this.fencedRecovers(() => this.emit(messages.length > 0)))) continue;
       if (messages.length > 0) task.metrics.observeBatch(performance.now() - started);
       task.metrics.consumerLag = consumer.lag?.() ?? null;
 
@@ -349,12 +363,63 @@ class ConsumerUnit extends BufferUnit {
     const assigned = new Set(assignment.map((tp) => tp.partition));
     const signature = [...assigned].sort((a, b) => a - b).join(',');
     if (signature !== this.shardAssignment) {
+      const claims = await shards.reassign(assigned);
+      if (claims.length > 0) await this.commitClaims(claims);
       this.shardAssignment = signature;
-      await shards.reassign(assigned);
     }
     return messages.every((m) => assigned.has(m.partition))
       ? messages
       : messages.filter((m) => assigned.has(m.partition));
+  }
+
+  /** Exactly-once: the partitions just loaded are this worker's, in the store (StateTransactions). */
+  private async commitClaims(claims: StateWrite[]): Promise<void> {
+    const tx = await this.producer!.beginTransaction!();
+    try {
+      for (const claim of claims) await tx.send(claim.topic, claim.messages);
+      await tx.commit();
+    } catch (error) {
+      await tx.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `step` and returns true; when another worker fenced this one's transactions (it took
+   * over a partition whose state this worker wrote last), recovers and returns false: what
+   * the aborted transaction held is redone from the committed state and offsets.
+   */
+  private async fencedRecovers(step: () => Promise<void>): Promise<boolean> {
+    try {
+      await step();
+      return true;
+    } catch (error) {
+      const consumer = this.consumer!;
+      if (
+        this.shards === undefined ||
+        !this.exactlyOnce ||
+        consumer.rewind === undefined ||
+        !isCodefeedrError(error) ||
+        error.code !== 'TRANSACTION_FENCED'
+      )
+        throw error;
+      this.ctx.logger.warn(
+        'another worker took over a partition this one wrote last and fenced its transactions; reloading the state of every partition and going on from the committed positions',
+        { stage: this.task.id, partitions: this.shards.owned() },
+      );
+      // Everything since the last commit is redone: outputs and dead letters not yet sent go.
+      this.output?.take();
+      this.task.dlq.drain();
+      await this.producer?.close().catch(() => undefined);
+      this.producer = await this.ctx.buffer.producer({
+        clientId: this.clientId,
+        transactional: true,
+      });
+      await this.shards.reassign(new Set());
+      this.shardAssignment = undefined;
+      await consumer.rewind();
+      return false;
+    }
   }
 
   /**
@@ -402,9 +467,14 @@ class ConsumerUnit extends BufferUnit {
           await tx.send(deadLetters.topicOf(task.id), task.dlq.drain());
         } else await task.sendDeadLetters(); // a file: written before the commit, at-least-once
       }
+      const positions = this.positionsRecord();
+      // The partitions' state, with the positions it reflects, commits with the offsets.
+      const shards = await this.shards?.prepare(positions);
+      for (const write of shards?.writes ?? []) await tx.send(write.topic, write.messages);
       await tx.sendOffsets(this.group, this.commitPositions());
-      await this.checkpoints.save(this.positionsRecord(), this.stateRecord(), this.watermarks());
+      await this.checkpoints.save(positions, this.stateRecord(), this.watermarks());
       await tx.commit();
+      shards?.committed();
     } catch (error) {
       await tx.abort().catch(() => undefined);
       throw error;
@@ -416,7 +486,7 @@ class ConsumerUnit extends BufferUnit {
     return this.ends.clamp(this.consumer!.positions());
   }
 
-  private positionsRecord(): Record<string, JsonValue> {
+  private positionsRecord(): Record<string, string> {
     return Object.fromEntries(
       this.commitPositions().map((p) => [channelOf(p.topic, p.partition), p.offset]),
     );
@@ -447,8 +517,9 @@ class ConsumerUnit extends BufferUnit {
       positions.map((p) => [channelOf(p.topic, p.partition), p.offset]),
     );
     await this.checkpoints.save(byChannel, state, this.watermarks());
-    // Each partition's state with the positions it reflects, before those are committed.
-    await this.shards?.save(byChannel);
+    // Each partition's state with the positions it reflects, before those are committed
+    // (exactly-once: it went in each batch's transaction).
+    if (!this.exactlyOnce) await this.shards?.save(byChannel);
     // Exactly-once: offsets already went through each batch's transaction.
     if (positions.length > 0 && !this.exactlyOnce) {
       const consumer = this.consumer!;

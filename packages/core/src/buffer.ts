@@ -118,6 +118,12 @@ export interface BufferConsumer {
    * idle, so a partition must be listed before `poll` returns any of its records.
    */
   assignment(): TopicPartition[];
+  /**
+   * Forgets what was fetched and not committed: the next `poll` delivers every assigned
+   * partition from its committed offset again (after an aborted transaction). Optional: a
+   * buffer without it fails a stage whose transaction was fenced.
+   */
+  rewind?(): Promise<void>;
   /** Records behind the end of the assigned partitions, where the buffer knows it (metrics). */
   lag?(): number | undefined;
   close(): Promise<void>;

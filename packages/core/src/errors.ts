@@ -39,6 +39,8 @@ export const CORE_ERROR_CODES = {
   STATE_FENCED:
     "A worker's partition state was saved by another worker meanwhile (a rebalance raced a checkpoint); the worker stops rather than overwrite it.",
   TIMESTAMP_INVALID: 'A record has no valid event time for the watermark assigner.',
+  TRANSACTION_FENCED:
+    'A transactional producer was fenced by another worker that took over a partition it wrote last; its open transaction is aborted and the stage reloads its state.',
   TRANSACTIONS_UNSUPPORTED: 'Exactly-once was asked of a buffer without transactions.',
   TYPE_MISMATCH: "An edge's message types do not match, input by input.",
   UNKNOWN_PARTITION: 'A record names a partition its topic does not have.',

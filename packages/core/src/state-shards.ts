@@ -4,7 +4,7 @@ import { murmur2Partition } from './murmur2.js';
 import type { OperatorChain } from './operator-chain.js';
 import type { StateFilter } from './operators.js';
 import type { JsonValue } from './record.js';
-import type { StateShard, StateStore } from './state-store.js';
+import type { StateShard, StateStore, StateWrite } from './state-store.js';
 
 /**
  * With an incremental store, every this-many-th save of a partition is whole (the others are
@@ -12,6 +12,13 @@ import type { StateShard, StateStore } from './state-store.js';
  * and the deltas on disk stay within a few times the state they describe.
  */
 export const WHOLE_SAVE_EVERY = 10;
+
+interface NextShard {
+  partition: number;
+  shard: StateShard;
+  /** Deltas stored since the partition's last whole shard, before this one. */
+  deltasBefore: number;
+}
 
 /** The partition of a `topic/partition` channel. */
 export function partitionOfChannel(channel: string): number {
@@ -50,7 +57,14 @@ export class PartitionStateShards {
     private readonly partitions: number,
     private readonly chain: OperatorChain,
     private readonly logger: Logger,
+    /**
+     * Exactly-once: the client id of the transactional producer whose transactions carry the
+     * shards (`prepare`, and the claims `reassign` returns), on a store with transactions.
+     */
+    private readonly writer?: string,
   ) {
+    if (writer !== undefined && store.transactions === undefined)
+      throw new Error(`the ${store.kind} state store cannot write in transactions`);
     if (store.incremental === true && chain.dropState !== undefined)
       this.changed = chain.trackChangedKeys?.();
   }
@@ -75,9 +89,11 @@ export class PartitionStateShards {
   /**
    * The assignment is now `assigned`: forget the state of partitions that went (their new
    * owner loads it from the store), load the state of those that came, before any record of
-   * theirs is processed.
+   * theirs is processed. With a `writer`, returns the claims of the partitions that came: the
+   * caller commits them in a transaction before processing any of their records.
    */
-  async reassign(assigned: ReadonlySet<number>): Promise<void> {
+  async reassign(assigned: ReadonlySet<number>): Promise<StateWrite[]> {
+    const claims: StateWrite[] = [];
     const gone = new Set([...this.versions.keys()].filter((p) => !assigned.has(p)));
     if (gone.size > 0) {
       this.chain.dropState?.(this.filterFor(gone));
@@ -90,7 +106,18 @@ export class PartitionStateShards {
     }
     for (const p of [...assigned].sort((a, b) => a - b)) {
       if (this.versions.has(p)) continue;
-      const shard = await this.store.load(this.pipeline, this.stage, p);
+      let shard: StateShard | undefined;
+      if (this.writer === undefined) shard = await this.store.load(this.pipeline, this.stage, p);
+      else {
+        const loaded = await this.store.transactions!.load(
+          this.pipeline,
+          this.stage,
+          p,
+          this.writer,
+        );
+        shard = loaded.shard;
+        claims.push(loaded.claim);
+      }
       // Nothing stored yet: the first save is whole.
       this.deltasSinceWhole.set(
         p,
@@ -116,6 +143,7 @@ export class PartitionStateShards {
       });
     }
     this.skip.reset(this.restoredPositions);
+    return claims;
   }
 
   /**
@@ -123,8 +151,47 @@ export class PartitionStateShards {
    * it reflects. Taken at a batch boundary, before the positions are committed.
    */
   async save(positions: Readonly<Record<string, string>>): Promise<void> {
+    for (const next of this.nextShards(positions)) {
+      await this.store.save(this.pipeline, this.stage, next.partition, next.shard);
+      this.saved(next);
+    }
+    this.changed?.clear();
+  }
+
+  /**
+   * Exactly-once: the writes of every owned partition's shard, to send in the transaction
+   * that commits `positions`; `committed()` once it has.
+   */
+  async prepare(
+    positions: Readonly<Record<string, string>>,
+  ): Promise<{ writes: StateWrite[]; committed: () => void }> {
+    const transactions = this.store.transactions!;
+    const next = this.nextShards(positions);
+    const writes: StateWrite[] = [];
+    for (const { partition, shard } of next)
+      writes.push(
+        await transactions.write(this.pipeline, this.stage, partition, shard, this.writer!),
+      );
+    return {
+      writes,
+      committed: () => {
+        for (const n of next) {
+          transactions.committed(this.pipeline, this.stage, n.partition, n.shard);
+          this.saved(n);
+        }
+        this.changed?.clear();
+      },
+    };
+  }
+
+  /**
+   * The next shard of every owned partition: a delta of the keys changed since the last save
+   * when the store takes deltas and the partition's last whole save is recent, else whole.
+   */
+  private nextShards(positions: Readonly<Record<string, string>>): NextShard[] {
     const takenAt = Date.now();
     const changedBy = this.changedByPartition();
+    const next: NextShard[] = [];
     for (const [p, version] of [...this.versions]) {
       const own: Record<string, string> = {};
       for (const [channel, offset] of Object.entries(positions))
@@ -142,11 +209,15 @@ export class PartitionStateShards {
       } else {
         shard.state = this.chain.snapshotState(this.filterFor(new Set([p])));
       }
-      await this.store.save(this.pipeline, this.stage, p, shard);
-      this.versions.set(p, shard.version);
-      this.deltasSinceWhole.set(p, shard.changedKeys === undefined ? 0 : deltas + 1);
+      next.push({ partition: p, shard, deltasBefore: deltas });
     }
-    this.changed?.clear();
+    return next;
+  }
+
+  /** `next` is stored: it is the version this worker holds. */
+  private saved({ partition, shard, deltasBefore }: NextShard): void {
+    this.versions.set(partition, shard.version);
+    this.deltasSinceWhole.set(partition, shard.changedKeys === undefined ? 0 : deltasBefore + 1);
   }
 
   /** The keys changed since the last save, by partition (undefined: not tracked). */

@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFileExclusively, readFileIfExists, safeName } from './atomic-file.js';
+import type { BufferMessage } from './buffer.js';
 import { CodefeedrError } from './errors.js';
 import type { JsonValue } from './record.js';
 
@@ -42,6 +43,13 @@ export interface StateStore {
    * shard: checkpoints then write what changed, not the partition's whole state.
    */
   readonly incremental?: boolean;
+  /**
+   * Present when shards can be written in the buffer's transactions, so that a stage's
+   * outputs, its partitions' state and its consumer offsets commit together (exactly-once
+   * with state). Kafka's store has it; a store on other servers cannot join Kafka's
+   * transactions.
+   */
+  readonly transactions?: StateTransactions;
   load(pipeline: string, stage: string, partition: number): Promise<StateShard | undefined>;
   /**
    * Stores `shard` over version `shard.version - 1`, atomically; StateFencedError when the
@@ -49,6 +57,59 @@ export interface StateStore {
    */
   save(pipeline: string, stage: string, partition: number, shard: StateShard): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** Records to send in a buffer transaction: the buffer's own messages, to one topic. */
+export interface StateWrite {
+  topic: string;
+  messages: BufferMessage[];
+}
+
+/**
+ * Shard writes that join the buffer's transactions (`StateStore.transactions`). `writer` is
+ * the client id (ProducerOptions.clientId) of the transactional producer that sends the
+ * writes: the store knows from it whose open transaction a new owner has to end.
+ */
+export interface StateTransactions {
+  /**
+   * Loads the partition's last committed shard as `writer`. First it ends whatever the
+   * partition's previous writer left open (fencing that writer: Kafka aborts its open
+   * transaction, and its next commit fails), so nothing committed later can be missing from
+   * what is returned. `claim` must be committed by `writer` before any of the partition's
+   * records is processed: whoever loads the partition next then knows to fence `writer`.
+   */
+  load(
+    pipeline: string,
+    stage: string,
+    partition: number,
+    writer: string,
+  ): Promise<{ shard: StateShard | undefined; claim: StateWrite }>;
+  /** The records that store `shard` (a version after the one last loaded or committed). */
+  write(
+    pipeline: string,
+    stage: string,
+    partition: number,
+    shard: StateShard,
+    writer: string,
+  ): Promise<StateWrite>;
+  /** The transaction that held `write(…, shard)` committed. */
+  committed(pipeline: string, stage: string, partition: number, shard: StateShard): void;
+}
+
+/**
+ * A buffer transaction failed because a newer producer with the same identity exists: another
+ * worker fenced this one (it took over a partition this worker wrote last). What the
+ * transaction held is aborted; the worker must reload its state before going on.
+ */
+export class TransactionFencedError extends CodefeedrError {
+  constructor(clientId: string, cause?: unknown) {
+    super(
+      'TRANSACTION_FENCED',
+      `The transactional producer "${clientId}" was fenced: another worker took over a partition whose state this one wrote last, and ended its open transaction. The transaction is aborted; the stage reloads its partitions' state and goes on from their committed positions.`,
+      { clientId },
+      cause === undefined ? undefined : { cause },
+    );
+  }
 }
 
 export class StateFencedError extends CodefeedrError {

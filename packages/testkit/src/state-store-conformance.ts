@@ -121,5 +121,38 @@ export function stateStoreConformanceSuite(options: StateStoreConformanceOptions
       await store.save(p, 'stage', 0, shard(1, state));
       expect(await store.load(p, 'stage', 0)).toEqual(shard(1, state));
     });
+
+    it('returns the last whole shard with the deltas saved after it, in order (incremental stores)', async () => {
+      const store = await open();
+      const p = pipeline();
+      if (store.incremental !== true) {
+        // The runtime saves only whole shards to such a store, and loads them whole.
+        await store.save(p, 'stage', 0, shard(1, 'whole 1'));
+        await store.save(p, 'stage', 0, shard(2, 'whole 2'));
+        expect(await (await open()).load(p, 'stage', 0)).toEqual(shard(2, 'whole 2'));
+        return;
+      }
+      const delta = (version: number, keys: string[]): StateShard => ({
+        ...shard(version, `delta ${version}`),
+        changedKeys: keys,
+      });
+      // Round one: whole 1, deltas 2 and 3; round two: whole 4, deltas 5 and 6.
+      await store.save(p, 'stage', 0, shard(1, 'whole 1'));
+      await store.save(p, 'stage', 0, delta(2, ['a']));
+      await store.save(p, 'stage', 0, delta(3, ['a', 'b']));
+      const taker = await open();
+      expect(await taker.load(p, 'stage', 0)).toEqual({
+        ...shard(1, 'whole 1'),
+        deltas: [delta(2, ['a']), delta(3, ['a', 'b'])],
+      });
+      await taker.save(p, 'stage', 0, shard(4, 'whole 4'));
+      expect(await taker.load(p, 'stage', 0)).toEqual(shard(4, 'whole 4'));
+      await taker.save(p, 'stage', 0, delta(5, []));
+      await taker.save(p, 'stage', 0, delta(6, ['c']));
+      expect(await (await open()).load(p, 'stage', 0)).toEqual({
+        ...shard(4, 'whole 4'),
+        deltas: [delta(5, []), delta(6, ['c'])],
+      });
+    });
   });
 }

@@ -187,9 +187,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
       allowAutoTopicCreation: false,
       maxInFlightRequests: transactional || this.config.idempotent ? 1 : undefined,
       transactionTimeout: this.config.transactionTimeoutMs,
-      ...(transactional
-        ? { transactionalId: `${this.config.transactionalIdPrefix}-${options.clientId}` }
-        : {}),
+      ...(transactional ? { transactionalId: this.transactionalIdOf(options.clientId) } : {}),
     });
     await this.connecting(producer.connect());
     const wrapped = new KafkaBufferProducer(producer, options.clientId, transactional, {
@@ -220,6 +218,11 @@ export class KafkaBuffer implements CodefeedrBuffer {
     return this.track(consumer);
   }
 
+  /** The transactional id of the producer with `clientId` (`<transactionalIdPrefix>-<clientId>`). */
+  transactionalIdOf(clientId: string): string {
+    return `${this.config.transactionalIdPrefix}-${clientId}`;
+  }
+
   /**
    * Partition state in compacted topics on this cluster (RunOptions `stateStore: 'buffer'`),
    * on the buffer's client; closed with the buffer. See KafkaStateStore.
@@ -234,6 +237,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
           createTopic: (spec) => this.createTopic(spec),
           connecting: (connect) => this.connecting(connect),
           transactionalIdPrefix: config.transactionalIdPrefix,
+          producerTransactionalId: (clientId) => this.transactionalIdOf(clientId),
           transactionTimeoutMs: config.transactionTimeoutMs,
           compression: COMPRESSION[config.compression],
           sessionTimeoutMs: config.sessionTimeoutMs,

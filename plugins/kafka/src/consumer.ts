@@ -385,6 +385,44 @@ export class KafkaBufferConsumer implements BufferConsumer {
     throw new KafkaCommitFailedError(this.options.group, lastError);
   }
 
+  /**
+   * Drops every queued record and sends each assigned partition back to its committed offset
+   * (the earliest one without a commit): after an aborted transaction, what it covered is read
+   * again. kafkajs skips batches fetched before the seek (`isStale`). Mid-rebalance only the
+   * queue goes: the next assignment starts every partition from its committed offset.
+   */
+  async rewind(): Promise<void> {
+    this.queue.length = 0;
+    this.queued = 0;
+    this.polledPositions.clear();
+    this.enqueuedNext.clear();
+    if (this.rebalancing || this.assigned.length === 0) return;
+    const partitions = this.assigned.map((tp) => ({ ...tp }));
+    const admin = await this.admin();
+    const topics = [...new Set(partitions.map((tp) => tp.topic))];
+    const committed = await admin.fetchOffsets({ groupId: this.options.group, topics });
+    for (const topic of topics) {
+      const commits = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      const earliest = await admin.fetchTopicOffsets(topic);
+      for (const tp of partitions.filter((p) => p.topic === topic)) {
+        const commit = commits.find((c) => c.partition === tp.partition)?.offset;
+        const offset =
+          commit !== undefined && commit !== '-1'
+            ? commit
+            : earliest.find((o) => o.partition === tp.partition)?.low;
+        if (offset !== undefined) this.consumer.seek({ topic, partition: tp.partition, offset });
+      }
+    }
+    if (this.pausedForBackpressure) {
+      this.pausedForBackpressure = false;
+      this.consumer.resume(
+        this.byTopic(
+          this.assigned.filter((tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition))),
+        ),
+      );
+    }
+  }
+
   assignment(): TopicPartition[] {
     return this.rebalancing ? [] : this.assigned.map((tp) => ({ ...tp }));
   }

@@ -1,11 +1,13 @@
-import type {
-  BufferMessage,
-  BufferProducer,
-  BufferTransaction,
-  TopicPartitionOffset,
+import {
+  TransactionFencedError,
+  type BufferMessage,
+  type BufferProducer,
+  type BufferTransaction,
+  type TopicPartitionOffset,
 } from '@codefeedr/core';
 import { murmur2Partition } from '@codefeedr/core/buffer';
 import type { CompressionTypes, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
+import { isKafkaProducerFencedError } from './client-config.js';
 import { KafkaNotTransactionalError, KafkaSendIncompleteError } from './errors.js';
 
 export interface KafkaProducerSettings {
@@ -64,8 +66,8 @@ export class KafkaBufferProducer implements BufferProducer {
   async beginTransaction(): Promise<BufferTransaction> {
     if (!this.transactional) throw new KafkaNotTransactionalError(this.clientId);
     await this.tail;
-    const transaction = await this.producer.transaction();
-    return new KafkaBufferTransaction(transaction, this.settings, this.spread);
+    const transaction = await fencedAs(this.clientId, this.producer.transaction());
+    return new KafkaBufferTransaction(transaction, this.clientId, this.settings, this.spread);
   }
 
   async close(): Promise<void> {
@@ -74,9 +76,29 @@ export class KafkaBufferProducer implements BufferProducer {
   }
 }
 
+/**
+ * Besides a fenced epoch, what the coordinator answers a transaction it aborted for a newer
+ * producer with this id (the transaction is gone either way; the runtime recovers the same).
+ */
+const ABORTED_BY_COORDINATOR = new Set(['INVALID_TXN_STATE', 'INVALID_PRODUCER_ID_MAPPING']);
+
+/** A fenced producer's error as core's TransactionFencedError (the runtime recovers from it). */
+async function fencedAs<T>(clientId: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    const type = (error as { type?: unknown }).type;
+    const fenced =
+      isKafkaProducerFencedError(error) ||
+      (typeof type === 'string' && ABORTED_BY_COORDINATOR.has(type));
+    throw fenced ? new TransactionFencedError(clientId, error) : error;
+  }
+}
+
 class KafkaBufferTransaction implements BufferTransaction {
   constructor(
     private readonly transaction: Transaction,
+    private readonly clientId: string,
     private readonly settings: KafkaProducerSettings,
     private readonly spread: Spread,
   ) {}
@@ -85,8 +107,11 @@ class KafkaBufferTransaction implements BufferTransaction {
     if (messages.length === 0) return;
     const partitions = await this.settings.prepareTopic(topic);
     const compression = this.settings.compression;
-    await sendCompletely(topic, toKafkaMessages(messages, partitions, this.spread), -1, (batch) =>
-      this.transaction.send({ topic, messages: batch, acks: -1, compression }),
+    await fencedAs(
+      this.clientId,
+      sendCompletely(topic, toKafkaMessages(messages, partitions, this.spread), -1, (batch) =>
+        this.transaction.send({ topic, messages: batch, acks: -1, compression }),
+      ),
     );
   }
 
@@ -98,14 +123,17 @@ class KafkaBufferTransaction implements BufferTransaction {
       list.push({ partition, offset });
       topics.set(topic, list);
     }
-    await this.transaction.sendOffsets({
-      consumerGroupId: group,
-      topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
-    });
+    await fencedAs(
+      this.clientId,
+      this.transaction.sendOffsets({
+        consumerGroupId: group,
+        topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+      }),
+    );
   }
 
   async commit(): Promise<void> {
-    await this.transaction.commit();
+    await fencedAs(this.clientId, this.transaction.commit());
   }
 
   async abort(): Promise<void> {

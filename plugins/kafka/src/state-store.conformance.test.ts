@@ -31,6 +31,7 @@ stateStoreConformanceSuite({
     const note = (pipeline: string, stage: string) => topics.add(store.topicOf(pipeline, stage));
     return {
       kind: store.kind,
+      incremental: store.incremental,
       load: (pipeline, stage, partition) => (
         note(pipeline, stage),
         store.load(pipeline, stage, partition)

@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import {
   parseStateShard,
   StateFencedError,
+  StateShardCorruptError,
   type StateShard,
   type StateStore,
+  type StateTransactions,
+  type StateWrite,
   type TopicSpec,
 } from '@codefeedr/core';
 import type {
@@ -42,6 +45,8 @@ export interface KafkaStateStoreContext {
   /** A kafkajs connect, with an unreachable cluster reported as KafkaUnavailableError. */
   connecting: (connect: Promise<void>) => Promise<void>;
   transactionalIdPrefix: string;
+  /** The transactional id of the buffer's producer with this client id (KafkaBuffer.producer). */
+  producerTransactionalId: (clientId: string) => string;
   transactionTimeoutMs: number;
   compression: CompressionTypes;
   sessionTimeoutMs: number;
@@ -51,31 +56,63 @@ export interface KafkaStateStoreContext {
   loadTimeoutMs: number;
 }
 
-/** This worker's hold on one partition's state: the producer that fenced the previous owner. */
+/** This worker's hold on one partition's state. */
 interface Ownership {
-  producer: Producer;
+  /** The producer that fenced the previous owner and writes the saves (none: exactly-once). */
+  producer: Producer | undefined;
   /** The version last read or written: a save must name it (no read per save). */
   version: number;
+  /** Deltas stored after the partition's last whole shard. */
+  deltas: number;
+}
+
+/** Names the transactional id that wrote a state record: a new owner fences it (exactly-once). */
+const WRITER_HEADER = 'codefeedr-state-writer';
+
+/** A partition's changelog as read: its last whole shard, the deltas after it, its last writer. */
+interface Changelog {
+  whole: KafkaMessage | undefined;
+  deltas: KafkaMessage[];
+  writer: string | undefined;
 }
 
 const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '_');
 
 /**
  * Partition state shards in Kafka, as Kafka Streams keeps a store's changelog: one compacted
- * topic per stage, `<pipeline>.<stage>.state`, whose partition p holds the shards of input
- * partition p, one record per save keyed by p. Compaction keeps the last one.
+ * topic per stage, `<pipeline>.<stage>.state`, whose partition p holds the state of input
+ * partition p. A whole shard is the record keyed `p`; an incremental save (the keys changed
+ * since the save before) is keyed `p.delta.<n>`, n counting from 1 after each whole shard, so
+ * compaction keeps the last whole shard and the deltas after it (older deltas are overwritten
+ * by the next round's). A load reads the partition up to its last stable offset
+ * (read_committed) and returns the whole shard with the deltas after it.
  *
- * Kafka has no compare-and-set, so a save is fenced the way Kafka fences zombie producers: the
- * worker that loads partition p initialises the transactional producer
+ * Kafka has no compare-and-set, so a save is fenced the way Kafka fences zombie producers. At
+ * least once, the worker that loads partition p initialises the transactional producer
  * `<transactionalIdPrefix>-state-<pipeline>-<stage>-<p>`, which bumps its epoch and fences
  * (and aborts the open transaction of) any previous owner's producer with that id; each save
  * is a transaction of one record, and a fenced producer's save fails with StateFencedError.
- * A save must also follow the version this worker last read or wrote (kept in memory).
+ * Exactly-once (`transactions`), the stage's own transactional producer writes the records in
+ * the transactions that also hold its outputs and offsets; every record names its writer
+ * (header `codefeedr-state-writer`), and a load fences the partition's last writer, which
+ * aborts whatever that writer has open, before it reads. A save must also follow the version
+ * this worker last read or wrote (kept in memory).
  *
  * Created by `KafkaBuffer.stateStore()` (RunOptions `stateStore: 'buffer'`).
  */
 export class KafkaStateStore implements StateStore {
   readonly kind = 'kafka';
+  readonly incremental = true;
+  readonly transactions: StateTransactions = {
+    load: (pipeline, stage, partition, writer) =>
+      this.loadAsWriter(pipeline, stage, partition, writer),
+    write: (pipeline, stage, partition, shard, writer) =>
+      this.writeFor(pipeline, stage, partition, shard, writer),
+    committed: (pipeline, stage, partition, shard) => {
+      const ownership = this.owned.get(this.transactionalIdOf(pipeline, stage, partition));
+      if (ownership !== undefined) this.advance(ownership, shard);
+    },
+  };
   private readonly owned = new Map<string, Ownership>();
   /** Partitions whose producer was fenced: no save until a load takes the partition again. */
   private readonly fenced = new Map<string, number>();
@@ -104,17 +141,20 @@ export class KafkaStateStore implements StateStore {
 
   /**
    * Takes the partition over (its producer fences the previous owner's), then reads its
-   * changelog partition to the end (read_committed) and returns the last shard.
+   * changelog partition to the end (read_committed): the last whole shard, with the deltas
+   * saved after it.
    */
   async load(pipeline: string, stage: string, partition: number): Promise<StateShard | undefined> {
     const id = this.transactionalIdOf(pipeline, stage, partition);
     await this.release(id);
     const producer = await this.fence(id);
     try {
-      const shard = await this.readLast(this.topicOf(pipeline, stage), partition);
-      this.owned.set(id, { producer, version: shard?.version ?? 0 });
-      this.fenced.delete(id);
-      return shard;
+      const changelog = await this.readChangelog(this.topicOf(pipeline, stage), partition);
+      return this.own(
+        id,
+        producer,
+        this.shardOf(changelog, this.topicOf(pipeline, stage), partition),
+      );
     } catch (error) {
       await producer.disconnect().catch(() => undefined);
       throw error;
@@ -132,29 +172,24 @@ export class KafkaStateStore implements StateStore {
     const wasFenced = this.fenced.get(id);
     if (wasFenced !== undefined) throw new StateFencedError(stage, partition, wasFenced, expected);
     // A save with no load first (a store used on its own) takes the partition as a load would.
-    if (!this.owned.has(id)) await this.load(pipeline, stage, partition);
+    if (this.owned.get(id)?.producer === undefined) await this.load(pipeline, stage, partition);
     const ownership = this.owned.get(id)!;
-    if (ownership.version !== expected)
-      throw new StateFencedError(stage, partition, ownership.version, expected);
-
-    const topic = this.topicOf(pipeline, stage);
-    const value = Buffer.from(JSON.stringify(shard));
-    if (value.length > KAFKA_STATE_SHARD_MAX_BYTES)
-      throw new KafkaStateShardTooLargeError(
-        topic,
-        partition,
-        value.length,
-        KAFKA_STATE_SHARD_MAX_BYTES,
-      );
-    await this.ensurePartition(topic, partition);
+    const producer = ownership.producer!;
+    const write = await this.writeFor(pipeline, stage, partition, shard, undefined);
     let transaction: Transaction | undefined;
     try {
-      transaction = await ownership.producer.transaction();
+      transaction = await producer.transaction();
       await transaction.send({
-        topic,
+        topic: write.topic,
         acks: -1,
         compression: this.context.compression,
-        messages: [{ key: String(partition), value, partition, timestamp: String(shard.takenAt) }],
+        messages: write.messages.map((m) => ({
+          key: m.key,
+          partition: m.partition,
+          value: m.value as Buffer,
+          timestamp: String(m.timestamp),
+          headers: m.headers,
+        })),
       });
       await transaction.commit();
     } catch (error) {
@@ -165,14 +200,153 @@ export class KafkaStateStore implements StateStore {
       this.fenced.set(id, ownership.version);
       throw new StateFencedError(stage, partition, ownership.version, expected);
     }
+    this.advance(ownership, shard);
+  }
+
+  /**
+   * Exactly-once load as `writer`: fences the partition's last writer (unless it is `writer`),
+   * which aborts its open transaction, then reads what is committed; the claim names `writer`.
+   */
+  private async loadAsWriter(
+    pipeline: string,
+    stage: string,
+    partition: number,
+    writer: string,
+  ): Promise<{ shard: StateShard | undefined; claim: StateWrite }> {
+    const topic = this.topicOf(pipeline, stage);
+    const self = this.context.producerTransactionalId(writer);
+    const id = this.transactionalIdOf(pipeline, stage, partition);
+    await this.release(id);
+    let changelog = await this.readChangelog(topic, partition);
+    if (changelog.writer !== undefined && changelog.writer !== self) {
+      const before = await this.stableEnd(topic, partition);
+      // Initialising a producer with the last writer's id aborts its open transaction and
+      // fails its next commit: nothing it wrote can commit after this read.
+      const fencer = await this.fence(changelog.writer);
+      await fencer.disconnect().catch(() => undefined);
+      // The abort moved the last stable offset: what it held back is read now.
+      if ((await this.stableEnd(topic, partition)) !== before)
+        changelog = await this.readChangelog(topic, partition);
+    }
+    const shard = this.own(id, undefined, this.shardOf(changelog, topic, partition));
+    await this.ensurePartition(topic, partition);
+    const claim = { writer: self, at: Date.now() };
+    return {
+      shard,
+      claim: {
+        topic,
+        messages: [
+          {
+            key: `${partition}.owner`,
+            partition,
+            value: Buffer.from(JSON.stringify(claim)),
+            timestamp: claim.at,
+            headers: { [WRITER_HEADER]: self },
+          },
+        ],
+      },
+    };
+  }
+
+  /** The record that stores `shard` (whole or a delta) for `writer`'s transaction. */
+  private async writeFor(
+    pipeline: string,
+    stage: string,
+    partition: number,
+    shard: StateShard,
+    writer: string | undefined,
+  ): Promise<StateWrite> {
+    const id = this.transactionalIdOf(pipeline, stage, partition);
+    const ownership = this.owned.get(id);
+    const expected = shard.version - 1;
+    if (ownership === undefined || ownership.version !== expected)
+      throw new StateFencedError(stage, partition, ownership?.version ?? 0, expected);
+    const topic = this.topicOf(pipeline, stage);
+    const { deltas: _loaded, ...record } = shard; // what load added is not stored
+    const value = Buffer.from(JSON.stringify(record));
+    if (value.length > KAFKA_STATE_SHARD_MAX_BYTES)
+      throw new KafkaStateShardTooLargeError(
+        topic,
+        partition,
+        value.length,
+        KAFKA_STATE_SHARD_MAX_BYTES,
+      );
+    await this.ensurePartition(topic, partition);
+    const delta = shard.changedKeys !== undefined;
+    const by = writer === undefined ? id : this.context.producerTransactionalId(writer);
+    return {
+      topic,
+      messages: [
+        {
+          key: delta ? `${partition}.delta.${ownership.deltas + 1}` : String(partition),
+          partition,
+          value,
+          timestamp: shard.takenAt,
+          headers: { [WRITER_HEADER]: by },
+        },
+      ],
+    };
+  }
+
+  /** `shard` is stored: the version this worker holds, and the deltas after the whole one. */
+  private advance(ownership: Ownership, shard: StateShard): void {
     ownership.version = shard.version;
+    ownership.deltas = shard.changedKeys === undefined ? 0 : ownership.deltas + 1;
+  }
+
+  /** Holds the partition at what `shard` says (none stored: version 0); returns `shard`. */
+  private own(
+    id: string,
+    producer: Producer | undefined,
+    shard: StateShard | undefined,
+  ): StateShard | undefined {
+    const last = shard?.deltas?.at(-1) ?? shard;
+    this.owned.set(id, {
+      producer,
+      version: last?.version ?? 0,
+      deltas: shard?.deltas?.length ?? 0,
+    });
+    this.fenced.delete(id);
+    return shard;
+  }
+
+  /** The whole shard with its deltas, parsed; a gap in the versions is corruption. */
+  private shardOf(changelog: Changelog, topic: string, partition: number): StateShard | undefined {
+    const where = `Kafka topic ${topic} partition ${partition}`;
+    if (changelog.whole?.value == null) {
+      if (changelog.deltas.length > 0)
+        throw new StateShardCorruptError(
+          where,
+          new Error('a delta without the whole shard before it'),
+        );
+      return undefined;
+    }
+    const shard = parseStateShard(changelog.whole.value.toString('utf8'), where);
+    const deltas: StateShard[] = [];
+    let version = shard.version;
+    for (const message of changelog.deltas) {
+      const delta = parseStateShard(
+        message.value!.toString('utf8'),
+        `${where} offset ${message.offset}`,
+      );
+      // A delta of an earlier round that compaction has not yet replaced.
+      if (delta.version <= shard.version) continue;
+      if (delta.version !== version + 1)
+        throw new StateShardCorruptError(
+          `${where} offset ${message.offset}`,
+          new Error(`version ${version + 1} is missing`),
+        );
+      deltas.push(delta);
+      version = delta.version;
+    }
+    return deltas.length === 0 ? shard : { ...shard, deltas };
   }
 
   /** Disconnects every producer and reader this store made. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const producers = [...this.owned.values()].map((o) => o.producer);
+    const producers = [...this.owned.values()].flatMap((o) => o.producer ?? []);
     this.owned.clear();
     await Promise.allSettled([
       ...producers.map((p) => p.disconnect()),
@@ -183,7 +357,7 @@ export class KafkaStateStore implements StateStore {
   private async release(id: string): Promise<void> {
     const previous = this.owned.get(id);
     this.owned.delete(id);
-    await previous?.producer.disconnect().catch(() => undefined);
+    await previous?.producer?.disconnect().catch(() => undefined);
   }
 
   /**
@@ -231,36 +405,40 @@ export class KafkaStateStore implements StateStore {
     this.partitionCounts.set(topic, count);
   }
 
-  /** The last shard in `partition` of `topic` up to its last stable offset, if any. */
-  private async readLast(topic: string, partition: number): Promise<StateShard | undefined> {
+  /** The last stable offset of `partition` of `topic` (admin offsets are read_committed). */
+  private async stableEnd(topic: string, partition: number): Promise<string | undefined> {
     const admin = await this.context.admin();
     if (!(await admin.listTopics()).includes(topic)) return undefined;
-    // Admin offsets are read_committed: `high` is the last stable offset. This worker's
-    // producer has just aborted any open transaction of the partition's previous owner.
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.find((o) => o.partition === partition)?.high;
+  }
+
+  /** What `partition` of `topic` holds up to its last stable offset. */
+  private async readChangelog(topic: string, partition: number): Promise<Changelog> {
+    const empty: Changelog = { whole: undefined, deltas: [], writer: undefined };
+    const admin = await this.context.admin();
+    if (!(await admin.listTopics()).includes(topic)) return empty;
+    // Admin offsets are read_committed: `high` is the last stable offset. At least once, this
+    // worker's producer has just aborted any open transaction of the partition's previous
+    // owner; exactly-once, loadAsWriter fences the last writer and reads again.
     const offsets = await admin.fetchTopicOffsets(topic);
     this.partitionCounts.set(topic, Math.max(this.partitionCounts.get(topic) ?? 0, offsets.length));
     const range = offsets.find((o) => o.partition === partition);
-    if (range === undefined || BigInt(range.high) <= BigInt(range.low)) return undefined;
-    const last = await this.readPartition(topic, partition, BigInt(range.high));
-    if (last?.value == null) return undefined;
-    return parseStateShard(
-      last.value.toString('utf8'),
-      `Kafka topic ${topic} partition ${partition}`,
-    );
+    if (range === undefined || BigInt(range.high) <= BigInt(range.low)) return empty;
+    return this.readPartition(topic, partition, BigInt(range.high));
   }
 
   /**
-   * Reads `partition` of `topic` from the beginning up to `end` and returns its last record
-   * for the partition's key. kafkajs reads only in a consumer group, so the read has a group
-   * of its own (no offsets committed: the broker forgets it when the reader leaves) and
-   * pauses the other partitions it is given.
+   * Reads `partition` of `topic` from the beginning up to `end`: the last whole shard, the
+   * deltas after it and the last writer. kafkajs reads only in a consumer group, so the read
+   * has a group of its own (no offsets committed: the broker forgets it when the reader
+   * leaves) and pauses the other partitions it is given.
    */
-  private async readPartition(
-    topic: string,
-    partition: number,
-    end: bigint,
-  ): Promise<KafkaMessage | undefined> {
-    const key = String(partition);
+  private async readPartition(topic: string, partition: number, end: bigint): Promise<Changelog> {
+    const wholeKey = String(partition);
+    const deltaPrefix = `${partition}.delta.`;
+    const ownerKey = `${partition}.owner`;
+    const changelog: Changelog = { whole: undefined, deltas: [], writer: undefined };
     const reader = this.context.kafka.consumer({
       groupId: `${this.context.transactionalIdPrefix}-state-reader-${randomUUID()}`,
       sessionTimeout: this.context.sessionTimeoutMs,
@@ -272,7 +450,6 @@ export class KafkaStateStore implements StateStore {
       allowAutoTopicCreation: false,
     });
     this.readers.add(reader);
-    let last: KafkaMessage | undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -300,14 +477,23 @@ export class KafkaStateStore implements StateStore {
             autoCommit: false,
             eachBatch: async ({ batch }) => {
               if (batch.partition !== partition) return;
-              for (const message of batch.messages)
-                if (BigInt(message.offset) < end && message.key?.toString('utf8') === key)
-                  last = message;
+              for (const message of batch.messages) {
+                if (BigInt(message.offset) >= end) continue;
+                const key = message.key?.toString('utf8');
+                if (key === wholeKey && message.value != null) {
+                  changelog.whole = message;
+                  changelog.deltas = [];
+                } else if (key?.startsWith(deltaPrefix) === true && message.value != null)
+                  changelog.deltas.push(message);
+                else if (key !== ownerKey) continue;
+                const writer = message.headers?.[WRITER_HEADER];
+                if (writer !== undefined) changelog.writer = writer.toString();
+              }
             },
           });
         })().catch(reject);
       });
-      return last;
+      return changelog;
     } finally {
       clearTimeout(timer);
       this.readers.delete(reader);
