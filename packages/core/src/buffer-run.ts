@@ -214,10 +214,7 @@ class ConsumerUnit extends BufferUnit {
     if (this.task.stage.kind === 'transform') {
       this.output = new BufferOutput(this.task, this.ctx.serdeOf(this.task.id));
       this.task.output = this.output;
-      this.producer = await this.ctx.buffer.producer({
-        clientId: this.clientId,
-        ...(this.exactlyOnce ? { transactional: true } : {}),
-      });
+      this.producer = await this.openProducer();
     }
     const cp = await this.checkpoints.load();
     // With shards, the worker's own checkpoint holds only keys no partition covers.
@@ -252,6 +249,8 @@ class ConsumerUnit extends BufferUnit {
         chain,
         this.ctx.logger,
         this.exactlyOnce ? this.clientId : undefined,
+        (operation, call) =>
+          withRetries(this.task.id, operation, this.task.retry, this.task.metrics, call),
       );
     }
     const start = this.ctx.stageOptions(this.task.id).start;
@@ -321,6 +320,20 @@ class ConsumerUnit extends BufferUnit {
       await this.pacing.maybeYield();
     }
     if (!this.ctx.failed()) await this.checkpoint();
+  }
+
+  /**
+   * The stage's producer. Exactly-once, its transactional id is initialised at once: that
+   * aborts what a predecessor with the same id (this worker before a crash) left open, or
+   * waits for the commit it began, so state and positions read after this are final.
+   */
+  private async openProducer(): Promise<BufferProducer> {
+    const producer = await this.ctx.buffer.producer({
+      clientId: this.clientId,
+      ...(this.exactlyOnce ? { transactional: true } : {}),
+    });
+    if (this.exactlyOnce) await (await producer.beginTransaction!()).abort();
+    return producer;
   }
 
   /**
@@ -399,8 +412,7 @@ class ConsumerUnit extends BufferUnit {
         this.shards === undefined ||
         !this.exactlyOnce ||
         consumer.rewind === undefined ||
-        !isCodefeedrError(error) ||
-        error.code !== 'TRANSACTION_FENCED'
+        !isFenced(error)
       )
         throw error;
       this.ctx.logger.warn(
@@ -411,10 +423,7 @@ class ConsumerUnit extends BufferUnit {
       this.output?.take();
       this.task.dlq.drain();
       await this.producer?.close().catch(() => undefined);
-      this.producer = await this.ctx.buffer.producer({
-        clientId: this.clientId,
-        transactional: true,
-      });
+      this.producer = await this.openProducer();
       await this.shards.reassign(new Set());
       this.shardAssignment = undefined;
       await consumer.rewind();
@@ -533,4 +542,11 @@ class ConsumerUnit extends BufferUnit {
     await this.consumer?.close().catch(() => undefined);
     await super.close();
   }
+}
+
+/** A fenced transaction, as thrown or as the cause of a failure after retries (withRetries). */
+function isFenced(error: unknown): boolean {
+  if (!isCodefeedrError(error)) return false;
+  if (error.code === 'TRANSACTION_FENCED') return true;
+  return error.code === 'STAGE_FAILED' && isFenced(error.cause);
 }

@@ -3,7 +3,7 @@
  * the test kit and alternative engines. Not covered by semver: it changes with the runtime.
  */
 export { compileTransform, StateRestoreError } from './compile-transform.js';
-export { PartitionStateShards, WHOLE_SAVE_EVERY } from './state-shards.js';
+export { PartitionStateShards, WHOLE_SAVE_EVERY, type StoreCall } from './state-shards.js';
 export type {
   CompileOptions,
   CompileTransform,

@@ -109,19 +109,30 @@ function expectedTotals(): Map<string, number> {
   return totals;
 }
 
-/** A store that fails its `failOn`-th save (a worker dying in the middle of a checkpoint). */
+/**
+ * A store whose `failOn`-th save and load fail: for good (a worker dying in the middle of a
+ * checkpoint) or once, as a transient error (a broker between partition leaders).
+ */
 class CrashingStore implements StateStore {
   readonly kind = 'crashing';
   saves = 0;
+  loads = 0;
   constructor(
     private readonly inner: StateStore,
     private readonly failOn: number,
+    private readonly transient = false,
   ) {}
-  load(pipeline: string, stage: string, partition: number) {
+  private failure(): Error {
+    return this.transient
+      ? Object.assign(new Error('not the leader for that topic-partition'), { retryable: true })
+      : Object.assign(new Error('worker killed mid-checkpoint'), { retryable: false });
+  }
+  async load(pipeline: string, stage: string, partition: number) {
+    if (++this.loads === 2) throw this.failure();
     return this.inner.load(pipeline, stage, partition);
   }
   async save(pipeline: string, stage: string, partition: number, shard: StateShard) {
-    if (++this.saves === this.failOn) throw new Error('worker killed mid-checkpoint');
+    if (++this.saves === this.failOn) throw this.failure();
     return this.inner.save(pipeline, stage, partition, shard);
   }
 }
@@ -158,7 +169,7 @@ describe('partition state shards', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function takeover(leave: 'stop' | 'crash') {
+  async function takeover(leave: 'stop' | 'crash' | 'transient') {
     dir = await mkdtemp(join(tmpdir(), 'cf-shards-'));
     const buffer = new MemoryBuffer({ maxRecordsPerPartition: 400 });
     const sink = new TotalsSink();
@@ -177,7 +188,7 @@ describe('partition state shards', () => {
         instance: 'a',
         signal: stopA.signal,
         checkpointIntervalMs: 5,
-        stateStore: leave === 'crash' ? new CrashingStore(store, 25) : store,
+        stateStore: leave === 'stop' ? store : new CrashingStore(store, 25, leave === 'transient'),
       })
       .then(
         (s) => s.status,
@@ -219,6 +230,13 @@ describe('partition state shards', () => {
   it('a worker dying in the middle of a checkpoint loses no count and counts nothing twice', async () => {
     const { summaryA, summaryB, sink } = await takeover('crash');
     expect(summaryA).toContain('worker killed mid-checkpoint');
+    expect(summaryB.status).toBe('finished');
+    expect(sink.totals).toEqual(expectedTotals());
+  });
+
+  it('a store load and save that fail once (transient) are retried: no count lost or doubled', async () => {
+    const { summaryA, summaryB, sink } = await takeover('transient');
+    expect(summaryA).toBe('finished');
     expect(summaryB.status).toBe('finished');
     expect(sink.totals).toEqual(expectedTotals());
   });

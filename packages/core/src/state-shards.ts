@@ -13,6 +13,9 @@ import type { StateShard, StateStore, StateWrite } from './state-store.js';
  */
 export const WHOLE_SAVE_EVERY = 10;
 
+/** How the shards call their store: `withRetries` for the stage, in the runtime. */
+export type StoreCall = <T>(operation: string, call: () => Promise<T>) => Promise<T>;
+
 interface NextShard {
   partition: number;
   shard: StateShard;
@@ -62,6 +65,8 @@ export class PartitionStateShards {
      * shards (`prepare`, and the claims `reassign` returns), on a store with transactions.
      */
     private readonly writer?: string,
+    /** Runs each store call (load, save): the stage's retries of transient failures. */
+    private readonly storeCall: StoreCall = (_operation, call) => call(),
   ) {
     if (writer !== undefined && store.transactions === undefined)
       throw new Error(`the ${store.kind} state store cannot write in transactions`);
@@ -107,13 +112,14 @@ export class PartitionStateShards {
     for (const p of [...assigned].sort((a, b) => a - b)) {
       if (this.versions.has(p)) continue;
       let shard: StateShard | undefined;
-      if (this.writer === undefined) shard = await this.store.load(this.pipeline, this.stage, p);
+      const writer = this.writer;
+      if (writer === undefined)
+        shard = await this.storeCall('state load', () =>
+          this.store.load(this.pipeline, this.stage, p),
+        );
       else {
-        const loaded = await this.store.transactions!.load(
-          this.pipeline,
-          this.stage,
-          p,
-          this.writer,
+        const loaded = await this.storeCall('state load', () =>
+          this.store.transactions!.load(this.pipeline, this.stage, p, writer),
         );
         shard = loaded.shard;
         claims.push(loaded.claim);
@@ -152,7 +158,9 @@ export class PartitionStateShards {
    */
   async save(positions: Readonly<Record<string, string>>): Promise<void> {
     for (const next of this.nextShards(positions)) {
-      await this.store.save(this.pipeline, this.stage, next.partition, next.shard);
+      await this.storeCall('state save', () =>
+        this.store.save(this.pipeline, this.stage, next.partition, next.shard),
+      );
       this.saved(next);
     }
     this.changed?.clear();

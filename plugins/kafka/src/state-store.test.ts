@@ -13,6 +13,7 @@ import {
   type JsonValue,
   type Source,
   type StateShard,
+  type StateWrite,
   type StreamRecord,
 } from '@codefeedr/core';
 import { waitFor } from '@codefeedr/testkit';
@@ -119,6 +120,51 @@ describe('KafkaStateStore', () => {
     );
     await b.save(p, 'stage', 1, shard(2, 'b2', 1));
     expect(await (await worker()).load(p, 'stage', 1)).toEqual(shard(2, 'b2', 1));
+  });
+
+  it('exactly-once: a new owner fences the last writer, whose open transaction then never commits', async () => {
+    const p = pipeline();
+    const open = async (name: string) => {
+      const buffer = new KafkaBuffer(
+        kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing', transactionalIdPrefix: run }),
+      );
+      buffers.push(buffer);
+      const store = (await buffer.stateStore()) as KafkaStateStore;
+      const producer = await buffer.producer({ clientId: `${p}-${name}`, transactional: true });
+      const commit = async (...writes: StateWrite[]) => {
+        const tx = await producer.beginTransaction!();
+        for (const w of writes) await tx.send(w.topic, w.messages);
+        await tx.commit();
+      };
+      return { store, producer, commit, writer: `${p}-${name}` };
+    };
+    const a = await open('a');
+    const first = await a.store.transactions.load(p, 'stage', 0, a.writer);
+    expect(first.shard).toBeUndefined();
+    await a.commit(first.claim);
+    await a.commit(await a.store.transactions.write(p, 'stage', 0, shard(1, 'v1'), a.writer));
+    a.store.transactions.committed(p, 'stage', 0, shard(1, 'v1'));
+    // Version 2 is sent but not committed: a worker killed mid-transaction, or one that has not
+    // yet noticed losing the partition.
+    const v2 = { ...shard(2, 'v2'), changedKeys: ['k'] };
+    const pending = await a.producer.beginTransaction!();
+    const write2 = await a.store.transactions.write(p, 'stage', 0, v2, a.writer);
+    await pending.send(write2.topic, write2.messages);
+
+    const b = await open('b');
+    const taken = await b.store.transactions.load(p, 'stage', 0, b.writer);
+    expect(taken.shard).toEqual(shard(1, 'v1'));
+    await expect(pending.commit()).rejects.toMatchObject({ code: 'TRANSACTION_FENCED' });
+    await b.commit(taken.claim);
+    // b's delta follows what it loaded; the next owner gets both.
+    const v2b = { ...shard(2, 'v2 by b'), changedKeys: ['k'] };
+    await b.commit(await b.store.transactions.write(p, 'stage', 0, v2b, b.writer));
+    b.store.transactions.committed(p, 'stage', 0, v2b);
+    const c = await open('c');
+    expect((await c.store.transactions.load(p, 'stage', 0, c.writer)).shard).toEqual({
+      ...shard(1, 'v1'),
+      deltas: [v2b],
+    });
   });
 
   it('round-trips a shard of about 5 MB', async () => {

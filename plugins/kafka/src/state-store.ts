@@ -74,6 +74,8 @@ interface Changelog {
   whole: KafkaMessage | undefined;
   deltas: KafkaMessage[];
   writer: string | undefined;
+  /** The last stable offset the read went up to (0 for a topic or partition not there). */
+  end: bigint;
 }
 
 const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -219,13 +221,16 @@ export class KafkaStateStore implements StateStore {
     await this.release(id);
     let changelog = await this.readChangelog(topic, partition);
     if (changelog.writer !== undefined && changelog.writer !== self) {
-      const before = await this.stableEnd(topic, partition);
-      // Initialising a producer with the last writer's id aborts its open transaction and
-      // fails its next commit: nothing it wrote can commit after this read.
+      // Initialising a producer with the last writer's id aborts its open transaction (or
+      // waits for the commit it began) and fails its next commit: nothing it wrote can
+      // commit after this.
       const fencer = await this.fence(changelog.writer);
       await fencer.disconnect().catch(() => undefined);
-      // The abort moved the last stable offset: what it held back is read now.
-      if ((await this.stableEnd(topic, partition)) !== before)
+      // What became stable since the read (a commit that completed meanwhile, or the abort's
+      // marker) is read now; compared with the read's own end, not a later one, or a commit
+      // completing between the read and that later look would go unseen.
+      const end = await this.stableEnd(topic, partition);
+      if (end !== undefined && BigInt(end) > changelog.end)
         changelog = await this.readChangelog(topic, partition);
     }
     const shard = this.own(id, undefined, this.shardOf(changelog, topic, partition));
@@ -415,7 +420,7 @@ export class KafkaStateStore implements StateStore {
 
   /** What `partition` of `topic` holds up to its last stable offset. */
   private async readChangelog(topic: string, partition: number): Promise<Changelog> {
-    const empty: Changelog = { whole: undefined, deltas: [], writer: undefined };
+    const empty: Changelog = { whole: undefined, deltas: [], writer: undefined, end: 0n };
     const admin = await this.context.admin();
     if (!(await admin.listTopics()).includes(topic)) return empty;
     // Admin offsets are read_committed: `high` is the last stable offset. At least once, this
@@ -424,7 +429,8 @@ export class KafkaStateStore implements StateStore {
     const offsets = await admin.fetchTopicOffsets(topic);
     this.partitionCounts.set(topic, Math.max(this.partitionCounts.get(topic) ?? 0, offsets.length));
     const range = offsets.find((o) => o.partition === partition);
-    if (range === undefined || BigInt(range.high) <= BigInt(range.low)) return empty;
+    if (range === undefined) return empty;
+    if (BigInt(range.high) <= BigInt(range.low)) return { ...empty, end: BigInt(range.high) };
     return this.readPartition(topic, partition, BigInt(range.high));
   }
 
@@ -438,7 +444,7 @@ export class KafkaStateStore implements StateStore {
     const wholeKey = String(partition);
     const deltaPrefix = `${partition}.delta.`;
     const ownerKey = `${partition}.owner`;
-    const changelog: Changelog = { whole: undefined, deltas: [], writer: undefined };
+    const changelog: Changelog = { whole: undefined, deltas: [], writer: undefined, end };
     const reader = this.context.kafka.consumer({
       groupId: `${this.context.transactionalIdPrefix}-state-reader-${randomUUID()}`,
       sessionTimeout: this.context.sessionTimeoutMs,
