@@ -44,8 +44,9 @@ const idsOf = (variant: Variant) => {
 // suite yet: it passed 6 of its last 10 runs here. Its failures, in order found: a worker died
 // on a retryable NOT_LEADER (store calls are now retried), two workers fired one partition's
 // windows (a shard read raced a commit; the read's own end is now compared after the fence),
-// and a transaction's produce was refused as larger than the broker's max message size (not
-// fixed). The store's exactly-once fencing has its own tests (plugins/kafka state-store).
+// and a transaction's produce was refused as larger than the broker's max message size
+// (transactional sends are now chunked by bytes; not re-run since). The store's exactly-once
+// fencing has its own tests (plugins/kafka state-store).
 const variants: Variant[] = [{ store: 'redis', guarantee: 'at-least-once' }];
 
 // One worker of the keyed stage: running total per key and a 1-minute tumbling count per key,

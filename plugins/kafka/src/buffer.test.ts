@@ -77,3 +77,34 @@ describe('KafkaBuffer topics', () => {
     }
   });
 });
+
+describe('KafkaBuffer transactions', () => {
+  it('commits a transaction larger than the broker’s max message size (sent in byte chunks)', async () => {
+    // An exactly-once batch's outputs and state shards go to one partition in one transaction;
+    // sent as one produce request, 2.4 MB was refused (MESSAGE_TOO_LARGE) and the stage died.
+    const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
+    const topic = `cf-kafka-tx-large-${run}`;
+    try {
+      await buffer.admin.ensureTopic({ name: topic, partitions: 1 });
+      const producer = await buffer.producer({ clientId: `tx-large-${run}`, transactional: true });
+      const values = Array.from({ length: 24 }, () => randomBytes(100_000)); // incompressible
+      const tx = await producer.beginTransaction!();
+      await tx.send(
+        topic,
+        values.map((value, i) => ({ key: 'k', value, timestamp: i })),
+      );
+      await tx.commit();
+      await producer.close();
+      const consumer = await buffer.consumer({ group: `tx-large-${run}`, topics: [topic] });
+      const got: Uint8Array[] = [];
+      for (let polls = 0; got.length < values.length && polls < 200; polls++)
+        for (const m of await consumer.poll(100, 200)) got.push(m.value);
+      await consumer.close();
+      expect(got.map((v) => Buffer.from(v).toString('hex'))).toEqual(
+        values.map((v) => v.toString('hex')),
+      );
+    } finally {
+      await buffer.close();
+    }
+  }, 60_000);
+});

@@ -107,12 +107,15 @@ class KafkaBufferTransaction implements BufferTransaction {
     if (messages.length === 0) return;
     const partitions = await this.settings.prepareTopic(topic);
     const compression = this.settings.compression;
-    await fencedAs(
-      this.clientId,
-      sendCompletely(topic, toKafkaMessages(messages, partitions, this.spread), -1, (batch) =>
-        this.transaction.send({ topic, messages: batch, acks: -1, compression }),
-      ),
-    );
+    // Chunked by bytes as plain sends are: one batch's outputs and shards can exceed the
+    // broker's max message size, which refuses the produce and fails the stage.
+    for (const chunk of byteChunks(toKafkaMessages(messages, partitions, this.spread)))
+      await fencedAs(
+        this.clientId,
+        sendCompletely(topic, chunk, -1, (batch) =>
+          this.transaction.send({ topic, messages: batch, acks: -1, compression }),
+        ),
+      );
   }
 
   async sendOffsets(group: string, positions: readonly TopicPartitionOffset[]): Promise<void> {
