@@ -5,8 +5,8 @@
 //   deltas too, Redis whole shards;
 // - restore time of that partition (one worker taking it over) from each store: file and Kafka
 //   (the last whole shard and the deltas after it), Redis (the whole shard);
-// - peak RSS of a stage holding 5,000,000 keys in memory (there is no disk-backed backend yet:
-//   the issue's < 500 MB target for one is reported as not met).
+// - peak RSS of a stage holding 5,000,000 distinct keys on the disk backend (target < 500 MB)
+//   next to the in-memory backend, each in a child process of its own.
 // Measured on the production path: a compiled chain (keyBy().reduce()) and the runtime's
 // PartitionStateShards, as a --stage worker runs them. Three runs of each timing, median.
 //   npm run build   (the bench imports the builds)
@@ -64,16 +64,20 @@ const counts = core.defineTransform({
       .reduce((a, b) => ({ k: a.k, c: a.c + b.c })) as DataStream<unknown>,
 });
 
-const newChain = () =>
-  internal.compileTransform(counts.create('counts'), ctx, { deadLetter: () => {}, retries: 0 });
+const newChain = (stateBackend?: CoreModule.StateBackend) =>
+  internal.compileTransform(counts.create('counts'), ctx, {
+    deadLetter: () => {},
+    retries: 0,
+    ...(stateBackend === undefined ? {} : { stateBackend }),
+  });
 
-/** One record for each key in [from, from + n) (keys `k<i>` modulo KEYS). */
-function feed(chain: ReturnType<typeof newChain>, from: number, n: number): void {
+/** One record for each key in [from, from + n) (keys `k<i>` modulo `keys`). */
+function feed(chain: ReturnType<typeof newChain>, from: number, n: number, keys = KEYS): void {
   for (let start = 0; start < n; start += BATCH) {
     const size = Math.min(BATCH, n - start);
     const batch: StreamRecord[] = new Array(size);
     for (let i = 0; i < size; i++) {
-      const k = `k${(from + start + i) % KEYS}`;
+      const k = `k${(from + start + i) % keys}`;
       batch[i] = { key: k, value: { k, c: 1 }, timestamp: 0, headers: undefined };
     }
     chain.processBatch(0, 'in/0', batch);
@@ -131,20 +135,38 @@ async function measure(store: StateStore) {
   return { whole, onePercent, all, restore };
 }
 
-/** Peak RSS (MB) of a process holding `keys` keys in the chain's memory (a child, measured alone). */
-function heldRss(keys: number): number {
-  const child = spawnSync(process.execPath, [import.meta.filename, '--hold', String(keys)], {
-    encoding: 'utf8',
-    env: { ...process.env },
-  });
+type Backend = 'memory' | 'disk';
+
+/** Peak RSS (MB) and seconds of a process whose chain takes `keys` keys on `backend`: a child of its own, measured alone. */
+function held(
+  keys: number,
+  backend: Backend,
+  nodeFlags: string[] = [],
+): { rssMb: number; seconds: number } {
+  const child = spawnSync(
+    process.execPath,
+    [...nodeFlags, import.meta.filename, '--hold', String(keys), backend],
+    { encoding: 'utf8', env: { ...process.env } },
+  );
   if (child.status !== 0) throw new Error(`holding ${keys} keys failed: ${child.stderr}`);
-  return Number(child.stdout.trim());
+  return JSON.parse(child.stdout.trim()) as { rssMb: number; seconds: number };
 }
 
 if (process.argv[2] === '--hold') {
-  const chain = newChain();
-  feed(chain, 0, Number(process.argv[3]));
-  console.log(Math.round(process.resourceUsage().maxRSS / 1024));
+  const backend = process.argv[4] as Backend;
+  const diskDir = mkdtempSync(join(tmpdir(), 'cf-bench-state-disk-'));
+  const started = performance.now();
+  const chain = newChain(
+    backend === 'disk' ? new core.DiskStateBackend({ dir: diskDir }) : undefined,
+  );
+  const keys = Number(process.argv[3]);
+  feed(chain, 0, keys, keys);
+  const seconds = (performance.now() - started) / 1000;
+  chain.close?.();
+  rmSync(diskDir, { recursive: true, force: true });
+  console.log(
+    JSON.stringify({ rssMb: Math.round(process.resourceUsage().maxRSS / 1024), seconds }),
+  );
   process.exit(0);
 }
 
@@ -198,14 +220,23 @@ for (const { name, store } of stores) {
 }
 for (const close of closers) await close();
 rmSync(dir, { recursive: true, force: true });
-const rss = heldRss(HELD_KEYS);
+const inMemory = held(HELD_KEYS, 'memory');
+const onDisk = held(HELD_KEYS, 'disk');
+// The same with V8's young generation capped (its default is sized for the machine's memory,
+// and the record and value garbage of a 5M-key run fills it): what NODE_OPTIONS can add.
+const onDiskSmallYoung = held(HELD_KEYS, 'disk', ['--max-semi-space-size=8']);
 figures.heldKeys = HELD_KEYS;
-figures.inMemoryPeakRssMb = rss;
+figures.inMemoryPeakRssMb = inMemory.rssMb;
+figures.inMemorySeconds = inMemory.seconds;
+figures.diskPeakRssMb = onDisk.rssMb;
+figures.diskSeconds = onDisk.seconds;
+figures.diskSemiSpace8PeakRssMb = onDiskSmallYoung.rssMb;
+figures.diskSemiSpace8Seconds = onDiskSmallYoung.seconds;
 
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
 console.log(
-  `peak RSS holding ${HELD_KEYS.toLocaleString('en')} keys: in memory ${rss} MB; disk-backed backend: not implemented`,
+  `holding ${HELD_KEYS.toLocaleString('en')} keys: in memory ${inMemory.rssMb} MB peak RSS (${inMemory.seconds.toFixed(1)} s to take them); disk backend ${onDisk.rssMb} MB (${onDisk.seconds.toFixed(1)} s); disk backend with --max-semi-space-size=8 ${onDiskSmallYoung.rssMb} MB (${onDiskSmallYoung.seconds.toFixed(1)} s)`,
 );
 
 const file = figures.file as Awaited<ReturnType<typeof measure>>;
@@ -218,10 +249,14 @@ const ratios: BenchRatio[] = [
     met: incremental >= 10,
   },
   {
-    name: 'peak RSS, 5M keys, in memory (MB)',
-    value: rss,
-    target: '< 500 (disk-backed)',
-    met: false,
+    name: `peak RSS, ${HELD_KEYS.toLocaleString('en')} keys, disk backend (MB)`,
+    value: onDisk.rssMb,
+    target: '< 500',
+    met: onDisk.rssMb < 500,
+  },
+  {
+    name: 'peak RSS, disk / in memory',
+    value: onDisk.rssMb / inMemory.rssMb,
   },
 ];
 const written = bench.write(ratios, figures);

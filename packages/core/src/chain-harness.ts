@@ -5,6 +5,7 @@ import { Any } from './message-type.js';
 import type { OperatorChain } from './operator-chain.js';
 import type { StreamRecord } from './record.js';
 import type { StageContext, TransformStage } from './stage.js';
+import type { StateBackend } from './keyed-map.js';
 
 /*
  * Test support for the dataflow tests: compiles a transform function into an OperatorChain
@@ -35,7 +36,13 @@ export function stageContext(stageId = 'test-stage'): StageContext {
 /** Compiles `transform` over `inputs` inputs (typed Any) into a chain. */
 export function compileChain(
   transform: (...inputs: DataStream<unknown>[]) => DataStream<unknown>,
-  options: { inputs?: number; retries?: number; stageId?: string; clock?: () => number } = {},
+  options: {
+    inputs?: number;
+    retries?: number;
+    stageId?: string;
+    clock?: () => number;
+    stateBackend?: StateBackend;
+  } = {},
 ): ChainUnderTest {
   const deadLetters: DeadLetter[] = [];
   const stage: TransformStage = {
@@ -49,6 +56,7 @@ export function compileChain(
   const chain = compileTransform(stage, stageContext(stage.id), {
     retries: options.retries ?? 0,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.stateBackend === undefined ? {} : { stateBackend: options.stateBackend }),
     deadLetter: (record, error, attempts, inputIndex) =>
       deadLetters.push({ record, error, attempts, inputIndex }),
   });

@@ -22,6 +22,12 @@ import {
 } from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import { freshCopy } from './operator-specialization.js';
+import {
+  type KeyedMap,
+  memoryStateBackend,
+  type OperatorStateBackend,
+  type StateBackend,
+} from './keyed-map.js';
 import { SOURCE_ERROR_HEADER } from './reserved-headers.js';
 import type { DataStreams, StageContext, TransformStage } from './stage.js';
 import {
@@ -85,6 +91,9 @@ class CompiledChain implements OperatorChain {
   private readonly processingTimeOperators: (KeyedProcessOperator | WindowOperator)[] = [];
   private loops: (((records: readonly StreamRecord[]) => void) | undefined)[] = [];
   private readonly clock: () => number;
+  private readonly stateBackend: StateBackend;
+  /** One per keyed operator: closed with the chain. */
+  private readonly backends: OperatorStateBackend[] = [];
 
   constructor(
     private readonly graph: StreamGraph,
@@ -94,6 +103,7 @@ class CompiledChain implements OperatorChain {
     options: CompileOptions,
   ) {
     this.clock = options.clock ?? Date.now;
+    this.stateBackend = options.stateBackend ?? memoryStateBackend;
     this.failures = new FailureHandler(
       ctx.stageId,
       options.deadLetter,
@@ -201,14 +211,35 @@ class CompiledChain implements OperatorChain {
       case 'validate':
         return new ValidateOperator(f, name, node.type);
       case 'keyedReduce':
-        return new KeyedReduceOperator(f, name, node.keySelector, node.fn);
+        return new KeyedReduceOperator(f, name, node.keySelector, node.fn, this.keyedMap(name));
       case 'keyedAggregate':
-        return new KeyedAggregateOperator(f, name, node.keySelector, node.fn);
+        return new KeyedAggregateOperator(f, name, node.keySelector, node.fn, this.keyedMap(name));
       case 'keyedProcess':
-        return new KeyedProcessOperator(f, name, node.keySelector, node.fn, this.clock);
+        return new KeyedProcessOperator(
+          f,
+          name,
+          node.keySelector,
+          node.fn,
+          this.clock,
+          this.operatorBackend(name),
+        );
       case 'window':
         return new WindowOperator(f, name, node.keySelector, node.spec, node.fn, this.clock);
     }
+  }
+
+  private operatorBackend(name: string): OperatorStateBackend {
+    const backend = this.stateBackend.open(this.ctx.stageId, name);
+    this.backends.push(backend);
+    return backend;
+  }
+
+  private keyedMap(name: string): KeyedMap {
+    return this.operatorBackend(name).map();
+  }
+
+  close(): void {
+    for (const backend of this.backends.splice(0)) backend.close();
   }
 
   private checkInput(inputIndex: number): void {

@@ -35,6 +35,8 @@ export const CORE_ERROR_CODES = {
     'A source could not parse a unit of input (dead-lettered with its original bytes).',
   STAGE_FAILED:
     "A stage's I/O call failed for good (not retryable, or still failing after its retries).",
+  STATE_BACKEND_FAILED:
+    'The disk state backend cannot create, read or write its database file (free space, permissions of its directory, Node without node:sqlite).',
   STATE_INCOMPATIBLE: "A checkpoint's state does not fit the transform restoring it.",
   STATE_FENCED:
     "A worker's partition state was saved by another worker meanwhile (a rebalance raced a checkpoint); the worker stops rather than overwrite it.",

@@ -50,6 +50,19 @@ export * from './serde-registry.js';
 export * from './dead-letter.js';
 export * from './checkpoint-store.js';
 export * from './state-store.js';
+export {
+  DiskStateBackend,
+  type DiskStateBackendOptions,
+  StateBackendError,
+  type StateBackendChoice,
+} from './disk-keyed-map.js';
+export {
+  memoryStateBackend,
+  type KeyedMap,
+  type KeyedMapCodec,
+  type OperatorStateBackend,
+  type StateBackend,
+} from './keyed-map.js';
 export * from './metrics.js';
 export * from './metrics-server.js';
 export * from './console-logger.js';

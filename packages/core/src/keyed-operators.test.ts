@@ -1,7 +1,11 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { compileChain, records, runInBatches } from './chain-harness.js';
 import type { DataStream, KeyedProcessFunction } from './datastream.js';
+import { DiskStateBackend } from './disk-keyed-map.js';
 import { isCodefeedrError } from './errors.js';
 import { murmur2Partition } from './murmur2.js';
 import type { StreamRecord } from './record.js';
@@ -285,5 +289,122 @@ describe('keys', () => {
         { numRuns: 50 },
       );
     });
+  }
+});
+
+describe('keyed reduce and aggregate on the disk backend', () => {
+  interface Reading {
+    k: string;
+    n: number;
+  }
+  const byKey = (s: DataStream<unknown>) => (s as DataStream<Reading>).keyBy((r) => r.k);
+  const transforms = {
+    reduce: (s: DataStream<unknown>) =>
+      byKey(s).reduce((a, b) => ({ k: a.k, n: a.n * 31 + b.n })) as DataStream<unknown>,
+    aggregate: (s: DataStream<unknown>) =>
+      byKey(s).aggregate({
+        createAccumulator: () => ({ count: 0, items: [] as number[] }),
+        // Changes the accumulator in place: the operator must store it again.
+        add: (r: Reading, acc: { count: number; items: number[] }) => {
+          acc.count++;
+          acc.items.push(r.n);
+          return acc;
+        },
+        getResult: (acc) => `${acc.count}:${acc.items.join(',')}`,
+      }) as DataStream<unknown>,
+  };
+  /** The naive reference: a fold per key over the records so far. */
+  const reference = {
+    reduce: (input: readonly Reading[]) => {
+      const state = new Map<string, number>();
+      return input.map((r) => {
+        const prev = state.get(r.k);
+        const next = prev === undefined ? r.n : prev * 31 + r.n;
+        state.set(r.k, next);
+        return { k: r.k, n: next };
+      });
+    },
+    aggregate: (input: readonly Reading[]) => {
+      const state = new Map<string, number[]>();
+      return input.map((r) => {
+        const items = [...(state.get(r.k) ?? []), r.n];
+        state.set(r.k, items);
+        return `${items.length}:${items.join(',')}`;
+      });
+    },
+  };
+  const readings = fc.array(
+    fc.record({
+      k: fc.integer({ min: 0, max: 25 }).map((i) => `k${i}`),
+      n: fc.integer({ min: 0, max: 9 }),
+    }),
+    { maxLength: 150 },
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'cf-keyed-ops-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const kind of ['reduce', 'aggregate'] as const) {
+    it(`${kind}: equals the reference over batch splits and restarts, with 4 keys cached of up to 26`, () => {
+      fc.assert(
+        fc.property(
+          readings,
+          fc.array(fc.nat(150), { maxLength: 6 }),
+          fc.nat(150),
+          fc.integer({ min: 1, max: 6 }),
+          (input, rawCuts, restartAt, cacheEntries) => {
+            const stateBackend = new DiskStateBackend({ dir, cacheEntries });
+            const cuts = [...new Set(rawCuts.filter((c) => c <= input.length))].sort(
+              (a, b) => a - b,
+            );
+            const restart = Math.min(restartAt, input.length);
+            const recs = records(input);
+            const first = compileChain(transforms[kind], { stateBackend });
+            const out = runBatches(first.chain, recs.slice(0, restart), cuts);
+            const snapshot = first.chain.snapshotState();
+            first.chain.close!();
+            // A restart: a new chain (a new file) restored from the checkpoint.
+            const second = compileChain(transforms[kind], { stateBackend });
+            second.chain.restoreState(snapshot);
+            out.push(
+              ...runBatches(
+                second.chain,
+                recs.slice(restart),
+                cuts.map((c) => c - restart),
+              ),
+            );
+            // The checkpoint is the memory backend's, key for key (order aside).
+            const memory = compileChain(transforms[kind]);
+            runBatches(memory.chain, recs, cuts);
+            const sorted = (s: unknown) =>
+              JSON.stringify(s, (_k, v: unknown) =>
+                Array.isArray(v) && v.every((e) => Array.isArray(e) && typeof e[0] === 'string')
+                  ? [...(v as [string][])].sort(([a], [b]) => (a < b ? -1 : 1))
+                  : v,
+              );
+            expect(sorted(second.chain.snapshotState())).toBe(sorted(memory.chain.snapshotState()));
+            second.chain.close!();
+            expect(out.map((r) => r.value)).toEqual(reference[kind](input));
+            expect(out.map((r) => r.key)).toEqual(input.map((r) => r.k));
+            expect(readdirSync(dir)).toEqual([]);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+  }
+
+  function runBatches(
+    chain: ReturnType<typeof compileChain>['chain'],
+    input: readonly StreamRecord[],
+    cuts: readonly number[],
+  ): StreamRecord[] {
+    const out: StreamRecord[] = [];
+    let from = 0;
+    for (const cut of [...cuts.filter((c) => c > 0 && c < input.length), input.length]) {
+      if (cut <= from) continue;
+      out.push(...chain.processBatch(0, 'c0', input.slice(from, cut)));
+      from = cut;
+    }
+    return out;
   }
 });

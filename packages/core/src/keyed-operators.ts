@@ -29,21 +29,23 @@ import type { KeySelector } from './stream-graph.js';
 import { freshCopy } from './operator-specialization.js';
 import { type KeyedStateJson, KeyedStateStore, StateDeclarationError } from './keyed-state.js';
 import { KeyedTimers } from './timer-queue.js';
+import type { KeyedMap, OperatorStateBackend } from './keyed-map.js';
 
 /*
- * Keyed operators: state is a Map from key to value, one per operator (all of a stage's
- * operators run on one thread, so no locking). Checkpoints write the maps out as
+ * Keyed operators: state is a KeyedMap from key to value, one per operator (all of a stage's
+ * operators run on one thread, so no locking): a plain Map on the memory backend, a cached
+ * SQLite table on the disk one (keyed-map.ts). Checkpoints write the maps out as
  * [key, value] pairs, so state values must be JSON values.
  */
 
-function entries(map: Map<string, unknown>, filter: StateFilter | undefined): JsonValue {
+function entries(map: KeyedMap, filter: StateFilter | undefined): JsonValue {
   const out: JsonValue[] = [];
   for (const [k, v] of map)
     if (filter === undefined || filter.key(k)) out.push([k, v as JsonValue]);
   return out;
 }
 
-function fillMap(map: Map<string, unknown>, pairs: JsonValue | undefined, merge: boolean): void {
+function fillMap(map: KeyedMap, pairs: JsonValue | undefined, merge: boolean): void {
   if (!merge) map.clear();
   for (const pair of (pairs ?? []) as [string, JsonValue][]) map.set(pair[0], pair[1]);
 }
@@ -73,7 +75,7 @@ function keyedReducePush(
   op: Operator,
   keySelector: KeySelector,
   fn: (accumulator: unknown, value: unknown) => unknown,
-  state: Map<string, unknown>,
+  state: KeyedMap,
   failures: FailureHandler,
   failed: typeof FAILED,
   out: ScratchRecord,
@@ -113,13 +115,13 @@ function keyedReducePush(
 
 /** keyBy().reduce(): emits the running reduction of the record's key, per record (as Flink). */
 export class KeyedReduceOperator extends Operator {
-  private readonly state = new Map<string, unknown>();
-
   constructor(
     failures: FailureHandler,
     name: string,
     private readonly keySelector: KeySelector,
     private readonly fn: (accumulator: unknown, value: unknown) => unknown,
+    /** A Map by default; the disk backend's map for state larger than memory. */
+    private readonly state: KeyedMap = new Map<string, unknown>(),
   ) {
     super(failures, name);
     this.specializeWith(keyedReducePush);
@@ -153,13 +155,12 @@ export class KeyedReduceOperator extends Operator {
 
 /** keyBy().aggregate(): emits getResult of the key's running accumulator, per record. */
 export class KeyedAggregateOperator extends Operator {
-  private readonly state = new Map<string, unknown>();
-
   constructor(
     failures: FailureHandler,
     name: string,
     private readonly keySelector: KeySelector,
     private readonly fn: AggregateFunction<unknown, unknown, unknown>,
+    private readonly state: KeyedMap = new Map<string, unknown>(),
   ) {
     super(failures, name);
   }
@@ -269,9 +270,10 @@ export class KeyedProcessOperator extends Operator {
     private readonly keySelector: KeySelector,
     private readonly fn: KeyedProcessFunction<unknown, unknown>,
     clock: () => number = Date.now,
+    backend?: OperatorStateBackend,
   ) {
     super(failures, name);
-    const store = (this.store = new KeyedStateStore(failures.stageId, name, clock));
+    const store = (this.store = new KeyedStateStore(failures.stageId, name, clock, backend));
     this.ctx = new KeyedContext(this, store, {
       currentWatermark: () => this.watermark,
       registerEventTimeTimer: (t) => this.eventTimers.register(store.currentKey, t),

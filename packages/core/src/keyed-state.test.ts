@@ -4,10 +4,19 @@
 // checkpoint; renewed on read with OnReadAndWrite; returned once more with
 // ReturnExpiredIfNotCleanedUp). Random operation scripts over several keys, batch splits and
 // clock advances, run through the testkit's transform harness; a restart from a snapshot at any
-// point equals the uninterrupted run.
-import { transformHarness, type TransformHarness } from '@codefeedr/testkit';
+// point equals the uninterrupted run. Every test runs on the memory backend and on the disk
+// backend with a cache of two entries (three keys: every few operations evict to the file and
+// read back from it).
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  transformHarness as openHarness,
+  type TransformHarness,
+  type TransformHarnessOptions,
+} from '@codefeedr/testkit';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTransform } from './component.js';
 import type {
@@ -18,7 +27,33 @@ import type {
 } from './datastream.js';
 import { isCodefeedrError } from './errors.js';
 import { Any } from './message-type.js';
+import type { TransformStage } from './stage.js';
 import type { JsonValue } from './record.js';
+import { DiskStateBackend } from './disk-keyed-map.js';
+import type { StateBackend } from './keyed-map.js';
+
+const diskDir = mkdtempSync(join(tmpdir(), 'cf-keyed-state-'));
+afterAll(() => rmSync(diskDir, { recursive: true, force: true }));
+/** The backend the tests in the current describe block run on (undefined: memory). */
+let backend: StateBackend | undefined;
+const opened: TransformHarness[] = [];
+/** Closes every harness opened so far (their disk files go): after each test and property run. */
+function closeHarnesses(): void {
+  for (const h of opened.splice(0)) h.close();
+}
+afterEach(closeHarnesses);
+
+function transformHarness<In extends readonly unknown[], Out>(
+  stage: TransformStage<In, Out>,
+  options: TransformHarnessOptions = {},
+): TransformHarness<In, Out> {
+  const h = openHarness(stage, {
+    ...options,
+    ...(backend === undefined ? {} : { stateBackend: backend }),
+  });
+  opened.push(h as unknown as TransformHarness);
+  return h;
+}
 
 type Kind = 'value' | 'list' | 'map' | 'reducing' | 'aggregating';
 const KINDS: readonly Kind[] = ['value', 'list', 'map', 'reducing', 'aggregating'];
@@ -329,7 +364,7 @@ function drive(
     else if (step.kind === 'send') out.push(...h.send(step.inputs).map((r) => r.value));
     else {
       expectNoExpiredState(h.snapshot(), ttl, h.now);
-      if (i === restartAt) h = h.restarted();
+      if (i === restartAt) opened.push((h = h.restarted()));
     }
   });
   return out;
@@ -441,15 +476,21 @@ const ttlsArb: fc.Arbitrary<TtlConfigs> = fc.record(
 );
 const stepsArb = fc.array(stepArb, { maxLength: 25 });
 
-describe('keyed state', () => {
+describe.each(['memory', 'disk'] as const)('keyed state on the %s backend', (name) => {
+  beforeAllOf(name);
+
   it('equals a Map-based reference for random operations, keys, TTLs, batch splits and clock advances', () => {
     fc.assert(
       fc.property(ttlsArb, stepsArb, (ttl, steps) => {
-        const h = transformHarness(stateStage(ttl), { now: 1000 });
-        const out = drive(h, steps, ttl);
-        const ref = referenceRun(ttl, steps);
-        expect(out).toEqual(ref);
-        expect(h.deadLetters).toEqual([]);
+        try {
+          const h = transformHarness(stateStage(ttl), { now: 1000 });
+          const out = drive(h, steps, ttl);
+          const ref = referenceRun(ttl, steps);
+          expect(out).toEqual(ref);
+          expect(h.deadLetters).toEqual([]);
+        } finally {
+          closeHarnesses();
+        }
       }),
       { numRuns: 800 },
     );
@@ -464,15 +505,19 @@ describe('keyed state', () => {
           { kind: 'snapshot' },
           ...steps.slice(cut),
         ];
-        const whole = drive(transformHarness(stateStage(ttl), { now: 1000 }), withSnapshot, ttl);
-        const restarted = drive(
-          transformHarness(stateStage(ttl), { now: 1000 }),
-          withSnapshot,
-          ttl,
-          cut,
-        );
-        expect(restarted).toEqual(whole);
-        expect(whole).toEqual(referenceRun(ttl, withSnapshot));
+        try {
+          const whole = drive(transformHarness(stateStage(ttl), { now: 1000 }), withSnapshot, ttl);
+          const restarted = drive(
+            transformHarness(stateStage(ttl), { now: 1000 }),
+            withSnapshot,
+            ttl,
+            cut,
+          );
+          expect(restarted).toEqual(whole);
+          expect(whole).toEqual(referenceRun(ttl, withSnapshot));
+        } finally {
+          closeHarnesses();
+        }
       }),
       { numRuns: 300 },
     );
@@ -579,3 +624,145 @@ describe('keyed state', () => {
     expect(() => h.send([{ key: 'a', ops: [{ s: 'value', op: 'get' }] }])).toThrow(/ttl.ttlMs 0/);
   });
 });
+
+describe("keyed state beyond the disk backend's cache", () => {
+  beforeAllOf('disk');
+
+  it('with more keys than the cache holds, equals the memory backend (evictions read back from the file, snapshots and restores between)', () => {
+    const manyKeys = fc.integer({ min: 0, max: 11 }).map((i) => `key${i}`);
+    const manySteps = fc.array(
+      fc.oneof(
+        {
+          weight: 5,
+          arbitrary: fc.record({
+            kind: fc.constant('send' as const),
+            inputs: fc.array(
+              fc.record({ key: manyKeys, ops: fc.array(opArb, { minLength: 1, maxLength: 3 }) }),
+              { minLength: 1, maxLength: 8 },
+            ),
+          }),
+        },
+        {
+          weight: 1,
+          arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.nat(8) }),
+        },
+        { weight: 1, arbitrary: fc.constant({ kind: 'snapshot' as const }) },
+      ),
+      { maxLength: 30 },
+    );
+    fc.assert(
+      fc.property(ttlsArb, manySteps, fc.nat(), (ttl, steps, at) => {
+        try {
+          const cut = steps.findIndex((step, i) => step.kind === 'snapshot' && i >= at % 30);
+          const onDisk = drive(transformHarness(stateStage(ttl), { now: 1000 }), steps, ttl, cut);
+          backend = undefined;
+          const inMemory = drive(transformHarness(stateStage(ttl), { now: 1000 }), steps, ttl);
+          expect(onDisk).toEqual(inMemory);
+        } finally {
+          backend = new DiskStateBackend({ dir: diskDir, cacheEntries: 2 });
+          closeHarnesses();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a TTL renewal on read and a cleanup at a checkpoint survive the entry leaving the cache', () => {
+    const ttl = (updateType: StateTtlConfig['updateType']): StateTtlConfig => ({
+      ttlMs: 10,
+      updateType,
+      visibility: 'ReturnExpiredIfNotCleanedUp',
+    });
+    // Reads of other keys push `a` out of the two-entry cache of every state.
+    const evictA = ['b', 'c', 'd'].map((key) => ({
+      key,
+      ops: [
+        { s: 'value', op: 'get' },
+        { s: 'list', op: 'get' },
+        { s: 'map', op: 'entries' },
+      ] as Op[],
+    }));
+    const renewed = transformHarness(
+      stateStage({
+        value: ttl('OnReadAndWrite'),
+        list: ttl('OnReadAndWrite'),
+        map: ttl('OnReadAndWrite'),
+      }),
+      { now: 0 },
+    );
+    const write: Op[] = [
+      { s: 'value', op: 'update', v: 1 },
+      { s: 'list', op: 'add', v: 2 },
+      { s: 'map', op: 'put', k: 'x', v: 3 },
+    ];
+    const read: Op[] = [
+      { s: 'value', op: 'get' },
+      { s: 'list', op: 'get' },
+      { s: 'map', op: 'mget', k: 'x' },
+    ];
+    renewed.send([{ key: 'a', ops: write }]);
+    renewed.snapshot(); // written to the file, clean in the cache
+    renewed.advanceTime(6);
+    renewed.send([{ key: 'a', ops: read }, ...evictA]); // renewed to t=6, then evicted
+    renewed.advanceTime(6);
+    renewed.send([{ key: 'a', ops: [...read, ...read] }]); // t=12: alive (expires at 16)
+    expect(renewed.values.at(-1)).toEqual([1, [2], 3, 1, [2], 3]);
+
+    const cleaned = transformHarness(
+      stateStage({ list: ttl('OnCreateAndWrite'), map: ttl('OnCreateAndWrite') }),
+      { now: 0 },
+    );
+    cleaned.send([
+      {
+        key: 'a',
+        ops: [
+          { s: 'list', op: 'add', v: 1 },
+          { s: 'map', op: 'put', k: 'x', v: 1 },
+        ],
+      },
+    ]);
+    cleaned.advanceTime(5);
+    cleaned.send([
+      {
+        key: 'a',
+        ops: [
+          { s: 'list', op: 'add', v: 2 },
+          { s: 'map', op: 'put', k: 'y', v: 2 },
+        ],
+      },
+    ]);
+    cleaned.snapshot();
+    cleaned.advanceTime(6);
+    cleaned.snapshot(); // t=11: removes the first element and entry, keeps the second
+    cleaned.send(evictA);
+    cleaned.send([
+      {
+        key: 'a',
+        ops: [
+          { s: 'list', op: 'get' },
+          { s: 'map', op: 'entries' },
+        ],
+      },
+    ]);
+    // Not returned once more: the checkpoint cleaned them up.
+    expect(cleaned.values.at(-1)).toEqual([[2], [['y', 2]]]);
+  });
+
+  it('closing the harness deletes its database files', () => {
+    const h = transformHarness(stateStage({ map: { ttlMs: 50 } }), { now: 0 });
+    h.send([{ key: 'a', ops: [{ s: 'map', op: 'put', k: 'x', v: 1 }] }]);
+    expect(readdirSync(diskDir).length).toBeGreaterThan(0);
+    closeHarnesses();
+    expect(readdirSync(diskDir)).toEqual([]);
+  });
+});
+
+/** Points `backend` at the describe block's backend while its tests run. */
+function beforeAllOf(name: 'memory' | 'disk'): void {
+  beforeAll(() => {
+    backend = name === 'disk' ? new DiskStateBackend({ dir: diskDir, cacheEntries: 2 }) : undefined;
+  });
+  afterAll(() => {
+    backend = undefined;
+  });
+}

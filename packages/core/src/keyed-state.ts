@@ -12,6 +12,12 @@ import type {
 import { CodefeedrError } from './errors.js';
 import type { StateFilter } from './operators.js';
 import type { JsonValue } from './record.js';
+import {
+  type KeyedMap,
+  type KeyedMapCodec,
+  memoryStateBackend,
+  type OperatorStateBackend,
+} from './keyed-map.js';
 
 /*
  * Keyed state of one keyed process operator (Flink's heap keyed state backend with its TTL
@@ -19,6 +25,9 @@ import type { JsonValue } from './record.js';
  * its value; with TTL each value, list element or map entry is stored as `{ v, t }`, `t`
  * being the processing time it was last written (or read, with OnReadAndWrite). Every
  * operation is synchronous; state values must be JSON values (checkpoints are JSON).
+ * The maps come from the operator's state backend (keyed-map.ts): on the disk backend a
+ * value changed in place must be stored again (`touch`), or the change is lost when the
+ * entry leaves the cache.
  */
 
 /** A state used as two kinds, or checkpointed as another kind than it is declared now. */
@@ -97,11 +106,18 @@ function resolveTtl(config: StateTtlConfig | undefined): Ttl | string | undefine
   );
 }
 
-/** What every state reads: the current key and processing time. */
+/** What every state reads: the current key and processing time, and where its map comes from. */
 interface StateScope {
   readonly currentKey: string;
   readonly now: () => number;
+  readonly backend: OperatorStateBackend;
 }
+
+/** MapState keeps a Map per key: as text, its entries in insertion order. */
+const mapStateCodec: KeyedMapCodec<Map<string, unknown>> = {
+  encode: (inner) => JSON.stringify([...inner]),
+  decode: (text) => new Map(JSON.parse(text) as [string, unknown][]),
+};
 
 function refuseUndefined(kind: StateKind, value: unknown): void {
   if (value === undefined) {
@@ -112,14 +128,28 @@ function refuseUndefined(kind: StateKind, value: unknown): void {
 abstract class KeyedStateBase {
   abstract readonly kind: StateKind;
   /** key -> the state's value for that key (stamped per value, element or entry with TTL). */
-  readonly data = new Map<string, unknown>();
+  readonly data: KeyedMap;
   /** Declared in this operator's lifetime (a restored state is not until its first use). */
   declared = false;
+  /** The map keeps values off the heap: a value changed in place is stored again. */
+  private readonly persistent: boolean;
 
   constructor(
     protected readonly scope: StateScope,
     public ttl: Ttl | undefined,
-  ) {}
+  ) {
+    this.persistent = scope.backend.persistent;
+    this.data = scope.backend.map(this.codec());
+  }
+
+  protected codec(): KeyedMapCodec | undefined {
+    return undefined;
+  }
+
+  /** After changing `stored` (held by `data` under `key`) in place. A no-op in memory. */
+  protected touch(key: string, stored: unknown): void {
+    if (this.persistent) this.data.set(key, stored);
+  }
 
   clear(): void {
     this.data.delete(this.scope.currentKey);
@@ -148,15 +178,16 @@ abstract class KeyedStateBase {
     const out: JsonValue[] = [];
     for (const [key, stored] of this.data) {
       if (filter !== undefined && !filter.key(key)) continue;
-      const json = this.storedToJson(stored, ttl, now);
+      const json = this.storedToJson(key, stored, ttl, now);
       if (json === undefined) this.data.delete(key);
       else out.push([key, json]);
     }
     return out;
   }
 
-  /** One key's data as JSON, without expired values; undefined when nothing is left. */
+  /** One key's data as JSON, without expired values (removed); undefined when nothing is left. */
   protected abstract storedToJson(
+    key: string,
     stored: unknown,
     ttl: Ttl | undefined,
     now: number,
@@ -187,7 +218,10 @@ abstract class SingleValueState extends KeyedStateBase {
       this.data.delete(key);
       return ttl.returnExpired ? s.v : undefined;
     }
-    if (ttl.onRead) s.t = now;
+    if (ttl.onRead) {
+      s.t = now;
+      this.touch(key, s);
+    }
     return s.v;
   }
 
@@ -211,6 +245,7 @@ abstract class SingleValueState extends KeyedStateBase {
   }
 
   protected storedToJson(
+    key: string,
     stored: unknown,
     ttl: Ttl | undefined,
     now: number,
@@ -288,8 +323,10 @@ class ListStateImpl extends KeyedStateBase implements ListState<unknown> {
       out.push(s.v);
       list[kept++] = s;
     }
+    const changed = kept < list.length || ttl.onRead;
     list.length = kept;
     if (kept === 0) this.data.delete(key);
+    else if (changed) this.touch(key, list);
     return out;
   }
 
@@ -319,6 +356,7 @@ class ListStateImpl extends KeyedStateBase implements ListState<unknown> {
       const t = this.scope.now();
       for (const v of values) list.push({ v, t });
     }
+    this.touch(key, list);
   }
 
   protected mapValues(stored: unknown, f: (value: unknown) => unknown): unknown {
@@ -326,6 +364,7 @@ class ListStateImpl extends KeyedStateBase implements ListState<unknown> {
   }
 
   protected storedToJson(
+    key: string,
     stored: unknown,
     ttl: Ttl | undefined,
     now: number,
@@ -334,8 +373,11 @@ class ListStateImpl extends KeyedStateBase implements ListState<unknown> {
     const list = stored as Stamped[];
     let kept = 0;
     for (const s of list) if (!ttl.expired(s, now)) list[kept++] = s;
+    const changed = kept < list.length;
     list.length = kept;
-    return kept === 0 ? undefined : list.map((s) => [s.v as JsonValue, s.t]);
+    if (kept === 0) return undefined;
+    if (changed) this.touch(key, list);
+    return list.map((s) => [s.v as JsonValue, s.t]);
   }
 
   protected storedFromJson(json: JsonValue, stamped: boolean): unknown {
@@ -346,6 +388,10 @@ class ListStateImpl extends KeyedStateBase implements ListState<unknown> {
 
 class MapStateImpl extends KeyedStateBase implements MapState<string, unknown> {
   readonly kind = 'map';
+
+  protected override codec(): KeyedMapCodec {
+    return mapStateCodec as KeyedMapCodec;
+  }
 
   private inner(): Map<string, unknown> | undefined {
     return this.data.get(this.scope.currentKey) as Map<string, unknown> | undefined;
@@ -365,8 +411,14 @@ class MapStateImpl extends KeyedStateBase implements MapState<string, unknown> {
     return s.v;
   }
 
-  private dropIfEmpty(inner: Map<string, unknown>): void {
-    if (inner.size === 0) this.data.delete(this.scope.currentKey);
+  /**
+   * After a read or removal: drops `inner` when empty, else stores it again when it may have
+   * changed (a removal, or a TTL read that expired or renewed entries).
+   */
+  private dropIfEmpty(inner: Map<string, unknown>, changed = this.ttl !== undefined): void {
+    const key = this.scope.currentKey;
+    if (inner.size === 0) this.data.delete(key);
+    else if (changed) this.touch(key, inner);
   }
 
   get(key: string): unknown {
@@ -405,13 +457,13 @@ class MapStateImpl extends KeyedStateBase implements MapState<string, unknown> {
       const t = this.scope.now();
       for (const [k, v] of entries) inner.set(k, { v, t });
     }
+    this.touch(this.scope.currentKey, inner);
   }
 
   remove(key: string): void {
     const inner = this.inner();
     if (inner === undefined) return;
-    inner.delete(key);
-    this.dropIfEmpty(inner);
+    this.dropIfEmpty(inner, inner.delete(key));
   }
 
   /** Visits the visible entries in insertion order until `visit` returns true. */
@@ -461,18 +513,22 @@ class MapStateImpl extends KeyedStateBase implements MapState<string, unknown> {
   }
 
   protected storedToJson(
+    key: string,
     stored: unknown,
     ttl: Ttl | undefined,
     now: number,
   ): JsonValue | undefined {
     const inner = stored as Map<string, unknown>;
+    const before = inner.size;
     const out: JsonValue[] = [];
     for (const [k, v] of inner) {
       if (ttl === undefined) out.push([k, v as JsonValue]);
       else if (ttl.expired(v as Stamped, now)) inner.delete(k);
       else out.push([k, (v as Stamped).v as JsonValue, (v as Stamped).t]);
     }
-    return out.length === 0 ? undefined : out;
+    if (out.length === 0) return undefined;
+    if (inner.size < before) this.touch(key, inner);
+    return out;
   }
 
   protected storedFromJson(json: JsonValue, stamped: boolean): unknown {
@@ -512,6 +568,8 @@ export class KeyedStateStore implements KeyedStateAccess {
     private readonly stageId: string,
     private readonly operator: string,
     readonly now: () => number,
+    /** Where the states keep their maps (the memory backend's Maps by default). */
+    readonly backend: OperatorStateBackend = memoryStateBackend.open(stageId, operator),
   ) {}
 
   state<S>(name: string, options?: StateOptions): ValueState<S> {
@@ -611,7 +669,11 @@ export class KeyedStateStore implements KeyedStateAccess {
     others: Record<string, KeyedStateJson> = {},
     merge = false,
   ): void {
-    if (!merge) this.states.clear();
+    if (!merge) {
+      // A disk map's rows outlive the map object: empty the file of the states dropped.
+      if (this.backend.persistent) for (const state of this.states.values()) state.data.clear();
+      this.states.clear();
+    }
     for (const [name, entries] of Object.entries(values))
       this.restoreOne(name, { kind: 'value', entries }, merge);
     for (const [name, json] of Object.entries(others)) this.restoreOne(name, json, merge);

@@ -16,6 +16,7 @@
 import type { StateFilter } from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { StageContext, TransformStage } from './stage.js';
+import type { StateBackend } from './keyed-map.js';
 
 /** Compiled from a TransformStage's DataStream graph by the dataflow engineer's compileTransform(). */
 export interface OperatorChain<Out = unknown> {
@@ -62,6 +63,8 @@ export interface OperatorChain<Out = unknown> {
   readonly keyed?: boolean;
   /** Current event-time watermark of the chain (for metrics); -Infinity when none yet. Optional. */
   currentWatermark?(): number;
+  /** Releases what the state backend holds (a disk backend's files). Optional; call once, at the end. */
+  close?(): void;
 }
 
 export interface DeadLetterSink {
@@ -76,6 +79,8 @@ export interface CompileOptions {
    * Default `Date.now`; the test kit injects a fake clock.
    */
   clock?: () => number;
+  /** Where keyed operators keep their state (default `memoryStateBackend`). */
+  stateBackend?: StateBackend;
 }
 
 export type CompileTransform = (

@@ -5,6 +5,7 @@ import { Pipeline, type PipelineEdge } from './pipeline.js';
 import { PipelineValidationError } from './pipeline-errors.js';
 import { validateGraph } from './graph-validator.js';
 import type { AnyStage, InputStage, OutputStage, TransformStage } from './stage.js';
+import type { StateBackendChoice } from './disk-keyed-map.js';
 
 /** Per-stage runtime settings; `setStageOptions(stageId, ...)` overrides the defaults. */
 export interface StageOptions {
@@ -27,6 +28,8 @@ export interface StageOptions {
   validationSampleRate?: number;
   /** Records per poll / batch (default: the run's batchSize). */
   batchSize?: number;
+  /** Where this stage keeps its keyed state (default: the run's `stateBackend`). */
+  stateBackend?: StateBackendChoice;
 }
 
 export interface DeadLetterOptions {

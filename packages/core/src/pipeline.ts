@@ -1,6 +1,7 @@
 import type { PipelineDefinition } from './pipeline-builder.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { StateStore } from './state-store.js';
+import type { StateBackendChoice } from './disk-keyed-map.js';
 import type { Logger } from './logger.js';
 import type { PipelineMetricsSnapshot } from './metrics.js';
 import type { CompileTransform } from './operator-chain.js';
@@ -60,6 +61,16 @@ export interface RunOptions {
    * in their checkpoint.
    */
   stateStore?: 'file' | 'buffer' | StateStore;
+  /**
+   * Where transform stages keep their keyed state while they run: `memory` (default; JS Maps)
+   * or `disk` (state larger than memory: a SQLite file per keyed operator under `stateDir`
+   * behind a bounded cache, deleted when the stage closes), or a StateBackend such as
+   * `new DiskStateBackend({ dir, cacheEntries })`. Checkpoints are the same either way. A
+   * stage's own `stateBackend` (setStageOptions) wins.
+   */
+  stateBackend?: StateBackendChoice;
+  /** Directory of the disk backend's files (default the OS temp directory). CLI: --state-dir. */
+  stateDir?: string;
   /** Checkpoint + commit at most this often (default 1000 ms) and always at the end. */
   checkpointIntervalMs?: number;
   /** Records per source poll / consumer poll (default 500). */

@@ -1,6 +1,7 @@
 import type { Buffer } from './buffer.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { StateStore } from './state-store.js';
+import type { StateBackend } from './keyed-map.js';
 import type { DeadLetterQueue } from './dead-letter.js';
 import type { DeadLetterDestination } from './dead-letter-destination.js';
 import type { Logger } from './logger.js';
@@ -43,6 +44,8 @@ export interface RuntimeContext {
   /** True once something failed (as opposed to a graceful stop). */
   failed(): boolean;
   stageOptions(stageId: string): StageOptions;
+  /** Where a stage's keyed operators keep their state (StageOptions, then RunOptions.stateBackend). */
+  stateBackendOf(stageId: string): StateBackend;
   topicOf(stageId: string): string;
   groupOf(stageId: string): string;
   serdeOf(stageId: string): Serde;

@@ -21,6 +21,8 @@ import type { PipelineDefinition } from './pipeline-builder.js';
 import { RunOptionsError, UnknownWorkerStageError } from './run-errors.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { getSerde } from './serde-registry.js';
+import { resolveStateBackend } from './disk-keyed-map.js';
+import type { StateBackend } from './keyed-map.js';
 
 export interface RunHandle {
   readonly metrics: PipelineMetrics;
@@ -54,6 +56,14 @@ export function runPipeline(
     }
     // Serde names are checked before anything starts, so a typo fails fast with the known names.
     for (const stage of def.stages) getSerde(def.stageOptions.get(stage.id)?.serde ?? 'json');
+    // State backends too (a misspelt one fails before anything starts).
+    const runBackend = resolveStateBackend(options.stateBackend, options.stateDir);
+    const stageBackends = new Map<string, StateBackend>();
+    for (const stage of def.stages) {
+      const choice = def.stageOptions.get(stage.id)?.stateBackend;
+      if (choice !== undefined)
+        stageBackends.set(stage.id, resolveStateBackend(choice, options.stateDir));
+    }
 
     const stop = new AbortController();
     let failure: { error: unknown } | undefined;
@@ -143,6 +153,7 @@ export function runPipeline(
         },
         failed: () => failure !== undefined,
         stageOptions,
+        stateBackendOf: (id) => stageBackends.get(id) ?? runBackend,
         topicOf: (id) => stageOptions(id).topic ?? id,
         groupOf: (id) => stageOptions(id).group ?? id,
         serdeOf: (id) => getSerde(stageOptions(id).serde ?? 'json'),

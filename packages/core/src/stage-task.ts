@@ -64,6 +64,7 @@ export class StageTask {
         deadLetter: this.dlq.sink,
         retries: this.ctx.def.deadLetter.retries,
         clock: this.ctx.clock,
+        stateBackend: this.ctx.stateBackendOf(this.stage.id),
       });
     } else this.sink = await this.stage.createSink(sctx);
   }
@@ -188,6 +189,7 @@ export class StageTask {
     try {
       await this.source?.close();
       await this.sink?.close();
+      this.chain?.close?.(); // a disk state backend's files go
     } catch (error) {
       this.ctx.logger.warn('close failed', { stage: this.id, error });
     }

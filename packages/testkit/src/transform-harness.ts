@@ -5,6 +5,7 @@ import {
   type Logger,
   type OutputTag,
   type StageContext,
+  type StateBackend,
   type StreamRecord,
   type TransformComponent,
   type TransformStage,
@@ -29,6 +30,11 @@ export interface TransformHarnessOptions {
   validation?: 'all' | 'off';
   /** State from `snapshot()` of an earlier harness (a restart from a checkpoint). */
   state?: JsonValue;
+  /**
+   * Where keyed operators keep their state (default in memory): pass a `DiskStateBackend` to
+   * test a transform on the disk backend. `close()` deletes its files.
+   */
+  stateBackend?: StateBackend;
   logger?: Logger;
 }
 
@@ -96,10 +102,16 @@ export class TransformHarness<In extends readonly unknown[] = readonly unknown[]
     this.chain = compileTransform(compiled as TransformStage, ctx, {
       clock: () => this.nowMs,
       retries: options.retries ?? 0,
+      ...(options.stateBackend === undefined ? {} : { stateBackend: options.stateBackend }),
       deadLetter: (record, error, attempts, inputIndex) =>
         this.deadLetters.push({ record, error, attempts, inputIndex }),
     });
     if (options.state !== undefined) this.chain.restoreState(options.state);
+  }
+
+  /** Releases the chain's state backend (a disk backend's files); the harness is unusable after. */
+  close(): void {
+    this.chain.close?.();
   }
 
   /** The fake processing-time clock (epoch ms). */

@@ -17,6 +17,8 @@ interface RunOptions {
   stage?: string;
   instance?: string;
   stateStore?: 'file' | 'buffer';
+  stateBackend?: 'memory' | 'disk';
+  stateDir?: string;
   checkpointDir?: string;
   set: string[];
   metricsPort?: string;
@@ -119,6 +121,16 @@ export function registerRunCommand(program: Command, context: CommandContext): v
         "where keyed state lives, per input partition so it follows a partition to another worker: file (under --checkpoint-dir, the default with it) or buffer (the buffer's own servers, e.g. Redis: shared across machines)",
       ).choices(['file', 'buffer']),
     )
+    .addOption(
+      new Option(
+        '--state-backend <backend>',
+        'where keyed state lives while the run holds it: memory (default) or disk (state larger than memory: a SQLite file per keyed operator, deleted at the end; checkpoints are the same)',
+      ).choices(['memory', 'disk']),
+    )
+    .option(
+      '--state-dir <dir>',
+      'with --state-backend disk: the folder of its files (default the system temp folder)',
+    )
     .option(
       '--set <key=value...>',
       'override config: stageId.key=value (pipeline file) or key=value (prebuilt)',
@@ -164,6 +176,14 @@ export function registerRunCommand(program: Command, context: CommandContext): v
           options.checkpointDir === undefined
             ? undefined
             : checkFolderOption('--checkpoint-dir', out.io.cwd, options.checkpointDir);
+        const stateDir =
+          options.stateDir === undefined
+            ? undefined
+            : checkFolderOption('--state-dir', out.io.cwd, options.stateDir);
+        if (stateDir !== undefined && options.stateBackend !== 'disk')
+          throw new UsageError(
+            '--state-dir is for --state-backend disk: add it, or drop --state-dir',
+          );
         const { pipeline } = await openPipeline(out.io.cwd, target, out.io.env, options.set);
         if (out.json) refuseStdoutStages(pipeline, options.stage);
         const report = new DeadLetterReport(pipeline);
@@ -188,6 +208,8 @@ export function registerRunCommand(program: Command, context: CommandContext): v
           ...(options.instance !== undefined ? { instance: options.instance } : {}),
           ...(checkpointDir !== undefined ? { checkpointDir } : {}),
           ...(options.stateStore !== undefined ? { stateStore: options.stateStore } : {}),
+          ...(options.stateBackend !== undefined ? { stateBackend: options.stateBackend } : {}),
+          ...(stateDir !== undefined ? { stateDir } : {}),
           handleSignals: true,
           // The CLI prints the run's error itself once the run has stopped (once, not twice).
           logFailure: false,
