@@ -1,5 +1,6 @@
 import { redactText, z } from '@codefeedr/core';
 import kafkajs from 'kafkajs';
+import { clampKafkajsThrottleTimer } from './kafkajs-request-queue.js';
 import type {
   Kafka as KafkaClient,
   KafkaConfig,
@@ -111,6 +112,7 @@ function kafkaConfigOf(
 
 /** A kafkajs client for the given settings; its logs go through the redacting log creator. */
 export function createKafkaClient(config: KafkaClientConfig, clientIdSuffix?: string): KafkaClient {
+  clampKafkajsThrottleTimer();
   return new Kafka(kafkaConfigOf(config, clientIdSuffix));
 }
 
@@ -223,6 +225,7 @@ const PROBE_RETRY: RetryOptions = { retries: 2, initialRetryTime: 100, maxRetryT
  * and the addresses, before any stage has run.
  */
 export async function probeKafka(config: KafkaClientConfig, owner: string): Promise<void> {
+  clampKafkajsThrottleTimer();
   const client = new Kafka({
     ...kafkaConfigOf(config, 'probe', PROBE_RETRY),
     logLevel: logLevel.NOTHING,

@@ -167,6 +167,40 @@ describe('KafkaStateStore', () => {
     });
   });
 
+  it('exactly-once: a partition assigned back to its last writer right after a commit loads that commit', async () => {
+    // A commit returns before Kafka writes its markers; a read right after it could stop at a
+    // last stable offset before the commit and hand back the state before it (the worker then
+    // reprocessed those records and fired their windows twice). Commit, then load at once, in
+    // a loop: every load must return the version just committed.
+    const p = pipeline();
+    const buffer = new KafkaBuffer(
+      kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing', transactionalIdPrefix: run }),
+    );
+    buffers.push(buffer);
+    const store = (await buffer.stateStore()) as KafkaStateStore;
+    const writer = `${p}-w`;
+    const producer = await buffer.producer({ clientId: writer, transactional: true });
+    const commit = async (...writes: StateWrite[]) => {
+      const tx = await producer.beginTransaction!();
+      for (const w of writes) await tx.send(w.topic, w.messages);
+      await tx.commit();
+    };
+    let loaded = await store.transactions.load(p, 'stage', 0, writer);
+    await commit(loaded.claim);
+    for (let version = 1; version <= 12; version++) {
+      const next =
+        version === 1 ? shard(1, 'v1') : { ...shard(version, `v${version}`), changedKeys: ['k'] };
+      await commit(await store.transactions.write(p, 'stage', 0, next, writer));
+      store.transactions.committed(p, 'stage', 0, next);
+      // Revoked and assigned back to the same worker: it loads again as the same writer.
+      loaded = await store.transactions.load(p, 'stage', 0, writer);
+      const got = loaded.shard?.deltas?.at(-1) ?? loaded.shard;
+      expect(got?.version).toBe(version);
+      expect(got?.state).toBe(`v${version}`);
+      await commit(loaded.claim);
+    }
+  });
+
   it('round-trips a shard of about 5 MB', async () => {
     const store = await worker();
     const p = pipeline();

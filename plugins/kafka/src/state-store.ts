@@ -80,6 +80,10 @@ interface Changelog {
 
 const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '_');
 
+/** The version a loaded shard stands at: its last delta's, else its own (0: nothing stored). */
+const versionOf = (shard: StateShard | undefined): number =>
+  (shard?.deltas?.at(-1) ?? shard)?.version ?? 0;
+
 /**
  * Partition state shards in Kafka, as Kafka Streams keeps a store's changelog: one compacted
  * topic per stage, `<pipeline>.<stage>.state`, whose partition p holds the state of input
@@ -111,10 +115,20 @@ export class KafkaStateStore implements StateStore {
     write: (pipeline, stage, partition, shard, writer) =>
       this.writeFor(pipeline, stage, partition, shard, writer),
     committed: (pipeline, stage, partition, shard) => {
-      const ownership = this.owned.get(this.transactionalIdOf(pipeline, stage, partition));
+      const id = this.transactionalIdOf(pipeline, stage, partition);
+      const ownership = this.owned.get(id);
       if (ownership !== undefined) this.advance(ownership, shard);
+      this.committedByMe.set(id, Math.max(this.committedByMe.get(id) ?? 0, shard.version));
     },
   };
+  /**
+   * Exactly-once: the newest version of each partition's shard this store's writer committed.
+   * A commit returns before Kafka has written its markers, so a read right after it (the
+   * partition revoked and assigned back to this worker) can stop at a last stable offset
+   * before the commit and return the state as it was before: that worker would process the
+   * records after it again and fire their windows twice. A load re-reads until it has this.
+   */
+  private readonly committedByMe = new Map<string, number>();
   private readonly owned = new Map<string, Ownership>();
   /** Partitions whose producer was fenced: no save until a load takes the partition again. */
   private readonly fenced = new Map<string, number>();
@@ -233,7 +247,20 @@ export class KafkaStateStore implements StateStore {
       if (end !== undefined && BigInt(end) > changelog.end)
         changelog = await this.readChangelog(topic, partition);
     }
-    const shard = this.own(id, undefined, this.shardOf(changelog, topic, partition));
+    let shard = this.shardOf(changelog, topic, partition);
+    const mine = this.committedByMe.get(id);
+    if (mine !== undefined && versionOf(shard) < mine) {
+      // Our own last commit is not stable yet (its markers are being written): read again
+      // until it is. Each read is a group join and a fetch, so this is no busy loop.
+      const deadline = Date.now() + this.context.loadTimeoutMs;
+      while (versionOf(shard) < mine) {
+        if (Date.now() > deadline)
+          throw new KafkaStateLoadTimeoutError(topic, partition, this.context.loadTimeoutMs);
+        changelog = await this.readChangelog(topic, partition);
+        shard = this.shardOf(changelog, topic, partition);
+      }
+    }
+    shard = this.own(id, undefined, shard);
     await this.ensurePartition(topic, partition);
     const claim = { writer: self, at: Date.now() };
     return {
@@ -305,10 +332,9 @@ export class KafkaStateStore implements StateStore {
     producer: Producer | undefined,
     shard: StateShard | undefined,
   ): StateShard | undefined {
-    const last = shard?.deltas?.at(-1) ?? shard;
     this.owned.set(id, {
       producer,
-      version: last?.version ?? 0,
+      version: versionOf(shard),
       deltas: shard?.deltas?.length ?? 0,
     });
     this.fenced.delete(id);
