@@ -13,7 +13,7 @@
 //   Redis and Kafka: CODEFEEDR_REDIS_URL / CODEFEEDR_KAFKA_BROKERS, else the services harness's
 //   (npm run services:up).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as CoreModule from '@codefeedr/core';
@@ -164,9 +164,11 @@ if (process.argv[2] === '--hold') {
   const seconds = (performance.now() - started) / 1000;
   chain.close?.();
   rmSync(diskDir, { recursive: true, force: true });
-  console.log(
-    JSON.stringify({ rssMb: Math.round(process.resourceUsage().maxRSS / 1024), seconds }),
-  );
+  // VmHWM, not resourceUsage().maxRSS: Linux carries the parent's peak over fork and exec into
+  // maxRSS, so a child of this (large) bench process never reported less than the parent held.
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  const peakKb = hwm === null ? process.resourceUsage().maxRSS : Number(hwm[1]);
+  console.log(JSON.stringify({ rssMb: Math.round(peakKb / 1024), seconds }));
   process.exit(0);
 }
 
