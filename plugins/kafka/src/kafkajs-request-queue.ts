@@ -23,10 +23,9 @@ export function clampKafkajsThrottleTimer(): void {
   patched = true;
   let RequestQueue: { prototype: RequestQueuePrototype } | undefined;
   try {
-    // Resolved from kafkajs's own entry, so it is the copy the plugin uses.
+    // The copy the plugin imports (kafkajs has no `exports` map, so its files resolve).
     const require = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
-    const entry = require.resolve('kafkajs');
-    RequestQueue = createRequire(entry)('./src/network/requestQueue/index.js') as {
+    RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as {
       prototype: RequestQueuePrototype;
     };
   } catch {

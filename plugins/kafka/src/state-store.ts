@@ -248,17 +248,15 @@ export class KafkaStateStore implements StateStore {
         changelog = await this.readChangelog(topic, partition);
     }
     let shard = this.shardOf(changelog, topic, partition);
-    const mine = this.committedByMe.get(id);
-    if (mine !== undefined && versionOf(shard) < mine) {
-      // Our own last commit is not stable yet (its markers are being written): read again
-      // until it is. Each read is a group join and a fetch, so this is no busy loop.
-      const deadline = Date.now() + this.context.loadTimeoutMs;
-      while (versionOf(shard) < mine) {
-        if (Date.now() > deadline)
-          throw new KafkaStateLoadTimeoutError(topic, partition, this.context.loadTimeoutMs);
-        changelog = await this.readChangelog(topic, partition);
-        shard = this.shardOf(changelog, topic, partition);
-      }
+    // Our own last commit may not be stable yet (its markers are being written): read again
+    // until it is. Each read is a group join and a fetch, so this is no busy loop.
+    const mine = this.committedByMe.get(id) ?? 0;
+    const deadline = Date.now() + this.context.loadTimeoutMs;
+    while (versionOf(shard) < mine) {
+      if (Date.now() > deadline)
+        throw new KafkaStateLoadTimeoutError(topic, partition, this.context.loadTimeoutMs);
+      changelog = await this.readChangelog(topic, partition);
+      shard = this.shardOf(changelog, topic, partition);
     }
     shard = this.own(id, undefined, shard);
     await this.ensurePartition(topic, partition);
