@@ -18,7 +18,7 @@ import { RunOptionsError } from './run-errors.js';
 import { StageTask } from './stage-task.js';
 import { PartitionStateShards } from './state-shards.js';
 import type { StateWrite } from './state-store.js';
-import { isCodefeedrError } from './errors.js';
+import { isCodefeedrError, isRetryable } from './errors.js';
 
 /**
  * `local` mode (every stage) and `worker` mode (one stage): each stage's task reads its
@@ -185,6 +185,8 @@ class ConsumerUnit extends BufferUnit {
   private shards: PartitionStateShards | undefined;
   /** The partitions last given to `shards`. */
   private shardAssignment: string | undefined;
+  /** Exactly-once: transactions aborted in a row by a transient failure (see fencedRecovers). */
+  private transientAborts = 0;
 
   constructor(ctx: RuntimeContext, task: StageTask) {
     super(ctx, task);
@@ -301,6 +303,7 @@ class ConsumerUnit extends BufferUnit {
         task.onTick(this.ctx.clock());
       }
       if (!(await this.fencedRecovers(() => this.emit(messages.length > 0)))) continue;
+      this.transientAborts = 0;
       if (messages.length > 0) task.metrics.observeBatch(performance.now() - started);
       task.metrics.consumerLag = consumer.lag?.() ?? null;
 
@@ -408,16 +411,31 @@ class ConsumerUnit extends BufferUnit {
       return true;
     } catch (error) {
       const consumer = this.consumer!;
+      const chain = this.task.chain;
+      const fenced = isFenced(error);
+      // A transient failure inside a transaction (the coordinator still finishing the last
+      // commit, a leader moving) aborted it: redone from the committed state as a fence is,
+      // a bounded number of times in a row.
+      const transient =
+        !fenced && isRetryable(error) && this.transientAborts < this.task.retry.retries;
       if (
         this.shards === undefined ||
         !this.exactlyOnce ||
         consumer.rewind === undefined ||
-        !isFenced(error)
+        chain?.reset === undefined ||
+        !(fenced || transient)
       )
         throw error;
+      if (transient) this.transientAborts++;
       this.ctx.logger.warn(
-        'another worker took over a partition this one wrote last and fenced its transactions; reloading the state of every partition and going on from the committed positions',
-        { stage: this.task.id, partitions: this.shards.owned() },
+        fenced
+          ? 'another worker took over a partition this one wrote last and fenced its transactions; reloading the state of every partition and going on from the committed positions'
+          : 'a transaction failed and was aborted; reloading the state of every partition and going on from the committed positions',
+        {
+          stage: this.task.id,
+          partitions: this.shards.owned(),
+          ...(transient ? { attempt: this.transientAborts, error } : {}),
+        },
       );
       // Everything since the last commit is redone: outputs and dead letters not yet sent go.
       this.output?.take();
@@ -425,7 +443,14 @@ class ConsumerUnit extends BufferUnit {
       await this.producer?.close().catch(() => undefined);
       this.producer = await this.openProducer();
       await this.shards.reassign(new Set());
+      // From here as a restarted worker: a new chain (what the aborted batches fired, and the
+      // watermarks they advanced, go too) with this worker's own checkpoint, then each
+      // partition's committed state as the next poll reloads it, and channels assigned anew.
+      chain.reset();
+      const cp = await this.checkpoints.load();
+      await this.task.restore(undefined, cp?.state[this.task.id]);
       this.shardAssignment = undefined;
+      this.assignedChannels = undefined;
       await consumer.rewind();
       return false;
     }

@@ -94,6 +94,8 @@ class CompiledChain implements OperatorChain {
   private readonly stateBackend: StateBackend;
   /** One per keyed operator: closed with the chain. */
   private readonly backends: OperatorStateBackend[] = [];
+  /** The state of the chain as built: what `reset` goes back to. */
+  private initialState: JsonValue = null;
 
   constructor(
     private readonly graph: StreamGraph,
@@ -177,6 +179,7 @@ class CompiledChain implements OperatorChain {
     }
     for (const op of this.operators.values()) op.specialize();
     this.collector.specialize();
+    this.initialState = this.snapshotState();
     // Each input gets its own copy of the batch loop, entering straight at the source's children.
     this.loops = this.heads.map((head) =>
       head === undefined
@@ -351,6 +354,18 @@ class CompiledChain implements OperatorChain {
       const ids = [...this.operators.keys()].sort((a, b) => a - b);
       for (const id of ids) this.operators.get(id)!.fireDue();
     }
+  }
+
+  reset(): void {
+    this.restoreState(this.initialState);
+    // Stateless operators keep the last watermark they forwarded too: one left where an aborted
+    // batch moved it would swallow the watermarks of the batches redone.
+    for (const op of this.operators.values()) {
+      op.watermark = -Infinity;
+      op.idle = false;
+    }
+    this.collector.take();
+    this.collector.watermark = -Infinity;
   }
 
   dropState(filter: StateFilter): void {

@@ -57,6 +57,12 @@ export interface OperatorChain<Out = unknown> {
    * save only those keys. Optional: a chain without it is checkpointed whole.
    */
   trackChangedKeys?(): Set<string>;
+  /**
+   * Back to the chain as built: no keys, no channels, every watermark at -inf, nothing fired and
+   * not yet returned. A worker whose transaction was aborted redoes its batches from the
+   * committed state, as a restarted worker would. Optional: without it such a worker fails.
+   */
+  reset?(): void;
   /** Forgets the keys and channels `filter` keeps (a shard handed to another worker). Optional. */
   dropState?(filter: StateFilter): void;
   /** True when an operator keeps state per key (keyed state, timers, windows): it is sharded. */

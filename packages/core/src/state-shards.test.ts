@@ -9,8 +9,10 @@ import type { BufferConsumer, ConsumerOptions, TopicPartition } from './buffer.j
 import { MemoryBuffer } from './memory-buffer.js';
 import { defineMessageType } from './message-type.js';
 import { PipelineBuilder } from './pipeline-builder.js';
+import type { OperatorChain } from './operator-chain.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { Source } from './source.js';
+import { PartitionStateShards } from './state-shards.js';
 import {
   FileStateStore,
   StateFencedError,
@@ -333,5 +335,48 @@ describe('partition state shards', () => {
     await expect(store.save('p', 's', 0, shard(4))).rejects.toThrow(/version 2, not 3/);
     expect((await store.load('p', 's', 0))?.positions).toEqual({ 'topic/0': '2' });
     expect(await store.load('p', 's', 1)).toBeUndefined();
+  });
+});
+
+describe('PartitionStateShards positions', () => {
+  let dir: string;
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  /** A chain holding one opaque value: enough to load, save and compare shards. */
+  const chain = (): OperatorChain => ({
+    processBatch: () => [],
+    tick: () => [],
+    finish: () => [],
+    snapshotState: () => 'state',
+    restoreState: () => undefined,
+    dropState: () => undefined,
+  });
+
+  it('a shard saved while the consumer is still behind the restored state keeps the restored positions', async () => {
+    // The last owner saved version 1 (state through offset 100 of topic/0) and died before it
+    // committed its offsets, so this worker's consumer starts at the older commit and skips
+    // up to 100. Saving the consumer's 50 (or nothing, before its first fetch) would tell the
+    // next owner that records 50..99 are not in the state: it would count them twice.
+    dir = await mkdtemp(join(tmpdir(), 'cf-shards-positions-'));
+    const store = new FileStateStore(dir);
+    await store.save('p', 's', 0, {
+      version: 1,
+      takenAt: 0,
+      positions: { 'topic/0': '100' },
+      state: 'state',
+    });
+    const shards = new PartitionStateShards(store, 'p', 's', 1, chain(), silentLogger);
+    await shards.reassign(new Set([0]));
+    expect(shards.skip.stored('topic/0', '99')).toBe(true);
+    await shards.save({});
+    expect((await store.load('p', 's', 0))?.positions).toEqual({ 'topic/0': '100' });
+    await shards.save({ 'topic/0': '50' });
+    expect((await store.load('p', 's', 0))?.positions).toEqual({ 'topic/0': '100' });
+    await shards.save({ 'topic/0': '140', 'other/0': '7' });
+    expect((await store.load('p', 's', 0))?.positions).toEqual({
+      'topic/0': '140',
+      'other/0': '7',
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { SinkPositions } from './buffer-edge.js';
+import { compareOffsets, SinkPositions } from './buffer-edge.js';
 import type { Logger } from './logger.js';
 import { murmur2Partition } from './murmur2.js';
 import type { OperatorChain } from './operator-chain.js';
@@ -201,9 +201,7 @@ export class PartitionStateShards {
     const changedBy = this.changedByPartition();
     const next: NextShard[] = [];
     for (const [p, version] of [...this.versions]) {
-      const own: Record<string, string> = {};
-      for (const [channel, offset] of Object.entries(positions))
-        if (partitionOfChannel(channel) === p) own[channel] = offset;
+      const own = this.reflectedPositions(p, positions);
       const deltas = this.deltasSinceWhole.get(p) ?? WHOLE_SAVE_EVERY;
       const shard: StateShard = { version: version + 1, takenAt, positions: own, state: null };
       if (changedBy !== undefined && deltas < WHOLE_SAVE_EVERY) {
@@ -220,6 +218,29 @@ export class PartitionStateShards {
       next.push({ partition: p, shard, deltasBefore: deltas });
     }
     return next;
+  }
+
+  /**
+   * The positions partition `p`'s state reflects: the consumer's, or the restored shard's where
+   * that is further. A consumer can start behind its state (the last owner saved the shard, then
+   * died before committing the offsets) and skips what the state holds (`skip`); until it has
+   * read past the shard's positions, saving its own would tell the next owner to count those
+   * records again. A channel the consumer has no position for yet keeps the restored one.
+   */
+  private reflectedPositions(
+    p: number,
+    positions: Readonly<Record<string, string>>,
+  ): Record<string, string> {
+    const own: Record<string, string> = {};
+    for (const [channel, offset] of Object.entries(this.restoredPositions))
+      if (partitionOfChannel(channel) === p) own[channel] = offset;
+    for (const [channel, offset] of Object.entries(positions)) {
+      if (partitionOfChannel(channel) !== p) continue;
+      const restored = own[channel];
+      if (restored === undefined || (compareOffsets(offset, restored) ?? 1) > 0)
+        own[channel] = offset;
+    }
+    return own;
   }
 
   /** `next` is stored: it is the version this worker holds. */

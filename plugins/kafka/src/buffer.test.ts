@@ -108,3 +108,49 @@ describe('KafkaBuffer transactions', () => {
     }
   }, 60_000);
 });
+
+describe('KafkaBuffer record batches', () => {
+  it.each([false, true])(
+    'sends many small records with keys and headers to one partition (transactional: %s)',
+    async (transactional) => {
+      // Chunks counted only values: 20,000 records of 40-byte values (800 KB) are one chunk,
+      // but with their keys, headers and per-record framing one partition's batch is over
+      // 2 MB, which the broker refuses whole (MESSAGE_TOO_LARGE) and the stage died.
+      const buffer = new KafkaBuffer(
+        kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }),
+      );
+      const topic = `cf-kafka-small-records-${transactional}-${run}`;
+      try {
+        await buffer.admin.ensureTopic({ name: topic, partitions: 1 });
+        const producer = await buffer.producer({
+          clientId: `small-records-${transactional}-${run}`,
+          transactional,
+        });
+        const messages = Array.from({ length: 20_000 }, (_, i) => ({
+          key: `key-${String(i).padStart(6, '0')}`,
+          value: randomBytes(40),
+          timestamp: i,
+          headers: { 'codefeedr-test-header': `value-${String(i).padStart(20, '0')}` },
+        }));
+        if (transactional) {
+          const tx = await producer.beginTransaction!();
+          await tx.send(topic, messages);
+          await tx.commit();
+        } else await producer.send(topic, messages);
+        await producer.close();
+        const consumer = await buffer.consumer({
+          group: `small-records-${transactional}-${run}`,
+          topics: [topic],
+        });
+        const got: string[] = [];
+        for (let polls = 0; got.length < messages.length && polls < 400; polls++)
+          for (const m of await consumer.poll(5_000, 200)) got.push(m.key ?? '');
+        await consumer.close();
+        expect(got).toEqual(messages.map((m) => m.key));
+      } finally {
+        await buffer.close();
+      }
+    },
+    60_000,
+  );
+});

@@ -51,7 +51,7 @@ export class KafkaBufferProducer implements BufferProducer {
     const next = this.tail.then(async () => {
       const partitions = await this.settings.prepareTopic(topic);
       const { acks, compression } = this.settings;
-      // One request per ~900 KB of values: a batch of large records would exceed the broker's
+      // One request per ~900 KB of records: a bigger batch would exceed the broker's
       // message.max.bytes (1 MiB by default) as one record batch and be refused whole.
       for (const chunk of byteChunks(toKafkaMessages(messages, partitions, this.spread))) {
         await sendCompletely(topic, chunk, acks, (batch) =>
@@ -145,14 +145,42 @@ class KafkaBufferTransaction implements BufferTransaction {
 }
 
 const CHUNK_BYTES = 900_000;
+/** A Kafka v2 record's framing at most (length, attributes, deltas, key/value lengths, header count). */
+const RECORD_FRAMING_BYTES = 40;
+/** A record header's framing at most (its key and value lengths). */
+const HEADER_FRAMING_BYTES = 10;
 
-/** Consecutive runs of `messages` whose values add up to at most CHUNK_BYTES (at least one each). */
+const byteLength = (data: string | Buffer | Uint8Array | null | undefined): number =>
+  data == null ? 0 : typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+
+/**
+ * A record's size in its record batch, at most: its value, key and headers with their framing.
+ * The broker bounds a partition's batch (message.max.bytes), and with small records the keys,
+ * headers and framing can outweigh the values.
+ */
+function recordBytes(m: Message): number {
+  let bytes = RECORD_FRAMING_BYTES + byteLength(m.value as Buffer | null) + byteLength(m.key);
+  if (m.headers !== undefined)
+    for (const name in m.headers) {
+      bytes += HEADER_FRAMING_BYTES + Buffer.byteLength(name);
+      const value = m.headers[name];
+      if (Array.isArray(value))
+        for (const v of value) bytes += HEADER_FRAMING_BYTES + byteLength(v);
+      else bytes += byteLength(value as string | Buffer | undefined);
+    }
+  return bytes;
+}
+
+/**
+ * Consecutive runs of `messages` whose records add up to at most CHUNK_BYTES (at least one
+ * each), so no partition's record batch in one request is over the broker's 1 MiB default.
+ */
 function byteChunks(messages: Message[]): Message[][] {
   const chunks: Message[][] = [];
   let current: Message[] = [];
   let bytes = 0;
   for (const m of messages) {
-    const size = (m.value as Uint8Array | null)?.length ?? 0;
+    const size = recordBytes(m);
     if (current.length > 0 && bytes + size > CHUNK_BYTES) {
       chunks.push(current);
       current = [];
