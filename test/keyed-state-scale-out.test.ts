@@ -24,14 +24,14 @@ const runId = randomBytes(4).toString('hex');
 const dir = join(import.meta.dirname, '..', '.tmp', `keyed-scale-out-${runId}`);
 const PARTITIONS = 6;
 const KEYS = 1_000;
-const CHUNKS = 9;
-const PER_CHUNK = 6_000; // 54,000 records
-const STEP_MS = 10; // event time between records: 54,000 records span 9 minutes
+const CHUNKS = 10;
+const PER_CHUNK = 20_000; // 200,000 records
+const STEP_MS = 3; // event time between records: 200,000 records span 10 minutes
 const T0 = Date.UTC(2026, 0, 1);
 const WINDOW_MS = 60_000;
 type Variant = { store: 'redis' | 'kafka'; guarantee: 'at-least-once' | 'exactly-once' };
 const idsOf = (variant: Variant) => {
-  const run = `${variant.store}-${runId}`;
+  const run = `${variant.store}-${variant.guarantee === 'exactly-once' ? 'eos' : 'alo'}-${runId}`;
   return {
     pipeline: `keyed-${run}`,
     numbers: `keyed-numbers-${run}`,
@@ -55,6 +55,7 @@ const idsOf = (variant: Variant) => {
 // CONCURRENT_TRANSACTIONS killed a worker (the transaction is redone, as after a fence).
 const variants: Variant[] = [
   { store: 'redis', guarantee: 'at-least-once' },
+  { store: 'kafka', guarantee: 'at-least-once' },
   { store: 'kafka', guarantee: 'exactly-once' },
 ];
 
@@ -173,7 +174,7 @@ describe.each(variants)(
         '..',
         '.tmp',
         `keyed-scale-out-${runId}`,
-        variant.store,
+        `${variant.store}-${variant.guarantee}`,
       );
       mkdirSync(dir, { recursive: true });
       const script = join(dir, 'worker.ts');
