@@ -7,16 +7,6 @@
 import { kafkaCluster } from './kafka.ts';
 import { down, forEachService, servicesByName, type Outcome } from './index.ts';
 
-// kafkajs 2.2.4 sometimes arms a timer with a negative delay (its throttle bookkeeping
-// starts at -1); Node 24 warns about it on every status probe. Harmless: keep it out of
-// the CLI output, pass every other warning through.
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {
-  const name = warning instanceof Error ? warning.name : typeof rest[0] === 'string' ? rest[0] : '';
-  if (name === 'TimeoutNegativeWarning') return;
-  (emitWarning as (w: string | Error, ...r: unknown[]) => void)(warning, ...rest);
-}) as typeof process.emitWarning;
-
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
