@@ -277,6 +277,9 @@ class ConsumerUnit extends BufferUnit {
         if (this.ctx.signal.aborted && !this.ctx.failed()) break;
         throw error;
       }
+      // Where this poll leaves each partition, read before anything awaits: a rebalance that
+      // revokes a partition makes the consumer forget its position.
+      const polled = consumer.positions();
       const started = performance.now();
       // A partition that came loads its state before any of its records is processed.
       if (this.shards !== undefined) {
@@ -298,6 +301,7 @@ class ConsumerUnit extends BufferUnit {
           messages,
           this.sinkPositions ?? this.shards?.skip,
         );
+      this.shards?.observe(polled);
       if (task.chain !== undefined && Date.now() - this.lastTick >= this.ctx.tickIntervalMs) {
         this.lastTick = Date.now();
         task.onTick(this.ctx.clock());
@@ -503,7 +507,7 @@ class ConsumerUnit extends BufferUnit {
       }
       const positions = this.positionsRecord();
       // The partitions' state, with the positions it reflects, commits with the offsets.
-      const shards = await this.shards?.prepare(positions);
+      const shards = await this.shards?.prepare(this.shardPositions());
       for (const write of shards?.writes ?? []) await tx.send(write.topic, write.messages);
       await tx.sendOffsets(this.group, this.commitPositions());
       await this.checkpoints.save(positions, this.stateRecord(), this.watermarks());
@@ -523,6 +527,15 @@ class ConsumerUnit extends BufferUnit {
   private positionsRecord(): Record<string, string> {
     return Object.fromEntries(
       this.commitPositions().map((p) => [channelOf(p.topic, p.partition), p.offset]),
+    );
+  }
+
+  /** What each owned partition's state reflects, never past the first end marker (as commits). */
+  private shardPositions(): Record<string, string> {
+    return Object.fromEntries(
+      this.ends
+        .clamp(this.shards!.reflectedPositions())
+        .map((p) => [channelOf(p.topic, p.partition), p.offset]),
     );
   }
 
@@ -553,7 +566,7 @@ class ConsumerUnit extends BufferUnit {
     await this.checkpoints.save(byChannel, state, this.watermarks());
     // Each partition's state with the positions it reflects, before those are committed
     // (exactly-once: it went in each batch's transaction).
-    if (!this.exactlyOnce) await this.shards?.save(byChannel);
+    if (!this.exactlyOnce) await this.shards?.save(this.shardPositions());
     // Exactly-once: offsets already went through each batch's transaction.
     if (positions.length > 0 && !this.exactlyOnce) {
       const consumer = this.consumer!;

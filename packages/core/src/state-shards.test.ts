@@ -353,11 +353,12 @@ describe('PartitionStateShards positions', () => {
     dropState: () => undefined,
   });
 
-  it('a shard saved while the consumer is still behind the restored state keeps the restored positions', async () => {
+  it('the positions saved with a shard are what its state reflects, whatever the consumer reports', async () => {
     // The last owner saved version 1 (state through offset 100 of topic/0) and died before it
     // committed its offsets, so this worker's consumer starts at the older commit and skips
-    // up to 100. Saving the consumer's 50 (or nothing, before its first fetch) would tell the
-    // next owner that records 50..99 are not in the state: it would count them twice.
+    // up to 100; and a consumer forgets a partition's position when the group revokes it,
+    // before the worker's last save of that shard. Positions behind the state would make the
+    // next owner count those records again.
     dir = await mkdtemp(join(tmpdir(), 'cf-shards-positions-'));
     const store = new FileStateStore(dir);
     await store.save('p', 's', 0, {
@@ -366,17 +367,30 @@ describe('PartitionStateShards positions', () => {
       positions: { 'topic/0': '100' },
       state: 'state',
     });
-    const shards = new PartitionStateShards(store, 'p', 's', 1, chain(), silentLogger);
+    const shards = new PartitionStateShards(store, 'p', 's', 2, chain(), silentLogger);
     await shards.reassign(new Set([0]));
     expect(shards.skip.stored('topic/0', '99')).toBe(true);
-    await shards.save({});
-    expect((await store.load('p', 's', 0))?.positions).toEqual({ 'topic/0': '100' });
-    await shards.save({ 'topic/0': '50' });
-    expect((await store.load('p', 's', 0))?.positions).toEqual({ 'topic/0': '100' });
-    await shards.save({ 'topic/0': '140', 'other/0': '7' });
-    expect((await store.load('p', 's', 0))?.positions).toEqual({
-      'topic/0': '140',
-      'other/0': '7',
-    });
+    const saved = async () => (await store.load('p', 's', 0))?.positions;
+    const save = () =>
+      shards.save(
+        Object.fromEntries(
+          shards.reflectedPositions().map((p) => [`${p.topic}/${p.partition}`, p.offset]),
+        ),
+      );
+    await save(); // before the consumer's first fetch
+    expect(await saved()).toEqual({ 'topic/0': '100' });
+    shards.observe([{ topic: 'topic', partition: 0, offset: '50' }]); // still skipping
+    await save();
+    expect(await saved()).toEqual({ 'topic/0': '100' });
+    shards.observe([
+      { topic: 'topic', partition: 0, offset: '140' },
+      { topic: 'other', partition: 0, offset: '7' },
+      { topic: 'topic', partition: 1, offset: '9' }, // not owned
+    ]);
+    shards.observe([]); // revoked: the consumer forgot it; the state still holds up to 140
+    await save();
+    expect(await saved()).toEqual({ 'topic/0': '140', 'other/0': '7' });
+    await shards.reassign(new Set([1]));
+    expect(shards.reflectedPositions()).toEqual([]);
   });
 });

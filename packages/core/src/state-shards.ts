@@ -1,4 +1,5 @@
 import { compareOffsets, SinkPositions } from './buffer-edge.js';
+import type { TopicPartitionOffset } from './buffer.js';
 import type { Logger } from './logger.js';
 import { murmur2Partition } from './murmur2.js';
 import type { OperatorChain } from './operator-chain.js';
@@ -81,6 +82,41 @@ export class PartitionStateShards {
 
   /** Records of `channel` at `offset` are already in the restored state when this is true. */
   readonly skip = new SinkPositions({});
+  /**
+   * Per channel of an owned partition, the next offset its state reflects: the loaded shard's
+   * position, then the consumer's after each batch (`observe`). Not the consumer's alone: it
+   * forgets a partition the moment the group revokes it, before this worker's last save of its
+   * shard, and it can start behind the state it loaded (the last owner saved, then died before
+   * committing offsets) and skip up to it. A shard saved with positions behind its state tells
+   * the next owner to count those records again.
+   */
+  private readonly reflected = new Map<string, string>();
+
+  /**
+   * After a batch: the consumer's positions, whose records are in the state now (processed, or
+   * skipped as already in it). Kept per owned channel, never moving back.
+   */
+  observe(positions: readonly TopicPartitionOffset[]): void {
+    for (const { topic, partition, offset } of positions) {
+      if (!this.versions.has(partition)) continue;
+      const channel = `${topic}/${partition}`;
+      const held = this.reflected.get(channel);
+      if (held === undefined || (compareOffsets(offset, held) ?? 1) > 0)
+        this.reflected.set(channel, offset);
+    }
+  }
+
+  /** The positions the state of the owned partitions reflects (see `reflected`), to save with it. */
+  reflectedPositions(): TopicPartitionOffset[] {
+    return [...this.reflected].map(([channel, offset]) => {
+      const slash = channel.lastIndexOf('/');
+      return {
+        topic: channel.slice(0, slash),
+        partition: Number(channel.slice(slash + 1)),
+        offset,
+      };
+    });
+  }
 
   /** Keys and channels of `parts`. */
   filterFor(parts: ReadonlySet<number>): StateFilter {
@@ -108,6 +144,8 @@ export class PartitionStateShards {
       }
       for (const channel of Object.keys(this.restoredPositions))
         if (gone.has(partitionOfChannel(channel))) delete this.restoredPositions[channel];
+      for (const channel of [...this.reflected.keys()])
+        if (gone.has(partitionOfChannel(channel))) this.reflected.delete(channel);
     }
     for (const p of [...assigned].sort((a, b) => a - b)) {
       if (this.versions.has(p)) continue;
@@ -140,6 +178,8 @@ export class PartitionStateShards {
       const last = deltas.at(-1) ?? shard;
       this.versions.set(p, last.version);
       Object.assign(this.restoredPositions, last.positions);
+      for (const [channel, offset] of Object.entries(last.positions))
+        this.reflected.set(channel, offset);
       this.logger.info('restored partition state', {
         stage: this.stage,
         partition: p,
@@ -201,7 +241,9 @@ export class PartitionStateShards {
     const changedBy = this.changedByPartition();
     const next: NextShard[] = [];
     for (const [p, version] of [...this.versions]) {
-      const own = this.reflectedPositions(p, positions);
+      const own: Record<string, string> = {};
+      for (const [channel, offset] of Object.entries(positions))
+        if (partitionOfChannel(channel) === p) own[channel] = offset;
       const deltas = this.deltasSinceWhole.get(p) ?? WHOLE_SAVE_EVERY;
       const shard: StateShard = { version: version + 1, takenAt, positions: own, state: null };
       if (changedBy !== undefined && deltas < WHOLE_SAVE_EVERY) {
@@ -218,29 +260,6 @@ export class PartitionStateShards {
       next.push({ partition: p, shard, deltasBefore: deltas });
     }
     return next;
-  }
-
-  /**
-   * The positions partition `p`'s state reflects: the consumer's, or the restored shard's where
-   * that is further. A consumer can start behind its state (the last owner saved the shard, then
-   * died before committing the offsets) and skips what the state holds (`skip`); until it has
-   * read past the shard's positions, saving its own would tell the next owner to count those
-   * records again. A channel the consumer has no position for yet keeps the restored one.
-   */
-  private reflectedPositions(
-    p: number,
-    positions: Readonly<Record<string, string>>,
-  ): Record<string, string> {
-    const own: Record<string, string> = {};
-    for (const [channel, offset] of Object.entries(this.restoredPositions))
-      if (partitionOfChannel(channel) === p) own[channel] = offset;
-    for (const [channel, offset] of Object.entries(positions)) {
-      if (partitionOfChannel(channel) !== p) continue;
-      const restored = own[channel];
-      if (restored === undefined || (compareOffsets(offset, restored) ?? 1) > 0)
-        own[channel] = offset;
-    }
-    return own;
   }
 
   /** `next` is stored: it is the version this worker holds. */
