@@ -53,6 +53,15 @@ export function benchRun(bench: string) {
   };
 }
 
+/**
+ * This process's peak RSS in MB: VmHWM, not resourceUsage().maxRSS, which on Linux carries the
+ * parent's peak over fork and exec, so a bench child never reported less than its parent held.
+ */
+export function peakRssMb(): number {
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return (hwm === null ? process.resourceUsage().maxRSS : Number(hwm[1])) / 1024;
+}
+
 export function readBenchResults(bench: string): BenchResults | undefined {
   try {
     return JSON.parse(readFileSync(join(RESULTS_DIR, `${bench}.json`), 'utf8')) as BenchResults;

@@ -29,6 +29,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
+import { benchRun, peakRssMb } from './bench-results.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tmp = join(root, '.tmp');
@@ -56,7 +57,7 @@ function finish(counts: Counts, began: number): void {
     ...counts,
     cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000,
     wallMs: performance.now() - began,
-    maxRssMb: usage.maxRSS / 1024, // maxRSS is in KiB
+    maxRssMb: peakRssMb(),
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
 }
@@ -207,6 +208,7 @@ async function main(): Promise<void> {
     else await (side === 'pipeline' ? runPipeline(file) : runLoop(file));
     return;
   }
+  const bench = benchRun('github');
   const copies = arg('copies', 19);
   const rounds = arg('rounds', 1);
   const file = buildHourInChild(copies);
@@ -246,6 +248,14 @@ async function main(): Promise<void> {
   console.log(
     `CPU ratio (loop / pipeline) ${cpuRatio.toFixed(2)} (target ≥ 0.7)   pipeline peak RSS ${rss.toFixed(0)} MB (target < 200 MB)`,
   );
+  const written = bench.write(
+    [
+      { name: 'CPU loop / pipeline', value: cpuRatio, target: '>= 0.7', met: cpuRatio >= 0.7 },
+      { name: 'pipeline peak RSS MB', value: rss, target: '< 200', met: rss < 200 },
+    ],
+    { events: p.events, copies, rounds, loop, pipeline },
+  );
+  console.log(`figures: ${written}`);
 }
 
 await main();

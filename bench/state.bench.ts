@@ -13,13 +13,13 @@
 //   Redis and Kafka: CODEFEEDR_REDIS_URL / CODEFEEDR_KAFKA_BROKERS, else the services harness's
 //   (npm run services:up).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as CoreModule from '@codefeedr/core';
 import type * as InternalModule from '@codefeedr/core/internal';
 import type { DataStream, StateStore, StreamRecord } from '@codefeedr/core';
-import { benchRun, type BenchRatio } from './bench-results.ts';
+import { benchRun, peakRssMb, type BenchRatio } from './bench-results.ts';
 
 let core: typeof CoreModule;
 let internal: typeof InternalModule;
@@ -118,7 +118,7 @@ async function measure(store: StateStore) {
   for (let run = 0; run < RUNS; run++) {
     const next = newChain();
     const taker = new internal.PartitionStateShards(store, pipelineName, 'counts', 1, next, logger);
-    restore.push(await seconds(() => taker.reassign(new Set([0]))));
+    restore.push(await seconds(async () => void (await taker.reassign(new Set([0])))));
   }
   // The restored state is the state saved: the count of every key checked.
   const check = newChain();
@@ -164,11 +164,7 @@ if (process.argv[2] === '--hold') {
   const seconds = (performance.now() - started) / 1000;
   chain.close?.();
   rmSync(diskDir, { recursive: true, force: true });
-  // VmHWM, not resourceUsage().maxRSS: Linux carries the parent's peak over fork and exec into
-  // maxRSS, so a child of this (large) bench process never reported less than the parent held.
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  const peakKb = hwm === null ? process.resourceUsage().maxRSS : Number(hwm[1]);
-  console.log(JSON.stringify({ rssMb: Math.round(peakKb / 1024), seconds }));
+  console.log(JSON.stringify({ rssMb: Math.round(peakRssMb()), seconds }));
   process.exit(0);
 }
 

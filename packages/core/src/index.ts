@@ -35,7 +35,13 @@ export { StateDeclarationError } from './keyed-state.js';
 export { InvalidTimestampError } from './watermark-assigner.js';
 export { badSourceRecord, sourceRecordError, BadSourceRecordError } from './source-record-error.js';
 export { sequenceInput, SequenceNumber, SequenceSource } from './sequence-input.js';
-export { ndjsonFileInput, NdjsonFileSource, NdjsonFileError } from './ndjson-file-input.js';
+export {
+  ndjsonFileInput,
+  NdjsonFileSource,
+  NdjsonFileError,
+  DeferredNdjsonLine,
+} from './ndjson-file-input.js';
+export type { DeferParse } from './ndjson-file-input.js';
 export { ndjsonFileOutput, NdjsonFileSink, NdjsonWriteError } from './ndjson-file-output.js';
 export { printerOutput, PrinterSink } from './printer-output.js';
 export * from './pipeline-errors.js';

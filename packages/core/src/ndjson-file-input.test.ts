@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stageContext } from './chain-harness.js';
-import { ndjsonFileInput, type NdjsonFileSource } from './ndjson-file-input.js';
+import { DeferredNdjsonLine, ndjsonFileInput, NdjsonFileSource } from './ndjson-file-input.js';
 import type { StreamRecord } from './record.js';
 import { SOURCE_ERROR_HEADER } from './reserved-headers.js';
 import type { Source } from './source.js';
@@ -101,6 +101,51 @@ describe('ndjsonFileInput', () => {
       headers: undefined,
     });
     expect(source.position()).toEqual({ offset: readFileSync(path).length, line: 5 });
+  });
+
+  it('deferParse: lines it reads the time of come unparsed and parse later into what an eager read gives, dead letters and line numbers included', async () => {
+    const text = [
+      content.trimEnd(),
+      '{broken',
+      '{"created_at":"2015-01-01T12:00:00Z", broken',
+      '{"created_at":"not a date"}',
+      '',
+      '{"no":"time"}',
+    ].join('\n');
+    const path = fileOf('deferred.ndjson', text);
+    const config = ndjsonFileInput.configSchema.parse({
+      path,
+      timestampField: 'created_at',
+      keyField: 'repo.name',
+    });
+    // Reads the time from the bytes when the line has one created_at; deliberately naive:
+    // whatever it returns, the parse that follows decides what the record is.
+    const seen: Buffer[] = [];
+    const defer = (line: Buffer) => {
+      seen.push(line);
+      const m = /"created_at":"([^"]+)"/.exec(line.toString('utf8'));
+      const timestamp = m === null ? NaN : Date.parse(m[1]!);
+      return Number.isFinite(timestamp) ? { timestamp, note: line.length } : undefined;
+    };
+    const eager = await drain(new NdjsonFileSource(config), 37);
+    const lazySource = new NdjsonFileSource(config, undefined, defer);
+    const lazy = await drain(lazySource, 37);
+    expect(lazy).toHaveLength(eager.length);
+    const deferred = lazy.filter((r) => r.value instanceof DeferredNdjsonLine);
+    expect(deferred).toHaveLength(events.length + 1); // every event, and the broken line with a time
+    for (const r of deferred) {
+      const line = r.value as DeferredNdjsonLine;
+      expect(line.note).toBe(line.bytes.length);
+    }
+    const parsed = lazy.map((r) =>
+      r.value instanceof DeferredNdjsonLine ? lazySource.parseDeferred(r.value) : r,
+    );
+    // Dead letters carry the time they were made: compare all but that.
+    const comparable = (r: StreamRecord) =>
+      r.headers?.[SOURCE_ERROR_HEADER] === undefined ? r : { ...r, timestamp: 0 };
+    expect(parsed.map(comparable)).toEqual(eager.map(comparable));
+    expect(parsed.at(-3)!.headers?.[SOURCE_ERROR_HEADER]).toMatch(/deferred\.ndjson:502: not JSON/);
+    expect(seen.some((b) => b.length === 0)).toBe(true); // the blank line was asked, then skipped
   });
 
   it('a line that is not valid UTF-8 is a dead letter holding its exact bytes, never replacement characters', async () => {

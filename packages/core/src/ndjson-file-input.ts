@@ -68,6 +68,30 @@ function readField(value: unknown, path: FieldPath): unknown {
 }
 
 /**
+ * A line read but not parsed yet (NdjsonFileSource's `deferParse`): its bytes, where it was,
+ * and what `deferParse` read from it. `NdjsonFileSource.parseDeferred` turns it into the record
+ * an eager read would have given. Holding bytes, not parsed values, keeps long-held lines (a
+ * reorder buffer's) off the young generation: one Buffer view each instead of an object tree.
+ */
+export class DeferredNdjsonLine {
+  constructor(
+    /** The line without its newline (a view of the read chunk, not a copy). */
+    readonly bytes: Buffer,
+    /** Its 1-based line number in the file. */
+    readonly line: number,
+    /** What `deferParse` returned with the time (e.g. an id to order ties by). */
+    readonly note: unknown,
+  ) {}
+}
+
+/**
+ * Reads the event time (and anything else the caller needs to order a line) from a line's
+ * bytes without parsing it, or returns undefined: that line is parsed at once. It must read
+ * exactly what the parsed `timestampField` would give.
+ */
+export type DeferParse = (line: Buffer) => { timestamp: number; note?: unknown } | undefined;
+
+/**
  * Reads NDJSON batch-at-a-time: one await per chunk of the file (256 KiB), never per line.
  * Position = byte offset of the next line in the (decompressed) content and its line
  * number; a restore reopens at that offset (gzip: decompresses and skips up to it).
@@ -103,6 +127,11 @@ export class NdjsonFileSource implements Source<unknown> {
   constructor(
     private readonly config: NdjsonFileInputConfig,
     private readonly check?: (value: unknown) => string | undefined,
+    /**
+     * Lines it reads the time of are returned unparsed, as a `DeferredNdjsonLine` value with
+     * that timestamp (no key yet); `parseDeferred` parses one when the caller gets to it.
+     */
+    private readonly deferParse?: DeferParse,
   ) {
     this.timestampPath = config.timestampField?.split('.');
     this.keyPath = config.keyField?.split('.');
@@ -215,9 +244,19 @@ export class NdjsonFileSource implements Source<unknown> {
         sizes.push(consumed);
         continue;
       }
+      if (this.deferParse !== undefined) {
+        const bytes = this.buffer.subarray(start, stop);
+        const read = this.deferParse(bytes);
+        if (read !== undefined) {
+          const value = new DeferredNdjsonLine(bytes, this.line, read.note);
+          batch.push({ key: undefined, value, timestamp: read.timestamp, headers: undefined });
+          sizes.push(consumed);
+          continue;
+        }
+      }
       const text = this.buffer.toString('utf8', start, stop);
       if (text.trim().length === 0) continue;
-      batch.push(this.toRecord(text, now));
+      batch.push(this.toRecord(text, now, this.line));
       sizes.push(consumed);
     }
     if (batch.length === 0 && this.ended) return null;
@@ -256,15 +295,20 @@ export class NdjsonFileSource implements Source<unknown> {
     );
   }
 
-  private toRecord(text: string, now: number): StreamRecord<unknown> {
+  /** The record an eager read would have given for a deferred line (a dead letter, maybe). */
+  parseDeferred(line: DeferredNdjsonLine): StreamRecord<unknown> {
+    return this.toRecord(line.bytes.toString('utf8'), Date.now(), line.line);
+  }
+
+  private toRecord(text: string, now: number, line: number): StreamRecord<unknown> {
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (error) {
-      return this.bad(text, `not JSON (${(error as Error).message})`, now);
+      return this.bad(text, `not JSON (${(error as Error).message})`, now, line);
     }
     const problem = this.check?.(value);
-    if (problem !== undefined) return this.bad(text, problem, now);
+    if (problem !== undefined) return this.bad(text, problem, now, line);
     let timestamp = now;
     if (this.timestampPath !== undefined) {
       const field = readField(value, this.timestampPath);
@@ -275,6 +319,7 @@ export class NdjsonFileSource implements Source<unknown> {
           text,
           `field "${this.config.timestampField}" is ${field === undefined ? 'missing' : `not a date (${JSON.stringify(field)})`}`,
           now,
+          line,
         );
       }
     }
@@ -288,13 +333,18 @@ export class NdjsonFileSource implements Source<unknown> {
   }
 
   /** A dead-letter record: the line's text, or its bytes when they are not UTF-8. */
-  private bad(raw: string | Uint8Array, problem: string, now: number): StreamRecord<unknown> {
-    const where = `${this.config.path}:${this.line}`;
+  private bad(
+    raw: string | Uint8Array,
+    problem: string,
+    now: number,
+    line = this.line,
+  ): StreamRecord<unknown> {
+    const where = `${this.config.path}:${line}`;
     return badSourceRecord(
       raw,
       `${where}: ${problem}. The line went to the dead-letter topic; fix it and replay it.`,
       now,
-      { [SOURCE_FILE_HEADER]: this.config.path, [SOURCE_LINE_HEADER]: String(this.line) },
+      { [SOURCE_FILE_HEADER]: this.config.path, [SOURCE_LINE_HEADER]: String(line) },
     );
   }
 

@@ -2,6 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
+  DeferredNdjsonLine,
   NdjsonFileSource,
   ndjsonFileInput,
   defineInput,
@@ -12,6 +13,7 @@ import type { JsonValue, Logger, Source, StreamRecord } from '@codefeedr/core';
 import { ReplayFileError } from './errors.js';
 import { EventTimeReorderBuffer } from './event-time-reorder.js';
 import type { EventTimeKey } from './event-time-reorder.js';
+import { readEventTimeKey } from './event-time-key.js';
 import { GitHubEventType, type GitHubEvent } from './event-types.js';
 import { feedSchema, inFeed } from './github-feed.js';
 import { compareEventIds } from './recent-id-window.js';
@@ -165,7 +167,16 @@ interface ReplayPosition {
   index?: number;
 }
 
-type Reorder = EventTimeReorderBuffer<StreamRecord<GitHubEvent>, JsonValue>;
+/**
+ * A record as read: an event, a dead letter, or (event-time order) a line held unparsed with
+ * its order key, parsed when the reorder buffer releases it (see event-time-key.ts).
+ */
+type ReadRecord = StreamRecord<GitHubEvent | DeferredNdjsonLine>;
+type Reorder = EventTimeReorderBuffer<ReadRecord, JsonValue>;
+
+/** The id a read record is ordered by among records of the same time. */
+const orderIdOf = (record: ReadRecord): string =>
+  record.value instanceof DeferredNdjsonLine ? (record.value.note as string) : record.value.id;
 
 /**
  * Replays GitHub events from disk. Parsing is core's NdjsonFileSource (gzip detection,
@@ -181,7 +192,7 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
   /** event-time order: the reader has no more records for the current file. */
   private fileEnded = false;
   /** event-time order: records read from the file and not offered to the reorder buffer yet. */
-  private pending: StreamRecord<GitHubEvent>[] = [];
+  private pending: ReadRecord[] = [];
   /** The raw size of each pending record (the reader's `recordBytes` of that chunk). */
   private pendingBytes: readonly number[] = [];
   private pendingAt = 0;
@@ -325,6 +336,8 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
         isEventShaped(value)
           ? undefined
           : 'not a GitHub event (needs string id, type, created_at and repo.name)',
+      // Event-time order holds lines in the reorder buffer: as bytes, parsed on release.
+      this.config.order === 'event-time' ? readEventTimeKey : undefined,
     );
     return this.reader;
   }
@@ -363,7 +376,7 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
     const reorder = this.reorder;
     const reader = this.openReader();
     if (this.rebuildFrom !== undefined) await this.rebuild(reader, this.rebuildFrom);
-    const out: StreamRecord<GitHubEvent>[] = [];
+    const out: ReadRecord[] = [];
     for (;;) {
       const drained = this.fileEnded && this.pendingAt >= this.pending.length;
       reorder.release(out, max - out.length, drained);
@@ -388,12 +401,17 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
       if (sourceRecordError(record) !== undefined) {
         reorder.skip(); // a bad line is no event: it goes on (to the dead letters) at once
         out.push(record);
-      } else if (!reorder.offer(record.timestamp, record.value.id, record, bytes)) {
+      } else if (!reorder.offer(record.timestamp, orderIdOf(record), record, bytes)) {
         out.push(record);
       }
     }
     if (out.length === 0 && this.fileEnded && this.pendingAt >= this.pending.length) return null;
-    return out;
+    // Parsed as they leave, in order: each lives for one batch (see ReadRecord).
+    for (let i = 0; i < out.length; i++) {
+      const value = out[i]!.value;
+      if (value instanceof DeferredNdjsonLine) out[i] = reader.parseDeferred(value) as ReadRecord;
+    }
+    return out as StreamRecord<GitHubEvent>[];
   }
 
   /**
@@ -419,11 +437,11 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
         const record = records[i]!;
         if (
           sourceRecordError(record) !== undefined ||
-          reorder.wasReleased(record.timestamp, record.value.id)
+          reorder.wasReleased(record.timestamp, orderIdOf(record))
         ) {
           reorder.skip();
         } else {
-          reorder.offer(record.timestamp, record.value.id, record, sizes[i] ?? 0);
+          reorder.offer(record.timestamp, orderIdOf(record), record, sizes[i] ?? 0);
         }
       }
     }
@@ -464,13 +482,10 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
     }
     const chunk = await this.readChunk(reader, max);
     this.readerPosition = reader.position();
-    return chunk;
+    return chunk as StreamRecord<GitHubEvent>[] | null; // file order parses every line at once
   }
 
-  private async readChunk(
-    reader: NdjsonFileSource,
-    max: number,
-  ): Promise<StreamRecord<GitHubEvent>[] | null> {
+  private async readChunk(reader: NdjsonFileSource, max: number): Promise<ReadRecord[] | null> {
     let records: StreamRecord<unknown>[] | null;
     try {
       records = await reader.poll(max);
@@ -478,7 +493,7 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
       throw new ReplayFileError(this.files[this.fileIndex]!, error);
     }
     if (records === null) return null;
-    return records as StreamRecord<GitHubEvent>[];
+    return records as ReadRecord[];
   }
 
   private async pace(batch: StreamRecord<GitHubEvent>[], signal: AbortSignal): Promise<void> {
