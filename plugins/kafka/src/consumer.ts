@@ -43,6 +43,20 @@ const REBALANCE_ERRORS = new Set([
 ]);
 
 /**
+ * kafkajs's answer to pause, resume or seek while it restarts a crashed consumer (it has no
+ * group then): not a failure of this consumer. The rejoin that follows starts every partition
+ * from its committed offset, and `onJoin` applies the backpressure pause again.
+ */
+function isRestarting(error: unknown): boolean {
+  const e = error as { name?: unknown; message?: unknown } | null;
+  return (
+    e?.name === 'KafkaJSNonRetriableError' &&
+    typeof e.message === 'string' &&
+    e.message.startsWith('Consumer group was not initialized')
+  );
+}
+
+/**
  * Bridges kafkajs's push model (`eachBatch`) to the pull `poll()` contract: fetched batches
  * land in a bounded queue; when it is full every assigned partition is paused and resumed
  * once `poll` has drained it to half. Offsets are tracked per partition here (kafkajs's
@@ -152,6 +166,15 @@ export class KafkaBufferConsumer implements BufferConsumer {
     });
   }
 
+  /** A pause, resume or seek of the kafkajs consumer; dropped while kafkajs restarts it. */
+  private control(call: (consumer: Consumer) => void): void {
+    try {
+      call(this.consumer);
+    } catch (error) {
+      if (!isRestarting(error)) throw error;
+    }
+  }
+
   private onRevokeAll(): void {
     if (this.rebalancing) return;
     this.rebalancing = true;
@@ -186,7 +209,8 @@ export class KafkaBufferConsumer implements BufferConsumer {
     for (const tp of next) {
       const key = tpKey(tp.topic, tp.partition);
       const resumeAt = this.enqueuedNext.get(key);
-      if (resumeAt !== undefined) this.consumer.seek({ ...tp, offset: resumeAt.toString() });
+      if (resumeAt !== undefined)
+        this.control((c) => c.seek({ ...tp, offset: resumeAt.toString() }));
       else if (!this.assignedKeys.has(key)) fresh.push(tp);
     }
 
@@ -195,7 +219,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
     const start = this.start;
     if ((start === 'latest' || typeof start === 'object') && fresh.length > 0)
       this.resolveStart(fresh, start);
-    if (this.pausedForBackpressure) this.consumer.pause(this.byTopic(next));
+    if (this.pausedForBackpressure) this.control((c) => c.pause(this.byTopic(next)));
 
     this.rebalancing = false;
     this.joins++;
@@ -284,7 +308,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
     this.queued += converted.length;
     if (this.queued >= this.maxBuffered && !this.pausedForBackpressure) {
       this.pausedForBackpressure = true;
-      this.consumer.pause(this.byTopic(this.assigned));
+      this.control((c) => c.pause(this.byTopic(this.assigned)));
     }
     this.wake?.();
   }
@@ -329,7 +353,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
       const resumable = this.assigned.filter(
         (tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition)),
       );
-      this.consumer.resume(this.byTopic(resumable));
+      this.control((c) => c.resume(this.byTopic(resumable)));
     }
     return out;
   }
@@ -410,14 +434,17 @@ export class KafkaBufferConsumer implements BufferConsumer {
           commit !== undefined && commit !== '-1'
             ? commit
             : earliest.find((o) => o.partition === tp.partition)?.low;
-        if (offset !== undefined) this.consumer.seek({ topic, partition: tp.partition, offset });
+        if (offset !== undefined)
+          this.control((c) => c.seek({ topic, partition: tp.partition, offset }));
       }
     }
     if (this.pausedForBackpressure) {
       this.pausedForBackpressure = false;
-      this.consumer.resume(
-        this.byTopic(
-          this.assigned.filter((tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition))),
+      this.control((c) =>
+        c.resume(
+          this.byTopic(
+            this.assigned.filter((tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition))),
+          ),
         ),
       );
     }
