@@ -349,9 +349,15 @@ class ConsumerUnit extends BufferUnit {
    * True when that changed (the first call included).
    */
   private syncAssignment(): boolean {
+    const assignment = this.consumer!.assignment();
+    // Nothing assigned after something was is a rebalance under way (see syncShards): the
+    // channels stay until the next assignment says what went. Dropped now, a partition kept
+    // through the rebalance would count from -inf again, and one with no further records would
+    // hold event time there for good.
+    if (assignment.length === 0 && this.assignedChannels !== undefined) return false;
     const perInput = new Map<number, string[]>();
     for (const input of this.inputs.values()) perInput.set(input.inputIndex, []);
-    for (const tp of this.consumer!.assignment()) {
+    for (const tp of assignment) {
       const input = this.inputs.get(tp.topic);
       const channel = channelOf(tp.topic, tp.partition);
       if (input === undefined || this.ends.isEnded(channel)) continue;

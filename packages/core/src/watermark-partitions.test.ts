@@ -8,6 +8,7 @@ import { defineInput, defineOutput, defineTransform } from './component.js';
 import { silentLogger } from './console-logger.js';
 import type { DataStream } from './datastream.js';
 import { MemoryBuffer } from './memory-buffer.js';
+import { murmur2Partition } from './murmur2.js';
 import { Any } from './message-type.js';
 import { PipelineBuilder } from './pipeline-builder.js';
 import type { RunMode } from './pipeline.js';
@@ -304,4 +305,93 @@ describe('idleness from creation', () => {
       for (const [id, count] of got) expect([id, count]).toEqual([id, expected.get(id)]);
     },
   );
+});
+
+describe('watermarks through a rebalance', () => {
+  it('a partition kept through a rebalance keeps its event time: windows fire when the others catch up, with no more records of it', async () => {
+    // Kafka's consumer reports nothing assigned between the start of a rebalance and the next
+    // assignment. The stage used to take that as every partition revoked: when they came back
+    // each counted from -inf again, and a partition with no further records held the watermark
+    // there for good, so no window fired again.
+    const keys = Array.from({ length: 20 }, (_, i) => `repo-${i}`);
+    const a = keys.find((k) => murmur2Partition(k, 2) === 0)!;
+    const b = keys.find((k) => murmur2Partition(k, 2) === 1)!;
+    const event = (repo: string, t: number): StreamRecord<Event> => ({
+      key: repo,
+      value: { repo, n: t },
+      timestamp: t,
+    });
+    const phases = [
+      [event(a, 0), event(b, 0), event(a, 30_000), event(b, 30_000), event(a, 70_000)],
+      [event(b, 90_000)], // a: nothing more; b catches up past a's 70 s
+    ];
+    let phase = 0;
+    let released = 0;
+    const source: Source<Event> = {
+      poll: async () => (released < phase + 1 ? phases[released++]! : []),
+      position: () => released,
+      restore: () => undefined,
+      close: async () => undefined,
+    };
+    let rebalancing = false;
+    let emptyAssignments = 0;
+    class RebalancingBuffer extends MemoryBuffer {
+      override async consumer(options: Parameters<MemoryBuffer['consumer']>[0]) {
+        const inner = await super.consumer(options);
+        return new Proxy(inner, {
+          get: (target, property) => {
+            if (property === 'assignment')
+              return () => (rebalancing ? (emptyAssignments++, []) : target.assignment());
+            const value: unknown = Reflect.get(target, property, target);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      }
+    }
+    let counted = 0;
+    const counts = defineTransform({
+      name: 'count-per-minute',
+      description: 'events per repository per minute of event time',
+      configSchema: z.object({}),
+      inputTypes: [Any],
+      outputType: Any,
+      transform: ([s]) =>
+        countPerMinute([
+          (s as DataStream<Event>).map((e) => (counted++, e)),
+        ]) as DataStream<unknown>,
+    }).create('counts');
+    const sink = new Collecting();
+    const stop = new AbortController();
+    const run = new PipelineBuilder('rebalance-watermarks')
+      .edge(
+        input('events', () => source),
+        counts,
+      )
+      .edge(counts, output(sink))
+      .setStageOptions('events', { partitions: 2 })
+      .setBuffer(new RebalancingBuffer())
+      .build()
+      .run({ ...fast, mode: 'local', batchSize: 10, signal: stop.signal });
+    const until = async (what: string, done: () => boolean) => {
+      for (const deadline = Date.now() + 5_000; !done();) {
+        if (Date.now() > deadline) throw new Error(`not within 5 s: ${what}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    try {
+      await until('the first events counted', () => counted === 5);
+      rebalancing = true;
+      await until('a few polls mid-rebalance', () => emptyAssignments > 10);
+      rebalancing = false;
+      phase = 1;
+      await until('the first minute of both repositories', () => sink.windows.length === 2);
+      expect(new Set(sink.windows.map((w) => `${w.repo}@${w.start}`))).toEqual(
+        new Set([`${a}@0`, `${b}@0`]),
+      );
+      expect(sink.late).toEqual([]);
+    } finally {
+      stop.abort();
+      await run;
+    }
+  });
 });
