@@ -306,6 +306,11 @@ export const kafka: ProcessService = nodeService(
       'transaction.state.log.min.isr': 1,
       'share.coordinator.state.topic.replication.factor': 1,
       'share.coordinator.state.topic.min.isr': 1,
+      // Broker and controller share one JVM here; with the cores busy, the controller's event
+      // queue fell 18 s behind and fenced its own broker for a missed heartbeat (9 s default),
+      // and every partition lost its leader at once. With no other broker to fail over to,
+      // fencing it only ever hurts.
+      'broker.session.timeout.ms': 60_000,
     },
     heap: '1g',
     // Full JIT: this broker stays up across test runs and benchmarks measure it.

@@ -41,6 +41,7 @@ const INVALID_INPUT_CODES = new Set([
   'DEPLOY_REPLICAS_INVALID',
   'DEPLOY_KEDA_UNSUPPORTED',
   'DEPLOY_NAME_INVALID',
+  'NAMED_OUTPUT_INVALID',
 ]);
 
 export function exitCodeFor(error: unknown): ExitCodeValue {

@@ -1,4 +1,4 @@
-import type { PipelineDescription } from '@codefeedr/core';
+import { formatOutputRef, parseOutputRef, type PipelineDescription } from '@codefeedr/core';
 import type { ResolvedPipeline } from '@codefeedr/registry';
 
 export type GraphFormat = 'text' | 'mermaid' | 'dot';
@@ -12,7 +12,14 @@ export interface GraphModel {
     inputTypes: string[];
     outputType: string | null;
   }[];
-  edges: { from: string; to: string; inputIndex: number; type: string | null }[];
+  /** `output`: the named output of `from` the edge reads (none: its main output). */
+  edges: {
+    from: string;
+    output?: string;
+    to: string;
+    inputIndex: number;
+    type: string | null;
+  }[];
 }
 
 /** The pipeline DAG as data, from manifests alone (no plugin code imported). */
@@ -28,12 +35,17 @@ export function graphModel(pipeline: ResolvedPipeline): GraphModel {
       outputType: s.component.outputType ?? null,
     })),
     edges: pipeline.stages.flatMap((s) =>
-      s.from.map((from, inputIndex) => ({
-        from,
-        to: s.id,
-        inputIndex,
-        type: byId.get(from)?.component.outputType ?? null,
-      })),
+      s.from.map((ref, inputIndex) => {
+        const { stage: from, output } = parseOutputRef(ref);
+        const parent = byId.get(from)?.component;
+        return {
+          from,
+          ...(output === undefined ? {} : { output }),
+          to: s.id,
+          inputIndex,
+          type: (output === undefined ? parent?.outputType : parent?.outputs?.[output]) ?? null,
+        };
+      }),
     ),
   };
 }
@@ -50,18 +62,25 @@ export function graphModelOfDescription(description: PipelineDescription): Graph
       inputTypes: [...s.inputTypes],
       outputType: s.outputType,
     })),
-    edges: description.edges.map((e) => ({
-      from: e.from,
-      to: e.to,
-      inputIndex: e.inputIndex,
-      type: byId.get(e.from)?.outputType ?? null,
-    })),
+    edges: description.edges.map((e) => {
+      const parent = byId.get(e.from);
+      return {
+        from: e.from,
+        ...(e.output === undefined ? {} : { output: e.output }),
+        to: e.to,
+        inputIndex: e.inputIndex,
+        type: (e.output === undefined ? parent?.outputType : parent?.outputs?.[e.output]) ?? null,
+      };
+    }),
   };
 }
 
 const quoteDot = (text: string): string => `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 const mermaidId = (id: string): string => `s_${id.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const mermaidText = (text: string): string => text.replace(/"/g, '#quot;');
+/** An edge's label: its type, after the named output it reads. */
+const edgeLabel = (e: GraphModel['edges'][number]): string =>
+  e.output === undefined ? (e.type ?? '') : `${e.output}: ${e.type ?? '?'}`;
 
 export function renderGraph(model: GraphModel, format: GraphFormat): string {
   if (format === 'mermaid') {
@@ -77,7 +96,7 @@ export function renderGraph(model: GraphModel, format: GraphFormat): string {
       lines.push(`  ${mermaidId(s.id)}${shape}`);
     }
     for (const e of model.edges) {
-      lines.push(`  ${mermaidId(e.from)} -->|"${mermaidText(e.type ?? '')}"| ${mermaidId(e.to)}`);
+      lines.push(`  ${mermaidId(e.from)} -->|"${mermaidText(edgeLabel(e))}"| ${mermaidId(e.to)}`);
     }
     return `${lines.join('\n')}\n`;
   }
@@ -90,7 +109,7 @@ export function renderGraph(model: GraphModel, format: GraphFormat): string {
       );
     }
     for (const e of model.edges) {
-      lines.push(`  ${quoteDot(e.from)} -> ${quoteDot(e.to)} [label=${quoteDot(e.type ?? '')}];`);
+      lines.push(`  ${quoteDot(e.from)} -> ${quoteDot(e.to)} [label=${quoteDot(edgeLabel(e))}];`);
     }
     lines.push('}');
     return `${lines.join('\n')}\n`;
@@ -105,7 +124,8 @@ export function renderGraph(model: GraphModel, format: GraphFormat): string {
   }
   lines.push('', 'edges:');
   for (const e of model.edges) {
-    lines.push(`  ${e.from} ─▶ ${e.to}  [input ${e.inputIndex + 1}: ${e.type ?? '?'}]`);
+    const from = formatOutputRef({ stage: e.from, output: e.output });
+    lines.push(`  ${from} ─▶ ${e.to}  [input ${e.inputIndex + 1}: ${e.type ?? '?'}]`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -11,13 +11,20 @@ import type { StageTask, TaskOutput } from './stage-task.js';
  */
 export class BufferOutput implements TaskOutput {
   private pending: BufferMessage[] = [];
+  /** Named output -> its messages queued since the last takeNamed(). */
+  private pendingNamed = new Map<string, BufferMessage[]>();
 
   constructor(
     private readonly task: StageTask,
     private readonly serde: Serde,
   ) {}
 
-  emit(records: readonly StreamRecord[]): void {
+  emit(records: readonly StreamRecord[], output?: string): void {
+    let pending = this.pending;
+    if (output !== undefined) {
+      pending = this.pendingNamed.get(output) ?? [];
+      this.pendingNamed.set(output, pending);
+    }
     let bytes = 0;
     let failed = 0;
     for (const record of records) {
@@ -30,7 +37,7 @@ export class BufferOutput implements TaskOutput {
         continue;
       }
       bytes += value.length;
-      this.pending.push({
+      pending.push({
         key: record.key,
         value,
         timestamp: record.timestamp,
@@ -41,10 +48,18 @@ export class BufferOutput implements TaskOutput {
     this.task.metrics.recordsOut -= failed;
   }
 
-  /** The messages queued since the last call. */
+  /** The main output's messages queued since the last call. */
   take(): BufferMessage[] {
     const out = this.pending;
     this.pending = [];
+    return out;
+  }
+
+  /** Each named output's messages queued since the last call (outputs with none left out). */
+  takeNamed(): [output: string, messages: BufferMessage[]][] {
+    if (this.pendingNamed.size === 0) return [];
+    const out = [...this.pendingNamed].filter(([, messages]) => messages.length > 0);
+    this.pendingNamed = new Map();
     return out;
   }
 }

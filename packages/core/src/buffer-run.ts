@@ -8,10 +8,12 @@ import type {
 import { BufferOutput, deliverConsumed, SinkPositions, type BufferInput } from './buffer-edge.js';
 import { CheckpointCoordinator } from './checkpoint-coordinator.js';
 import { TopicDeadLetters } from './dead-letter-destination.js';
+import { namedOutputsOf, namedOutputTopic } from './named-outputs.js';
 import { channelOf, endMarkers, EndOfStreamTracker } from './end-of-stream.js';
 import { EventLoopYield } from './event-loop-yield.js';
 import type { JsonValue, StreamRecord } from './record.js';
-import { withRetries } from './retry-policy.js';
+import { jitteredBackoffMs, withRetries } from './retry-policy.js';
+import { abortableDelay } from './abortable-delay.js';
 import type { RuntimeContext } from './runtime-context.js';
 import type { Sink } from './sink.js';
 import { RunOptionsError } from './run-errors.js';
@@ -30,15 +32,22 @@ export async function runOnBuffer(ctx: RuntimeContext, stageIds: readonly string
   const byId = new Map(def.stages.map((s) => [s.id, s]));
   // Topics the run needs: outputs of the stages run and of their parents (so a worker may
   // start before its upstream).
-  const topicStages = new Set<string>();
+  const topics = new Map<string, string>(); // topic -> the stage whose options it takes
+  const addTopics = (id: string) => {
+    const stage = byId.get(id)!;
+    if (stage.kind === 'output') return;
+    topics.set(ctx.topicOf(id), id);
+    for (const output of namedOutputsOf(stage))
+      topics.set(namedOutputTopic(ctx.topicOf(id), output), id);
+  };
   for (const id of stageIds) {
-    if (byId.get(id)!.kind !== 'output') topicStages.add(id);
-    for (const parent of def.parents.get(id) ?? []) topicStages.add(parent);
+    addTopics(id);
+    for (const parent of def.parents.get(id) ?? []) addTopics(parent);
   }
-  for (const id of topicStages) {
+  for (const [name, id] of topics) {
     const options = ctx.stageOptions(id);
     await ctx.buffer.admin.ensureTopic({
-      name: ctx.topicOf(id),
+      name,
       partitions: options.partitions ?? 1,
       ...(options.bufferConfig === undefined ? {} : { config: options.bufferConfig }),
     });
@@ -101,12 +110,17 @@ abstract class BufferUnit {
     this.task.metrics.backpressureMs += performance.now() - started;
   }
 
+  /** The topics of the stage's named outputs, in declared order. */
+  protected get namedTopics(): string[] {
+    return namedOutputsOf(this.task.stage).map((output) => namedOutputTopic(this.topic, output));
+  }
+
+  /** Ends the stage's topic and those of its named outputs. */
   protected async sendEndMarkers(covered: readonly string[], total: number): Promise<void> {
-    const partitions = (await this.ctx.buffer.admin.describeTopic(this.topic))?.partitions ?? 1;
-    await this.send(
-      this.topic,
-      endMarkers(this.task.id, covered, total, partitions, this.ctx.runId),
-    );
+    for (const topic of [this.topic, ...this.namedTopics]) {
+      const partitions = (await this.ctx.buffer.admin.describeTopic(topic))?.partitions ?? 1;
+      await this.send(topic, endMarkers(this.task.id, covered, total, partitions, this.ctx.runId));
+    }
   }
 
   async close(): Promise<void> {
@@ -187,6 +201,8 @@ class ConsumerUnit extends BufferUnit {
   private shardAssignment: string | undefined;
   /** Exactly-once: transactions aborted in a row by a transient failure (see fencedRecovers). */
   private transientAborts = 0;
+  /** Exactly-once: fences in a row since the last successful batch (see fencedRecovers). */
+  private fencesInARow = 0;
 
   constructor(ctx: RuntimeContext, task: StageTask) {
     super(ctx, task);
@@ -204,12 +220,15 @@ class ConsumerUnit extends BufferUnit {
   }
 
   async prepare(): Promise<void> {
-    const parents = this.ctx.def.parents.get(this.task.id) ?? [];
+    const edges = this.ctx.def.edges
+      .filter((e) => e.to === this.task.id)
+      .sort((a, b) => a.inputIndex - b.inputIndex);
     const topics: string[] = [];
-    for (const [inputIndex, parent] of parents.entries()) {
-      const topic = this.ctx.topicOf(parent);
+    for (const { from, output, inputIndex } of edges) {
+      const parentTopic = this.ctx.topicOf(from);
+      const topic = output === undefined ? parentTopic : namedOutputTopic(parentTopic, output);
       topics.push(topic);
-      this.inputs.set(topic, { inputIndex, serde: this.ctx.serdeOf(parent) });
+      this.inputs.set(topic, { inputIndex, serde: this.ctx.serdeOf(from) });
       this.totalChannels += (await this.ctx.buffer.admin.describeTopic(topic))?.partitions ?? 1;
     }
     await this.task.open();
@@ -308,6 +327,7 @@ class ConsumerUnit extends BufferUnit {
       }
       if (!(await this.fencedRecovers(() => this.emit(messages.length > 0)))) continue;
       this.transientAborts = 0;
+      this.fencesInARow = 0;
       if (messages.length > 0) task.metrics.observeBatch(performance.now() - started);
       task.metrics.consumerLag = consumer.lag?.() ?? null;
 
@@ -437,6 +457,11 @@ class ConsumerUnit extends BufferUnit {
       )
         throw error;
       if (transient) this.transientAborts++;
+      if (fenced) this.fencesInARow++;
+      // Workers that took partitions from each other in a ring fence each other's claims
+      // before they commit, and would go on doing so if each reloaded at once: a random wait,
+      // growing with the fences in a row, lets one claim commit first (Ethernet's way out).
+      const waitMs = fenced ? jitteredBackoffMs(this.task.retry, this.fencesInARow) : 0;
       this.ctx.logger.warn(
         fenced
           ? 'another worker took over a partition this one wrote last and fenced its transactions; reloading the state of every partition and going on from the committed positions'
@@ -445,14 +470,17 @@ class ConsumerUnit extends BufferUnit {
           stage: this.task.id,
           partitions: this.shards.owned(),
           ...(transient ? { attempt: this.transientAborts, error } : {}),
+          ...(fenced ? { inARow: this.fencesInARow, waitMs } : {}),
         },
       );
       // Everything since the last commit is redone: outputs and dead letters not yet sent go.
       this.output?.take();
+      this.output?.takeNamed();
       this.task.dlq.drain();
       await this.producer?.close().catch(() => undefined);
       this.producer = await this.openProducer();
       await this.shards.reassign(new Set());
+      await abortableDelay(waitMs, this.ctx.signal);
       // From here as a restarted worker: a new chain (what the aborted batches fired, and the
       // watermarks they advanced, go too) with this worker's own checkpoint, then each
       // partition's committed state as the next poll reloads it, and channels assigned anew.
@@ -494,17 +522,22 @@ class ConsumerUnit extends BufferUnit {
     const { task } = this;
     await task.writesDone();
     const encoded = this.output?.take() ?? [];
+    const named = this.output?.takeNamed() ?? [];
     if (!this.exactlyOnce) {
       await this.send(this.topic, encoded);
+      for (const [output, messages] of named)
+        await this.send(namedOutputTopic(this.topic, output), messages);
       await task.sendDeadLetters();
       return;
     }
     // Offsets must advance even when a batch emits nothing (a filter dropping everything).
-    if (encoded.length === 0 && task.dlq.size === 0 && !consumed) return;
+    if (encoded.length === 0 && named.length === 0 && task.dlq.size === 0 && !consumed) return;
     const deadLetters = this.ctx.deadLetters;
     const tx = await this.producer!.beginTransaction!();
     try {
       if (encoded.length > 0) await tx.send(this.topic, encoded);
+      for (const [output, messages] of named)
+        await tx.send(namedOutputTopic(this.topic, output), messages);
       if (task.dlq.size > 0) {
         if (deadLetters instanceof TopicDeadLetters) {
           await deadLetters.ensure(task.id);

@@ -40,6 +40,7 @@ import {
 } from './stream-graph.js';
 import { WatermarkAssignerOperator } from './watermark-assigner.js';
 import { WindowOperator } from './windows.js';
+import { NamedOutputError } from './named-outputs.js';
 
 /** A checkpoint does not fit this transform's operator graph (the code changed). */
 export class StateRestoreError extends CodefeedrError {
@@ -63,17 +64,61 @@ const STATE_VERSION = 1;
 export const compileTransform: CompileTransform = (stage, ctx, options) => {
   const graph = new StreamGraph();
   const inputs = stage.inputTypes.map((_, i) => graph.source(i));
-  const output = (stage as TransformStage<readonly unknown[], unknown>).transform(
+  const result = (stage as TransformStage<readonly unknown[], unknown>).transform(
     inputs as unknown as DataStreams<readonly unknown[]>,
     ctx,
   );
-  if (!(output instanceof DataStreamNode) || output.graph !== graph) {
-    throw new DataflowGraphError(
-      `Stage "${stage.id}": transform() must return a DataStream derived from its inputs (got ${typeof output}).`,
-    );
-  }
-  return new CompiledChain(graph, output.nodeId, stage.inputTypes.length, ctx, options);
+  const { main, named } = outputNodes(stage, graph, result);
+  return new CompiledChain(graph, main, named, stage.inputTypes.length, ctx, options);
 };
+
+/** The node of the main output and, in declared order, those of the named outputs. */
+function outputNodes(
+  stage: TransformStage,
+  graph: StreamGraph,
+  result: unknown,
+): { main: number; named: { name: string; node: number }[] } {
+  const nodeOf = (stream: unknown, what: string): number => {
+    if (!(stream instanceof DataStreamNode) || stream.graph !== graph) {
+      throw new DataflowGraphError(
+        `Stage "${stage.id}": transform() must return a DataStream derived from its inputs${what} (got ${typeof stream}).`,
+      );
+    }
+    return stream.nodeId;
+  };
+  const declared = Object.keys(stage.outputs ?? {});
+  if (declared.length === 0) {
+    if (typeof result === 'object' && result !== null && 'main' in result)
+      throw new NamedOutputError(
+        `Stage "${stage.id}"`,
+        'transform() returned several outputs but the stage declares no named outputs',
+      );
+    return { main: nodeOf(result, ''), named: [] };
+  }
+  if (result instanceof DataStreamNode || typeof result !== 'object' || result === null)
+    throw new NamedOutputError(
+      `Stage "${stage.id}"`,
+      `it declares the outputs ${declared.join(', ')} but transform() returned ${result instanceof DataStreamNode ? 'a single stream' : typeof result}`,
+    );
+  const returned = result as Record<string, unknown>;
+  const extra = Object.keys(returned).filter((n) => n !== 'main' && !declared.includes(n));
+  const missing = declared.filter((n) => returned[n] === undefined);
+  if (!('main' in returned) || extra.length > 0 || missing.length > 0)
+    throw new NamedOutputError(
+      `Stage "${stage.id}"`,
+      [
+        'main' in returned ? '' : 'transform() returned no `main` stream',
+        extra.length > 0 ? `it returned undeclared outputs ${extra.join(', ')}` : '',
+        missing.length > 0 ? `it returned no stream for the declared ${missing.join(', ')}` : '',
+      ]
+        .filter((p) => p !== '')
+        .join('; '),
+    );
+  return {
+    main: nodeOf(returned.main, ' as `main`'),
+    named: declared.map((name) => ({ name, node: nodeOf(returned[name], ` as \`${name}\``) })),
+  };
+}
 
 /** Node kinds whose operators keep state per key (what partition state shards split). */
 const KEYED_KINDS = new Set(['keyedReduce', 'keyedAggregate', 'keyedProcess', 'window']);
@@ -81,6 +126,9 @@ const KEYED_KINDS = new Set(['keyedReduce', 'keyedAggregate', 'keyedProcess', 'w
 class CompiledChain implements OperatorChain {
   private readonly failures: FailureHandler;
   private readonly collector = new OutputCollector();
+  /** One per named output, in declared order. */
+  private readonly namedCollectors: OutputCollector[];
+  readonly outputNames: readonly string[];
   private readonly operators = new Map<number, Operator>();
   /** inputIndex -> where its records enter (undefined: the input does not reach the output). */
   private readonly heads: (Operator | undefined)[];
@@ -100,6 +148,7 @@ class CompiledChain implements OperatorChain {
   constructor(
     private readonly graph: StreamGraph,
     outputNode: number,
+    namedOutputs: readonly { name: string; node: number }[],
     private readonly inputCount: number,
     private readonly ctx: StageContext,
     options: CompileOptions,
@@ -113,14 +162,17 @@ class CompiledChain implements OperatorChain {
     );
     this.heads = new Array<Operator | undefined>(inputCount).fill(undefined);
     this.assignersByInput = Array.from({ length: inputCount }, () => []);
-    this.build(outputNode);
+    this.outputNames = namedOutputs.map((o) => o.name);
+    this.namedCollectors = namedOutputs.map(() => new OutputCollector());
+    this.build(outputNode, namedOutputs);
   }
 
-  private build(outputNode: number): void {
+  private build(outputNode: number, namedOutputs: readonly { node: number }[]): void {
     const nodes = this.graph.nodes;
-    // Keep only nodes that feed the output (walk parents back from it).
-    const live = new Set<number>([outputNode]);
-    const stack = [outputNode];
+    // Keep only nodes that feed an output (walk parents back from each).
+    const outputs = [outputNode, ...namedOutputs.map((o) => o.node)];
+    const live = new Set<number>(outputs);
+    const stack = [...outputs];
     while (stack.length > 0) {
       for (const parent of nodeParents(nodes[stack.pop()!]!)) {
         if (!live.has(parent)) {
@@ -173,12 +225,14 @@ class CompiledChain implements OperatorChain {
       }
     }
     add(targets, outputNode, this.collector);
+    namedOutputs.forEach((o, i) => add(targets, o.node, this.namedCollectors[i]!));
     for (const [id, op] of this.operators) {
       op.next = combine(targets.get(id));
       for (const [tag, list] of sideTargets.get(id) ?? []) op.sideOutputs.set(tag, combine(list));
     }
     for (const op of this.operators.values()) op.specialize();
     this.collector.specialize();
+    for (const collector of this.namedCollectors) collector.specialize();
     this.initialState = this.snapshotState();
     // Each input gets its own copy of the batch loop, entering straight at the source's children.
     this.loops = this.heads.map((head) =>
@@ -297,6 +351,10 @@ class CompiledChain implements OperatorChain {
     return this.collector.watermark;
   }
 
+  takeNamedOutputs(): StreamRecord[][] {
+    return this.namedCollectors.map((collector) => collector.take());
+  }
+
   get keyed(): boolean {
     for (const id of this.operators.keys())
       if (KEYED_KINDS.has(this.graph.nodes[id]!.kind)) return true;
@@ -364,8 +422,10 @@ class CompiledChain implements OperatorChain {
       op.watermark = -Infinity;
       op.idle = false;
     }
-    this.collector.take();
-    this.collector.watermark = -Infinity;
+    for (const collector of [this.collector, ...this.namedCollectors]) {
+      collector.take();
+      collector.watermark = -Infinity;
+    }
   }
 
   dropState(filter: StateFilter): void {

@@ -3,6 +3,7 @@ import type { Buffer, BufferCapabilities } from './buffer.js';
 import type { DataStream } from './datastream.js';
 import { ConfigError } from './errors.js';
 import { editDistance } from './internal-api.js';
+import { checkOutputNames } from './named-outputs.js';
 import type { MessageType } from './message-type.js';
 import type { Sink } from './sink.js';
 import type { Source } from './source.js';
@@ -11,9 +12,11 @@ import type {
   DataStreams,
   InputComponent,
   MessageTypes,
+  NamedOutputTypes,
   OutputComponent,
   StageContext,
   TransformComponent,
+  TransformOutputs,
 } from './stage.js';
 
 /**
@@ -185,8 +188,15 @@ export function defineTransform<
   guarantees?: readonly DeliveryGuarantee[];
   inputTypes: MessageTypes<In>;
   outputType: MessageType<Out>;
-  transform(inputs: DataStreams<In>, config: z.output<Schema>, ctx: StageContext): DataStream<Out>;
+  /** Named outputs besides the main one (see TransformOutputs); `transform` returns them all. */
+  outputs?: NamedOutputTypes;
+  transform(
+    inputs: DataStreams<In>,
+    config: z.output<Schema>,
+    ctx: StageContext,
+  ): DataStream<Out> | TransformOutputs<Out>;
 }): TransformComponent<Schema, In, Out> {
+  if (spec.outputs !== undefined) checkOutputNames(spec.name, spec.outputs);
   return {
     kind: 'transform',
     name: spec.name,
@@ -195,6 +205,7 @@ export function defineTransform<
     ...(spec.guarantees === undefined ? {} : { guarantees: spec.guarantees }),
     inputTypes: spec.inputTypes,
     outputType: spec.outputType,
+    ...(spec.outputs === undefined ? {} : { outputs: spec.outputs }),
     create(id, rawConfig) {
       const config = parseConfig(id, spec.configSchema, rawConfig);
       return {
@@ -204,6 +215,7 @@ export function defineTransform<
         config,
         inputTypes: spec.inputTypes,
         outputType: spec.outputType,
+        ...(spec.outputs === undefined ? {} : { outputs: spec.outputs }),
         transform: (inputs, ctx) => spec.transform(inputs, config, ctx),
       };
     },

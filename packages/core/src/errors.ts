@@ -27,6 +27,10 @@ export const CORE_ERROR_CODES = {
   NDJSON_FILE_UNREADABLE: 'An NDJSON input file cannot be opened or decompressed.',
   NDJSON_WRITE_FAILED: 'An NDJSON output file cannot be written.',
   PIPELINE_INVALID: "The pipeline's shape is invalid: the problems above, all at once.",
+  NAMED_OUTPUT_INVALID:
+    "A transform's named outputs cannot be used: a reserved or unusable name, or transform() returned other outputs than it declares.",
+  OUTPUT_TOPIC_CLASH:
+    "A named output's topic (`<stage>.<name>`) is another stage's id or a dead-letter topic.",
   RESERVED_STAGE_ID: "A stage id names another stage's dead-letter topic (`<stage>.dlq`).",
   RUN_OPTIONS_INVALID:
     'Run options that cannot work together (a worker on the in-memory buffer, an unknown mode).',
@@ -45,6 +49,7 @@ export const CORE_ERROR_CODES = {
     'A transactional producer was fenced by another worker that took over a partition it wrote last; its open transaction is aborted and the stage reloads its state.',
   TRANSACTIONS_UNSUPPORTED: 'Exactly-once was asked of a buffer without transactions.',
   TYPE_MISMATCH: "An edge's message types do not match, input by input.",
+  UNKNOWN_OUTPUT: 'An edge reads a named output its stage does not declare.',
   UNKNOWN_PARTITION: 'A record names a partition its topic does not have.',
   UNKNOWN_SERDE: 'A stage names a serde that is not registered.',
   UNKNOWN_STAGE: 'An edge names a stage that is not in the pipeline.',

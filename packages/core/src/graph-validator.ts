@@ -7,12 +7,15 @@ import {
   EdgeIntoInputProblem,
   EmptyPipelineProblem,
   InputCountMismatchProblem,
+  OutputTopicClashProblem,
   ReservedStageIdProblem,
   TypeMismatchProblem,
+  UnknownOutputProblem,
   UnknownStageProblem,
   type PipelineProblem,
 } from './pipeline-errors.js';
 import { typeIdAccepts } from './message-type.js';
+import { formatOutputRef } from './named-outputs.js';
 import type { StageKind } from './stage.js';
 
 /** A stage as the graph rules see it: plain data, from a PipelineBuilder or a pipeline file's manifests. */
@@ -22,11 +25,15 @@ export interface GraphStage {
   /** Declared input message type ids (`github.PushEvent@1`), in input order. */
   readonly inputTypeIds: readonly string[];
   readonly outputTypeId: string | null;
+  /** Named outputs and their message type ids (see TransformOutputs). */
+  readonly outputTypeIds?: Readonly<Record<string, string>> | undefined;
 }
 
 /** `from` feeds the next input of `to`: a stage's parents are its edges' `from`s in edge order. */
 export interface GraphEdge {
   readonly from: string;
+  /** The named output of `from` the edge reads; none: the main output. */
+  readonly output?: string | undefined;
   readonly to: string;
 }
 
@@ -61,18 +68,32 @@ export function validateGraph(graph: PipelineGraph): PipelineProblem[] {
     if (count > 1) problems.push(new DuplicateStageIdProblem(id, count));
     if (suffix !== '' && id.endsWith(suffix)) problems.push(new ReservedStageIdProblem(id, suffix));
   }
+  // A named output's topic is `<stage>.<output>`: neither another stage's nor a dead-letter topic.
+  for (const stage of byId.values())
+    for (const output of Object.keys(stage.outputTypeIds ?? {})) {
+      const topic = `${stage.id}.${output}`;
+      if (byId.has(topic))
+        problems.push(new OutputTopicClashProblem(stage.id, output, `is stage "${topic}"'s`));
+      else if (suffix !== '' && topic.endsWith(suffix))
+        problems.push(new OutputTopicClashProblem(stage.id, output, 'is its dead-letter topic'));
+    }
 
   const seen = new Set<string>();
-  const parents = new Map<string, string[]>();
+  const parents = new Map<string, GraphEdge[]>();
   const known: GraphEdge[] = [];
   // Edges already reported as wrong still count as the parents a user meant, so one mistake
   // is one problem: no input-count or unreachable report cascades from it.
   const brokenInto = new Map<string, number>();
   const broken = (to: string) => brokenInto.set(to, (brokenInto.get(to) ?? 0) + 1);
   for (const edge of graph.edges) {
-    const key = `${edge.from}\u0000${edge.to}`;
+    const key = `${edge.from}\u0000${edge.output ?? ''}\u0000${edge.to}`;
     if (seen.has(key)) {
-      problems.push(new DuplicateEdgeProblem(edge.from, edge.to));
+      problems.push(
+        new DuplicateEdgeProblem(
+          formatOutputRef({ stage: edge.from, output: edge.output }),
+          edge.to,
+        ),
+      );
       continue;
     }
     seen.add(key);
@@ -96,9 +117,17 @@ export function validateGraph(graph: PipelineGraph): PipelineProblem[] {
       broken(edge.to);
       continue;
     }
+    if (edge.output !== undefined) {
+      const declared = Object.keys(byId.get(edge.from)!.outputTypeIds ?? {});
+      if (!declared.includes(edge.output)) {
+        problems.push(new UnknownOutputProblem(edge.from, edge.output, edge.to, declared));
+        broken(edge.to);
+        continue;
+      }
+    }
     known.push(edge);
     const list = parents.get(edge.to) ?? [];
-    list.push(edge.from);
+    list.push(edge);
     parents.set(edge.to, list);
   }
 
@@ -115,11 +144,15 @@ export function validateGraph(graph: PipelineGraph): PipelineProblem[] {
     // Input by input, in order: swapped parents of different types are caught.
     const n = Math.min(list.length, stage.inputTypeIds.length);
     for (let i = 0; i < n; i++) {
-      const parent = byId.get(list[i]!)!;
+      const edge = list[i]!;
+      const parent = byId.get(edge.from)!;
       const expected = stage.inputTypeIds[i]!;
-      const actual = parent.outputTypeId;
+      const actual =
+        edge.output === undefined ? parent.outputTypeId : parent.outputTypeIds![edge.output]!;
       if (actual !== null && !typeIdAccepts(expected, actual)) {
-        problems.push(new TypeMismatchProblem(parent.id, stage.id, i, expected, actual));
+        problems.push(
+          new TypeMismatchProblem(parent.id, stage.id, i, expected, actual, edge.output),
+        );
       }
     }
   }

@@ -14,6 +14,13 @@ export * from './pipeline-component.js';
 export { z } from 'zod';
 export { StateRestoreError } from './compile-transform.js';
 export { outputTag, DataflowGraphError } from './stream-graph.js';
+export {
+  formatOutputRef,
+  NamedOutputError,
+  namedOutputTopic,
+  parseOutputRef,
+  type OutputRef,
+} from './named-outputs.js';
 export type {
   IntervalJoin,
   IntervalJoined,

@@ -1,16 +1,24 @@
 import { AsyncMutex } from './async-mutex.js';
 import { CheckpointCoordinator } from './checkpoint-coordinator.js';
 import { EventLoopYield } from './event-loop-yield.js';
+import { formatOutputRef } from './named-outputs.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { StageTask, type TaskOutput } from './stage-task.js';
 
 /** The in-process edge (Flink's ChainingOutput): the next tasks' `onBatch`, called directly. */
 class InProcessOutput implements TaskOutput {
-  readonly children: { task: StageTask; inputIndex: number }[] = [];
+  /** Every edge from this stage; `output` names the named output it reads (none: the main one). */
+  readonly children: { task: StageTask; inputIndex: number; output: string | undefined }[] = [];
   constructor(private readonly from: string) {}
-  emit(records: readonly StreamRecord[]): void {
-    for (const { task, inputIndex } of this.children) task.onBatch(inputIndex, this.from, records);
+  emit(records: readonly StreamRecord[], output?: string): void {
+    for (const child of this.children)
+      if (child.output === output)
+        child.task.onBatch(
+          child.inputIndex,
+          formatOutputRef({ stage: this.from, output }),
+          records,
+        );
   }
 }
 
@@ -28,9 +36,11 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
   for (const task of tasks) if (task.stage.kind !== 'output') task.output = outputs.get(task.id);
   // def.edges is in topological order of their targets: children are fed in that order.
   for (const edge of def.edges)
-    outputs
-      .get(edge.from)!
-      .children.push({ task: byId.get(edge.to)!, inputIndex: edge.inputIndex });
+    outputs.get(edge.from)!.children.push({
+      task: byId.get(edge.to)!,
+      inputIndex: edge.inputIndex,
+      output: edge.output,
+    });
   const endedParents = new Map(tasks.map((t) => [t.id, 0]));
 
   const mutex = new AsyncMutex();
@@ -124,7 +134,12 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
     }
     // Each input's one channel is its upstream stage: it counts for event time (and its idle
     // timer runs) from now, even if it never delivers.
-    for (const edge of def.edges) byId.get(edge.to)!.assignChannels(edge.inputIndex, [edge.from]);
+    for (const edge of def.edges)
+      byId
+        .get(edge.to)!
+        .assignChannels(edge.inputIndex, [
+          formatOutputRef({ stage: edge.from, output: edge.output }),
+        ]);
 
     // Processing-time ticks: idle inputs stop holding watermarks back; timers and windows fire.
     const transforms = tasks.filter((t) => t.chain !== undefined);

@@ -67,6 +67,13 @@ export interface OperatorChain<Out = unknown> {
   dropState?(filter: StateFilter): void;
   /** True when an operator keeps state per key (keyed state, timers, windows): it is sharded. */
   readonly keyed?: boolean;
+  /** The stage's named outputs, in declared order (see TransformOutputs). Optional: none. */
+  readonly outputNames?: readonly string[];
+  /**
+   * What each named output (in `outputNames` order) emitted since the last call: the runtime
+   * takes them after every call that returns the main output's records.
+   */
+  takeNamedOutputs?(): StreamRecord<unknown>[][];
   /** Current event-time watermark of the chain (for metrics); -Infinity when none yet. Optional. */
   currentWatermark?(): number;
   /** Releases what the state backend holds (a disk backend's files). Optional; call once, at the end. */

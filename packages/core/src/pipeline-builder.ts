@@ -4,6 +4,7 @@ import type { MessageType } from './message-type.js';
 import { Pipeline, type PipelineEdge } from './pipeline.js';
 import { PipelineValidationError } from './pipeline-errors.js';
 import { validateGraph } from './graph-validator.js';
+import { parseOutputRef } from './named-outputs.js';
 import type { AnyStage, InputStage, OutputStage, TransformStage } from './stage.js';
 import type { StateBackendChoice } from './disk-keyed-map.js';
 
@@ -81,11 +82,17 @@ export interface AppendTypeMismatch<Expected, Actual> {
 
 type Accepts<In, Last> = [Last] extends [In] ? unknown : AppendTypeMismatch<In, Last>;
 
+/**
+ * A stage (as object or id); as a parent, `'<id>:<output>'` or `{ stage, output }` reads one of
+ * its named outputs instead of its main one (see TransformOutputs).
+ */
 type StageRef = AnyStage | string;
+type ParentRef = StageRef | { readonly stage: StageRef; readonly output: string };
 
 /** Parent i must emit what input i accepts (or be named by id, checked at build()). */
 export type ParentsFor<In extends readonly unknown[]> = {
-  readonly [K in keyof In]: StageEmitting<In[K]> | string;
+  readonly [K in keyof In]:
+    StageEmitting<In[K]> | string | { readonly stage: StageRef; readonly output: string };
 };
 
 /**
@@ -99,7 +106,7 @@ export type ParentsFor<In extends readonly unknown[]> = {
 export class PipelineBuilder<Last = never> {
   readonly name: string;
   private readonly stageList: AnyStage[] = [];
-  private readonly edgeList: { from: string; to: string }[] = [];
+  private readonly edgeList: { from: string; output?: string; to: string }[] = [];
   private last: AnyStage | undefined;
   private buffer: BufferSetting | undefined;
   private readonly stageOptions = new Map<string, StageOptions>();
@@ -134,10 +141,10 @@ export class PipelineBuilder<Last = never> {
    * Connects `from` to the next free input of `to` (input order = order of edge() calls).
    * Stages passed as objects are added if new; ids must name stages added elsewhere.
    */
-  edge<To extends StageRef>(from: StageRef, to: To): PipelineBuilder<RefOutput<To>> {
-    const fromId = this.ref(from);
+  edge<To extends StageRef>(from: ParentRef, to: To): PipelineBuilder<RefOutput<To>> {
+    const parent = this.parentRef(from);
     const toId = this.ref(to);
-    this.edgeList.push({ from: fromId, to: toId });
+    this.edgeList.push({ ...parent, to: toId });
     if (typeof to !== 'string') this.last = to;
     return this as unknown as PipelineBuilder<RefOutput<To>>;
   }
@@ -151,9 +158,9 @@ export class PipelineBuilder<Last = never> {
     stage: OutputStage<In>,
     parents: ParentsFor<In>,
   ): PipelineBuilder<never>;
-  addParents(stage: AnyStage, parents: readonly StageRef[]): PipelineBuilder<unknown> {
+  addParents(stage: AnyStage, parents: readonly ParentRef[]): PipelineBuilder<unknown> {
     this.addStage(stage);
-    for (const parent of parents) this.edgeList.push({ from: this.ref(parent), to: stage.id });
+    for (const parent of parents) this.edgeList.push({ ...this.parentRef(parent), to: stage.id });
     this.last = stage;
     return this as PipelineBuilder<unknown>;
   }
@@ -183,6 +190,10 @@ export class PipelineBuilder<Last = never> {
         kind: s.kind,
         inputTypeIds: s.inputTypes.map((t) => t.id),
         outputTypeId: s.outputType?.id ?? null,
+        outputTypeIds:
+          s.kind === 'transform' && s.outputs !== undefined
+            ? Object.fromEntries(Object.entries(s.outputs).map(([name, t]) => [name, t.id]))
+            : undefined,
       })),
       edges: this.edgeList,
       deadLetterSuffix: this.deadLetter.topicSuffix,
@@ -192,9 +203,14 @@ export class PipelineBuilder<Last = never> {
     const position = new Map(order.map((s, i) => [s.id, i]));
     const parents = new Map<string, string[]>(order.map((s) => [s.id, []]));
     const edges: PipelineEdge[] = [];
-    for (const { from, to } of this.edgeList) {
+    for (const { from, output, to } of this.edgeList) {
       const list = parents.get(to)!;
-      edges.push({ from, to, inputIndex: list.length });
+      edges.push({
+        from,
+        ...(output === undefined ? {} : { output }),
+        to,
+        inputIndex: list.length,
+      });
       list.push(from);
     }
     edges.sort(
@@ -223,6 +239,15 @@ export class PipelineBuilder<Last = never> {
     if (typeof ref === 'string') return ref;
     this.addStage(ref);
     return ref.id;
+  }
+
+  private parentRef(ref: ParentRef): { from: string; output?: string } {
+    if (typeof ref === 'string') {
+      const { stage, output } = parseOutputRef(ref);
+      return output === undefined ? { from: stage } : { from: stage, output };
+    }
+    if ('kind' in ref) return { from: this.ref(ref) };
+    return { from: this.ref(ref.stage), output: ref.output };
   }
 }
 

@@ -79,11 +79,39 @@ export class InputCountMismatchProblem extends PipelineProblem {
 }
 
 export class TypeMismatchProblem extends PipelineProblem {
-  constructor(from: string, to: string, inputIndex: number, expected: string, actual: string) {
+  constructor(
+    from: string,
+    to: string,
+    inputIndex: number,
+    expected: string,
+    actual: string,
+    output?: string,
+  ) {
+    const parent = output === undefined ? from : `${from}:${output}`;
     super(
       'TYPE_MISMATCH',
-      `Input ${inputIndex + 1} of stage "${to}" expects ${expected} but its parent "${from}" emits ${actual}. Connect a parent emitting ${expected} there (inputs are matched in order: check for swapped parents) or add a transform in between.`,
-      { from, to, inputIndex, expected, actual },
+      `Input ${inputIndex + 1} of stage "${to}" expects ${expected} but its parent "${parent}" emits ${actual}. Connect a parent emitting ${expected} there (inputs are matched in order: check for swapped parents) or add a transform in between.`,
+      { from, to, inputIndex, expected, actual, ...(output === undefined ? {} : { output }) },
+    );
+  }
+}
+
+export class UnknownOutputProblem extends PipelineProblem {
+  constructor(from: string, output: string, to: string, declared: readonly string[]) {
+    super(
+      'UNKNOWN_OUTPUT',
+      `Edge "${from}:${output}" -> "${to}" reads output "${output}" of stage "${from}", which ${declared.length === 0 ? 'declares no named outputs' : `declares ${declared.map((d) => `"${d}"`).join(', ')}`}. Name a declared output, or "${from}" alone for its main output.`,
+      { from, output, to, declared },
+    );
+  }
+}
+
+export class OutputTopicClashProblem extends PipelineProblem {
+  constructor(stageId: string, output: string, clash: string) {
+    super(
+      'OUTPUT_TOPIC_CLASH',
+      `Output "${output}" of stage "${stageId}" is written to the topic "${stageId}.${output}", which ${clash}. Rename the stage or the output.`,
+      { stageId, output, clash },
     );
   }
 }

@@ -10,6 +10,8 @@ import type { AnyStage, StageKind } from './stage.js';
 
 export interface PipelineEdge {
   from: string;
+  /** The named output of `from` this edge reads (see TransformOutputs); none: its main output. */
+  output?: string;
   to: string;
   /** Which input of `to` this edge feeds (order of edge()/addParents() calls). */
   inputIndex: number;
@@ -21,6 +23,8 @@ export interface StageDescription {
   component: string | null;
   inputTypes: string[];
   outputType: string | null;
+  /** Named outputs and their type ids (transforms that declare them). */
+  outputs?: Record<string, string>;
 }
 
 export interface PipelineDescription {
@@ -140,6 +144,13 @@ export class Pipeline {
         component: s.component ?? null,
         inputTypes: s.inputTypes.map((t) => t.id),
         outputType: s.outputType?.id ?? null,
+        ...(s.kind === 'transform' && s.outputs !== undefined
+          ? {
+              outputs: Object.fromEntries(
+                Object.entries(s.outputs).map(([name, type]) => [name, type.id]),
+              ),
+            }
+          : {}),
       })),
       edges: this.definition.edges.map((e) => ({ ...e })),
     };

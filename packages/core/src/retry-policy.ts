@@ -26,6 +26,23 @@ export interface RetryPolicy {
   logger: Logger;
 }
 
+/** The wait before retry `attempt` (1-based): doubling from `backoffMs`, at most 5 s. */
+export function backoffMs(policy: Pick<RetryPolicy, 'backoffMs'>, attempt: number): number {
+  return Math.min(5000, policy.backoffMs * 2 ** (attempt - 1));
+}
+
+/**
+ * A random wait of up to `backoffMs(policy, attempt)` ("full jitter"): for parties that
+ * collide with each other, where equal waits would make them collide again.
+ */
+export function jitteredBackoffMs(
+  policy: Pick<RetryPolicy, 'backoffMs'>,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
+  return Math.round(random() * backoffMs(policy, attempt));
+}
+
 /**
  * The one owner of retries for a stage's I/O calls (poll, write, flush, send, commit):
  * exponential backoff for errors that `isRetryable` deems transient; a config, auth, schema or
@@ -47,7 +64,7 @@ export async function withRetries<T>(
       if (attempt > policy.retries || policy.signal.aborted || !isRetryable(error)) {
         throw new StageFailedError(stageId, operation, attempt, error);
       }
-      const delay = Math.min(5000, policy.backoffMs * 2 ** (attempt - 1));
+      const delay = backoffMs(policy, attempt);
       policy.logger.warn(`${operation} failed; retrying`, {
         stage: stageId,
         attempt,

@@ -15,7 +15,8 @@ import type { AnyStage } from './stage.js';
  * topic (encode → send). `emit` is synchronous; an edge with I/O queues and sends later.
  */
 export interface TaskOutput {
-  emit(records: readonly StreamRecord[]): void;
+  /** `output`: the named output the records are of (see TransformOutputs); none: the main one. */
+  emit(records: readonly StreamRecord[], output?: string): void;
 }
 
 /**
@@ -200,6 +201,15 @@ export class StageTask {
     const wm = this.chain!.currentWatermark?.();
     if (wm !== undefined && Number.isFinite(wm)) this.metrics.watermark = wm;
     if (out.length > 0) this.output?.emit(out);
+    const names = this.chain!.outputNames;
+    if (names === undefined || names.length === 0) return;
+    const named = this.chain!.takeNamedOutputs!();
+    for (let i = 0; i < names.length; i++) {
+      const records = named[i]!;
+      if (records.length === 0) continue;
+      this.metrics.recordsOut += records.length;
+      this.output?.emit(records, names[i]);
+    }
   }
 
   private write(

@@ -43,6 +43,19 @@ export interface InputStage<Out = unknown> extends StageBase {
   createSource(ctx: StageContext): Source<Out> | Promise<Source<Out>>;
 }
 
+/** Message types of a transform's named outputs, by name. */
+export type NamedOutputTypes = Readonly<Record<string, MessageType<unknown>>>;
+
+/**
+ * What `transform()` returns when its stage declares named outputs: the main stream and one
+ * stream per declared name (a side output such as late data or a split), each of which can
+ * feed its own stages (`'<stage>:<name>'` in `edge()`, `from:` of a pipeline file).
+ */
+export type TransformOutputs<Out> = {
+  readonly main: DataStream<Out>;
+  readonly [name: string]: DataStream<unknown>;
+};
+
 export interface TransformStage<
   In extends readonly unknown[] = readonly unknown[],
   Out = unknown,
@@ -50,7 +63,9 @@ export interface TransformStage<
   readonly kind: 'transform';
   readonly inputTypes: MessageTypes<In>;
   readonly outputType: MessageType<Out>;
-  transform(inputs: DataStreams<In>, ctx: StageContext): DataStream<Out>;
+  /** Named outputs besides the main one, with their types; each has its own topic `<topic>.<name>`. */
+  readonly outputs?: NamedOutputTypes | undefined;
+  transform(inputs: DataStreams<In>, ctx: StageContext): DataStream<Out> | TransformOutputs<Out>;
 }
 
 export interface OutputStage<In extends readonly unknown[] = readonly unknown[]> extends StageBase {
@@ -111,6 +126,8 @@ export interface TransformComponent<
   readonly kind: 'transform';
   readonly inputTypes: MessageTypes<In>;
   readonly outputType: MessageType<Out>;
+  /** Named outputs besides the main one, with their types (see TransformOutputs). */
+  readonly outputs?: NamedOutputTypes;
   create(id: string, config?: z.input<Schema>): TransformStage<In, Out>;
 }
 

@@ -15,6 +15,7 @@ interface ComponentLike {
   configSchema?: unknown;
   inputTypes?: readonly MessageType[];
   outputType?: MessageType;
+  outputs?: Readonly<Record<string, MessageType>>;
   guarantees?: readonly DeliveryGuarantee[];
 }
 
@@ -74,6 +75,13 @@ export function manifestFromModule(moduleExports: Record<string, unknown>): Plug
     if (value.outputType && value.kind !== 'output') {
       entry.outputType = value.outputType.id;
       types.push(value.outputType);
+    }
+    if (value.kind === 'transform' && value.outputs !== undefined) {
+      const outputs = Object.entries(value.outputs);
+      if (outputs.length > 0) {
+        entry.outputs = Object.fromEntries(outputs.map(([name, t]) => [name, t.id]));
+        types.push(...outputs.map(([, t]) => t));
+      }
     }
     if (types.length > 0) {
       entry.messageTypes = Object.fromEntries(types.map((t) => [t.id, t.jsonSchema()]));

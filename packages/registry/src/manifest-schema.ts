@@ -44,6 +44,13 @@ export const MANIFEST_JSON_SCHEMA = {
         configSchema: { type: 'object', description: 'JSON Schema of the component config.' },
         inputTypes: { type: 'array', items: { $ref: '#/$defs/typeId' } },
         outputType: { $ref: '#/$defs/typeId' },
+        outputs: {
+          type: 'object',
+          description:
+            "A transform's named outputs (read as `<stage>:<name>`) and their message type ids.",
+          propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$', not: { const: 'main' } },
+          additionalProperties: { $ref: '#/$defs/typeId' },
+        },
         messageTypes: {
           type: 'object',
           propertyNames: { $ref: '#/$defs/typeId' },
@@ -58,7 +65,10 @@ export const MANIFEST_JSON_SCHEMA = {
       allOf: [
         {
           if: { properties: { kind: { const: 'input' } }, required: ['kind'] },
-          then: { required: ['outputType'], properties: { inputTypes: { maxItems: 0 } } },
+          then: {
+            required: ['outputType'],
+            properties: { inputTypes: { maxItems: 0 }, outputs: false },
+          },
         },
         {
           if: { properties: { kind: { const: 'transform' } }, required: ['kind'] },
@@ -71,7 +81,7 @@ export const MANIFEST_JSON_SCHEMA = {
           if: { properties: { kind: { const: 'output' } }, required: ['kind'] },
           then: {
             required: ['inputTypes'],
-            properties: { inputTypes: { minItems: 1 }, outputType: false },
+            properties: { inputTypes: { minItems: 1 }, outputType: false, outputs: false },
           },
         },
       ],
@@ -90,6 +100,8 @@ export interface ManifestComponent {
   configSchema: Record<string, unknown>;
   inputTypes?: string[];
   outputType?: string;
+  /** A transform's named outputs and their message type ids. */
+  outputs?: Record<string, string>;
   messageTypes?: Record<string, Record<string, unknown>>;
   guarantees?: DeliveryGuarantee[];
 }

@@ -39,6 +39,11 @@ const catalog = discoverPlugins(
           ),
           component('numbers', 'input', { outputType: 'ex.Number@1' }),
           component('upper', 'transform', { inputTypes: ['ex.Word@1'], outputType: 'ex.Word@1' }),
+          component('split', 'transform', {
+            inputTypes: ['ex.Word@1'],
+            outputType: 'ex.Word@1',
+            outputs: { short: 'ex.Word@1', counts: 'ex.Number@1' },
+          }),
           component('pair', 'transform', {
             inputTypes: ['ex.Word@1', 'ex.Number@1'],
             outputType: 'ex.Pair@1',
@@ -115,6 +120,39 @@ describe('checkPipeline', () => {
     expect(text).toContain(
       'Input 1 of stage "p" expects ex.Word@1 but its parent "n" emits ex.Number@1',
     );
+  });
+
+  it('reads named outputs as <stage>:<output>, type-checked and located', () => {
+    const resolved = check([
+      'name: named',
+      'stages:',
+      '  - { id: w, use: words, with: { count: 2 } }',
+      '  - { id: s, use: split, from: w }',
+      '  - { id: a, use: words-out, from: s }',
+      '  - { id: b, use: words-out, from: "s:short" }',
+    ]);
+    expect(resolved.stages.map((s) => [s.id, s.from])).toEqual([
+      ['w', []],
+      ['s', ['w']],
+      ['a', ['s']],
+      ['b', ['s:short']],
+    ]);
+    const problems = problemsOf([
+      'name: named',
+      'stages:',
+      '  - { id: w, use: words, with: { count: 2 } }',
+      '  - { id: s, use: split, from: w }',
+      '  - { id: a, use: words-out, from: s }',
+      '  - { id: b, use: words-out, from: "s:counts" }',
+      '  - { id: c, use: words-out, from: "s:shorts" }',
+    ]);
+    expect(problems.map((p) => [p.code, p.position?.line, p.position?.column])).toEqual([
+      ['TYPE_MISMATCH', 6, 36],
+      ['UNKNOWN_OUTPUT', 7, 36],
+    ]);
+    const text = problems.map((p) => p.message).join('\n');
+    expect(text).toContain('its parent "s:counts" emits ex.Number@1');
+    expect(text).toContain('declares "short", "counts"');
   });
 
   it('rejects cycles, parents on inputs, outputs used as parents and non-stage components', () => {

@@ -1,7 +1,9 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import {
   Any,
+  formatOutputRef,
   isCodefeedrError,
+  parseOutputRef,
   validateGraph,
   type GraphEdge,
   type GraphStage,
@@ -294,9 +296,13 @@ function checkGraph(
             kind: component.kind as GraphStage['kind'],
             inputTypeIds: component.kind === 'input' ? [] : (component.inputTypes ?? []),
             outputTypeId: component.outputType ?? null,
+            outputTypeIds: component.outputs,
           },
     );
-    for (const from of stage.from) edges.push({ from, to: stage.id });
+    for (const ref of stage.from) {
+      const { stage: from, output } = parseOutputRef(ref);
+      edges.push(output === undefined ? { from, to: stage.id } : { from, output, to: stage.id });
+    }
   }
   const found = validateGraph({ name: spec.name, stages, edges });
   const downstream = downstreamOfMistakes(found, edges);
@@ -356,7 +362,9 @@ function locateProblem(
   const fromEntry = (to: unknown, from: unknown, index?: unknown) => {
     const stage = stageAt(to);
     if (stage === undefined) return undefined;
-    const i = typeof index === 'number' ? index : stage.from.lastIndexOf(from as string);
+    const output = details['output'] as string | undefined;
+    const ref = formatOutputRef({ stage: from as string, output });
+    const i = typeof index === 'number' ? index : stage.from.lastIndexOf(ref);
     const base = ['stages', stage.index, 'from'];
     return spec.locate(stage.from.length === 1 || i < 0 ? base : [...base, i]);
   };

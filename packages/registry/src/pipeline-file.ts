@@ -490,7 +490,8 @@ export function parsePipelineText(
       if (!Array.isArray(from) || from.some((f) => typeof f !== 'string')) {
         problems.push({
           code: 'PIPELINE_SHAPE',
-          message: 'stage `from` must be a stage id or a list of stage ids',
+          message:
+            'stage `from` must be a stage id (`<stage>:<output>` for one of its named outputs) or a list of them',
           position: locate([...path, 'from']),
         });
         ok = false;

@@ -3,6 +3,7 @@ import {
   type DataStream,
   type DataStreams,
   type OutputTag,
+  type TransformOutputs,
   type TransformStage,
 } from '@codefeedr/core';
 
@@ -28,8 +29,14 @@ export function captureSideOutputs<In extends readonly unknown[], Out>(
     transform(inputs, ctx) {
       const lineage = new Lineage();
       const wrapped = inputs.map((input: object) => lineage.wrap(input, []));
+      const result = stage.transform(wrapped as unknown as DataStreams<In>, ctx);
+      // A stage with named outputs returns { main, <name>: stream }: only main is tagged.
+      const named =
+        typeof (result as { map?: unknown }).map === 'function'
+          ? undefined
+          : (result as TransformOutputs<Out>);
       const output = lineage.unwrap(
-        stage.transform(wrapped as unknown as DataStreams<In>, ctx),
+        named === undefined ? result : named.main,
       ) as DataStream<unknown>;
       const tagged: DataStream<TaggedValue>[] = [];
       for (const stream of lineage.ancestorsOf(output)) {
@@ -48,7 +55,12 @@ export function captureSideOutputs<In extends readonly unknown[], Out>(
         });
       }
       const main = output.map((value): TaggedValue => [0, value]);
-      return tagged.length === 0 ? main : main.union(...tagged);
+      const combined = tagged.length === 0 ? main : main.union(...tagged);
+      if (named === undefined) return combined;
+      const outputs: Record<string, unknown> = { main: combined };
+      for (const [name, stream] of Object.entries(named))
+        if (name !== 'main') outputs[name] = lineage.unwrap(stream);
+      return outputs as TransformOutputs<TaggedValue>;
     },
   } as TransformStage<In, TaggedValue>;
 }

@@ -153,6 +153,49 @@ describe('transformHarness', () => {
     expect(() => h.send([tooLate])).toThrow(TransformHarnessError);
   });
 
+  it('keeps each named output apart from the main one, captured side outputs too', () => {
+    const warned = outputTag<ReadingValue>('warned');
+    const split = defineTransform({
+      name: 'split',
+      description: 'window sums; late readings and readings over 10 to named outputs',
+      configSchema: z.object({}),
+      inputTypes: [Reading] as const,
+      outputType: Reading,
+      outputs: { late: Reading, high: Reading },
+      transform: ([readings]) => {
+        const sums = readings
+          .assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: 0, timestampAssigner: (r) => r.at })
+          .process<ReadingValue>({
+            processElement(r, ctx, out) {
+              if (r.value > 10) ctx.output(warned, r);
+              out.collect(r);
+            },
+          })
+          .keyBy((r) => r.sensor)
+          .window({ type: 'tumbling', sizeMs: 10 })
+          .sideOutputLateData(late)
+          .reduce((a, b) => ({ ...b, value: a.value + b.value }));
+        return {
+          main: sums,
+          late: sums.getSideOutput(late),
+          high: readings.filter((r) => r.value > 10),
+        };
+      },
+    });
+    const h = transformHarness(split, {}, { sideOutputs: [warned] });
+    const input = readings(2, 20);
+    for (let i = 0; i < input.length; i += 7) h.send(input.slice(i, i + 7));
+    const tooLate = { sensor: 's1', value: 1, at: 2 };
+    h.send([tooLate]);
+    h.finish();
+    expect(windowsOf(h.values)).toEqual(expectedWindows(input));
+    expect(h.namedOutput('late').map((r) => r.value)).toEqual([tooLate]);
+    const high = input.filter((r) => r.value > 10);
+    expect(h.namedOutput('high').map((r) => r.value)).toEqual(high);
+    expect(h.sideOutput(warned).map((r) => r.value)).toEqual(high);
+    expect(() => h.namedOutput('lates')).toThrow(/declares "late", "high"/);
+  });
+
   it('a fake processing-time clock lets an idle channel stop holding the watermark back', () => {
     const h = transformHarness(windowSum, { idleTimeoutMs: 1_000 }, { now: 50_000 });
     h.send([{ sensor: 'a', value: 1, at: 3 }], { channel: 'partition-0' });

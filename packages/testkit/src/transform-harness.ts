@@ -79,6 +79,8 @@ export class TransformHarness<In extends readonly unknown[] = readonly unknown[]
   readonly output: StreamRecord<Out>[] = [];
   readonly deadLetters: HarnessDeadLetter[] = [];
   private readonly sides = new Map<string, StreamRecord[]>();
+  /** Named output -> its records so far (stages that declare `outputs`). */
+  private readonly named = new Map<string, StreamRecord[]>();
   private readonly chain: OperatorChain;
   private readonly tags: readonly OutputTag<unknown>[];
   private nowMs: number;
@@ -106,6 +108,7 @@ export class TransformHarness<In extends readonly unknown[] = readonly unknown[]
       deadLetter: (record, error, attempts, inputIndex) =>
         this.deadLetters.push({ record, error, attempts, inputIndex }),
     });
+    for (const name of this.chain.outputNames ?? []) this.named.set(name, []);
     if (options.state !== undefined) this.chain.restoreState(options.state);
   }
 
@@ -122,6 +125,22 @@ export class TransformHarness<In extends readonly unknown[] = readonly unknown[]
   /** Values of every main-output record so far. */
   get values(): Out[] {
     return this.output.map((r) => r.value);
+  }
+
+  /** Records of the stage's named output `name` so far (one it declares in `outputs`). */
+  namedOutput<T = unknown>(name: string): StreamRecord<T>[] {
+    const records = this.named.get(name);
+    if (records === undefined) {
+      const declared = Object.keys(this.stage.outputs ?? {});
+      throw new TransformHarnessError(
+        this.stage.id,
+        `the stage has no named output "${name}"`,
+        declared.length === 0
+          ? 'It declares no named outputs: read its main output from `output` / `values`.'
+          : `It declares ${declared.map((d) => `"${d}"`).join(', ')}.`,
+      );
+    }
+    return records as StreamRecord<T>[];
   }
 
   /** Records emitted to `tag` so far (it must be listed in `options.sideOutputs`). */
@@ -299,6 +318,11 @@ export class TransformHarness<In extends readonly unknown[] = readonly unknown[]
   /** Runs one chain call (the chain reads the fake clock it was compiled with) and sorts main and side output. */
   private collect(call: () => StreamRecord[]): StreamRecord<Out>[] {
     const emitted = call();
+    const names = this.chain.outputNames ?? [];
+    if (names.length > 0) {
+      const named = this.chain.takeNamedOutputs!();
+      names.forEach((name, i) => this.named.get(name)!.push(...named[i]!));
+    }
     if (this.tags.length === 0) {
       this.output.push(...(emitted as StreamRecord<Out>[]));
       return emitted as StreamRecord<Out>[];
