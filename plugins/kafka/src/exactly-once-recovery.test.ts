@@ -1,6 +1,8 @@
 // Exactly-once with keyed state on the Kafka buffer, when a transaction fails part-way: the
 // worker aborts it and redoes its batches from the committed state and offsets. Every output
 // (each running total, each window) must be committed exactly once, against counts made here.
+// The windows leave through a named output (their own topic), so its sends are aborted and
+// redone with the rest of each transaction.
 import { randomBytes } from 'node:crypto';
 import {
   defineInput,
@@ -126,6 +128,7 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
       readings: `cftest-eos-recovery-${run}-readings`,
       counts: `cftest-eos-recovery-${run}-counts`,
       out: `cftest-eos-recovery-${run}-out`,
+      windowsOut: `cftest-eos-recovery-${run}-windows-out`,
     };
     const kafka = new KafkaBuffer(
       kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing', transactionalIdPrefix: run }),
@@ -147,6 +150,7 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
       configSchema: z.object({}),
       inputTypes: [Reading] as const,
       outputType: Out,
+      outputs: { windows: Out },
       transform: ([readings]) => {
         const timed = readings.assignTimestampsAndWatermarks({ maxOutOfOrdernessMs: 0 });
         const totals = timed
@@ -164,11 +168,11 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
           .process<Out>((k, w, values, out) =>
             out.collect({ kind: 'window', k, c: values.length, start: w.start }),
           );
-        return totals.union(windows);
+        return { main: totals, windows };
       },
     }).create(ids.counts);
     const got: Out[] = [];
-    const output = defineOutput({
+    const collect = defineOutput({
       name: 'collect',
       description: 'keeps what it reads (read_committed)',
       configSchema: z.object({}),
@@ -180,7 +184,7 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
         async flush() {},
         async close() {},
       }),
-    }).create(ids.out);
+    });
     const warnings: string[] = [];
     const logger: Logger = {
       ...silentLogger,
@@ -190,7 +194,8 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
     const p = new PipelineBuilder(ids.pipeline)
       .append(input)
       .append(counts)
-      .append(output)
+      .append(collect.create(ids.out))
+      .edge(`${ids.counts}:windows`, collect.create(ids.windowsOut))
       .setBuffer(buffer)
       .setStageOptions(ids.readings, { partitions: 2 })
       .setStageOptions(ids.counts, { guarantee: 'exactly-once' })
@@ -198,6 +203,7 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
     const fast = { logger, pollTimeoutMs: 10, tickIntervalMs: 20, batchSize: 100 };
     try {
       const out = p.run({ ...fast, mode: 'worker', stage: ids.out });
+      const windowsOut = p.run({ ...fast, mode: 'worker', stage: ids.windowsOut });
       const worker = p.run({
         ...fast,
         mode: 'worker',
@@ -208,6 +214,7 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
       await p.run({ ...fast, mode: 'worker', stage: ids.readings });
       expect((await worker).status).toBe('finished');
       await out;
+      await windowsOut;
 
       expect(failed).toEqual([3, 7, 8, 15, 25]);
       expect(warnings.filter((w) => w.startsWith('a transaction failed'))).toHaveLength(5);
@@ -237,9 +244,11 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
       for (const topic of [
         ids.readings,
         ids.counts,
+        `${ids.counts}.windows`,
         `${ids.readings}.dlq`,
         `${ids.counts}.dlq`,
         `${ids.out}.dlq`,
+        `${ids.windowsOut}.dlq`,
         `${ids.pipeline}.${ids.counts}.state`,
       ])
         await kafka.admin.deleteTopic(topic).catch(() => undefined);
