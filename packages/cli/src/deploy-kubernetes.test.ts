@@ -4,7 +4,14 @@
 // command; secrets referenced and never written.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PipelineBuilder, ndjsonFileOutput, sequenceInput, z } from '@codefeedr/core';
+import {
+  defineTransform,
+  PipelineBuilder,
+  ndjsonFileOutput,
+  sequenceInput,
+  SequenceNumber,
+  z,
+} from '@codefeedr/core';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap } from 'kubernetes-models/v1';
@@ -409,6 +416,34 @@ describe('codefeedr deploy --target kubernetes', () => {
         },
       ],
     });
+  });
+
+  it('a stage that reads a named output scales on that output’s topic', () => {
+    const split = defineTransform({
+      name: 'split',
+      description: 'odd numbers to their own output',
+      configSchema: z.object({}),
+      inputTypes: [SequenceNumber] as const,
+      outputType: SequenceNumber,
+      outputs: { odd: SequenceNumber },
+      transform: ([n]) => ({ main: n, odd: n.filter((x) => x % 2 === 1) }),
+    }).create('split');
+    const kafka = { kind: 'kafka', capabilities: { transactions: true, replay: true } };
+    const pipeline = new PipelineBuilder('named')
+      .append(sequenceInput.create('numbers', { to: 3 }))
+      .append(split)
+      .append(ndjsonFileOutput.create('all', { path: '/dev/null' }))
+      .edge('split:odd', ndjsonFileOutput.create('odd', { path: '/dev/null' }))
+      .setBuffer(kafka as never)
+      .setStageOptions('split', { partitions: 3, topic: 'split-topic' })
+      .build();
+    const { stages } = pipelineWorkers(pipeline, parseReplicas(['all=3', 'odd=3']));
+    expect(stages.map((s) => [s.id, s.inputs.map((i) => i.topic), s.maxReplicas])).toEqual([
+      ['numbers', [], 1],
+      ['split', ['numbers'], 1],
+      ['all', ['split-topic'], 3],
+      ['odd', ['split-topic.odd'], 3],
+    ]);
   });
 
   it('refuses a pipeline without a shared buffer, as `run --stage` does (exit 2)', async () => {

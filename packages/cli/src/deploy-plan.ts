@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { basename, isAbsolute, relative, resolve } from 'node:path';
-import type { Pipeline, StageOptions } from '@codefeedr/core';
+import {
+  namedOutputTopic,
+  parentRefsOf,
+  parseOutputRef,
+  type Pipeline,
+  type StageOptions,
+} from '@codefeedr/core';
 import { loadPipeline } from '@codefeedr/registry';
 import { isMap, isScalar, isSeq, parseDocument, visit, type Scalar } from 'yaml';
 import { UsageError } from './cli-errors.js';
@@ -146,6 +152,7 @@ export function parseReplicas(values: readonly string[]): ReplicaRequest {
 interface StageShape {
   readonly id: string;
   readonly kind: 'input' | 'transform' | 'output';
+  /** Parent references in input order: `stage`, or `stage:output` for a named output. */
   readonly parents: readonly string[];
 }
 
@@ -166,11 +173,16 @@ function planStages(
       );
   }
   return shapes.map((shape) => {
-    const inputs = shape.parents.map((parent) => ({
-      stage: parent,
-      topic: options(parent).topic ?? parent,
-      partitions: options(parent).partitions ?? 1,
-    }));
+    const inputs = shape.parents.map((ref) => {
+      // A parent is `stage` or `stage:output` (a named output: the topic `<topic>.<output>`).
+      const { stage: parent, output } = parseOutputRef(ref);
+      const topic = options(parent).topic ?? parent;
+      return {
+        stage: parent,
+        topic: output === undefined ? topic : namedOutputTopic(topic, output),
+        partitions: options(parent).partitions ?? 1,
+      };
+    });
     const maxReplicas =
       shape.kind === 'input' ? 1 : inputs.reduce((sum, i) => sum + i.partitions, 0);
     const asked =
@@ -213,7 +225,11 @@ export function pipelineWorkers(
         : def.buffer.instance.kind;
   refuseUnshared(def.name, buffer);
   const stages = planStages(
-    def.stages.map((s) => ({ id: s.id, kind: s.kind, parents: def.parents.get(s.id) ?? [] })),
+    def.stages.map((s) => ({
+      id: s.id,
+      kind: s.kind,
+      parents: parentRefsOf(def.edges, s.id),
+    })),
     (id) => def.stageOptions.get(id) ?? {},
     replicas,
   );

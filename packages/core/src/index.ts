@@ -18,6 +18,7 @@ export {
   formatOutputRef,
   NamedOutputError,
   namedOutputTopic,
+  parentRefsOf,
   parseOutputRef,
   type OutputRef,
 } from './named-outputs.js';

@@ -1,4 +1,5 @@
 import { CodefeedrError } from './errors.js';
+import type { PipelineEdge } from './pipeline.js';
 import type { AnyStage, NamedOutputTypes } from './stage.js';
 
 /**
@@ -62,4 +63,12 @@ export function parseOutputRef(ref: string): OutputRef {
 /** `stage` or `stage:output`, as edges and messages name it. */
 export function formatOutputRef(ref: OutputRef): string {
   return ref.output === undefined ? ref.stage : `${ref.stage}:${ref.output}`;
+}
+
+/** The parents of `stageId` in input order, as references (`stage` or `stage:output`). */
+export function parentRefsOf(edges: readonly PipelineEdge[], stageId: string): string[] {
+  return edges
+    .filter((e) => e.to === stageId)
+    .sort((a, b) => a.inputIndex - b.inputIndex)
+    .map((e) => formatOutputRef({ stage: e.from, output: e.output }));
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseConfig, redactSecrets, type Pipeline } from '@codefeedr/core';
+import { parentRefsOf, parseConfig, redactSecrets, type Pipeline } from '@codefeedr/core';
 import { stringify } from 'yaml';
 import type { CommandContext } from '../program.js';
 import { openPipeline } from '../pipeline-source.js';
@@ -38,7 +38,7 @@ export function resolvedConfig(pipeline: Pipeline): Record<string, unknown> {
       id: stage.id,
       kind: stage.kind,
       use: stage.component ?? null,
-      from: pipeline.definition.parents.get(stage.id) ?? [],
+      from: parentRefsOf(pipeline.definition.edges, stage.id),
       with: stage.config ?? {},
     })),
   });
