@@ -19,7 +19,7 @@ import type { Sink } from './sink.js';
 import { RunOptionsError } from './run-errors.js';
 import { StageTask } from './stage-task.js';
 import { PartitionStateShards } from './state-shards.js';
-import type { StateWrite } from './state-store.js';
+import { TransactionRevokedError, type StateWrite } from './state-store.js';
 import { isCodefeedrError, isRetryable } from './errors.js';
 
 /**
@@ -325,7 +325,7 @@ class ConsumerUnit extends BufferUnit {
         this.lastTick = Date.now();
         task.onTick(this.ctx.clock());
       }
-      if (!(await this.fencedRecovers(() => this.emit(messages.length > 0)))) continue;
+      if (!(await this.fencedRecovers(() => this.emit(messages.length > 0, true)))) continue;
       this.transientAborts = 0;
       this.fencesInARow = 0;
       if (messages.length > 0) task.metrics.observeBatch(performance.now() - started);
@@ -443,17 +443,18 @@ class ConsumerUnit extends BufferUnit {
       const consumer = this.consumer!;
       const chain = this.task.chain;
       const fenced = isFenced(error);
+      const revoked = error instanceof TransactionRevokedError;
       // A transient failure inside a transaction (the coordinator still finishing the last
       // commit, a leader moving) aborted it: redone from the committed state as a fence is,
       // a bounded number of times in a row.
       const transient =
-        !fenced && isRetryable(error) && this.transientAborts < this.task.retry.retries;
+        !fenced && !revoked && isRetryable(error) && this.transientAborts < this.task.retry.retries;
       if (
         this.shards === undefined ||
         !this.exactlyOnce ||
         consumer.rewind === undefined ||
         chain?.reset === undefined ||
-        !(fenced || transient)
+        !(fenced || revoked || transient)
       )
         throw error;
       if (transient) this.transientAborts++;
@@ -465,7 +466,9 @@ class ConsumerUnit extends BufferUnit {
       this.ctx.logger.warn(
         fenced
           ? 'another worker took over a partition this one wrote last and fenced its transactions; reloading the state of every partition and going on from the committed positions'
-          : 'a transaction failed and was aborted; reloading the state of every partition and going on from the committed positions',
+          : revoked
+            ? 'a rebalance began before the transaction committed; aborted it, reloading the state of every partition and going on from the committed positions'
+            : 'a transaction failed and was aborted; reloading the state of every partition and going on from the committed positions',
         {
           stage: this.task.id,
           partitions: this.shards.owned(),
@@ -517,8 +520,11 @@ class ConsumerUnit extends BufferUnit {
       );
   }
 
-  /** Sends a batch's outputs and dead letters (in one transaction when exactly-once). */
-  private async emit(consumed = false): Promise<void> {
+  /**
+   * Sends a batch's outputs and dead letters (in one transaction when exactly-once).
+   * `revocable`: the caller recovers from a TransactionRevokedError (fencedRecovers).
+   */
+  private async emit(consumed = false, revocable = false): Promise<void> {
     const { task } = this;
     await task.writesDone();
     const encoded = this.output?.take() ?? [];
@@ -550,6 +556,10 @@ class ConsumerUnit extends BufferUnit {
       for (const write of shards?.writes ?? []) await tx.send(write.topic, write.messages);
       await tx.sendOffsets(this.group, this.commitPositions());
       await this.checkpoints.save(positions, this.stateRecord(), this.watermarks());
+      // A rebalance that began during the batch may be handing its partitions to another
+      // worker, whose load would not see this commit: redone by their owner instead.
+      if (revocable && this.consumer!.assignment().length === 0)
+        throw new TransactionRevokedError(task.id);
       await tx.commit();
       shards?.committed();
     } catch (error) {

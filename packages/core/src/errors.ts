@@ -31,6 +31,8 @@ export const CORE_ERROR_CODES = {
     "A transform's named outputs cannot be used: a reserved or unusable name, or transform() returned other outputs than it declares.",
   OUTPUT_TOPIC_CLASH:
     "A named output's topic (`<stage>.<name>`) is another stage's id or a dead-letter topic.",
+  RECORD_KEY_INVALID:
+    'A record reached a buffer with a key that is not a string (dead-lettered; a null key counts as none).',
   RESERVED_STAGE_ID: "A stage id names another stage's dead-letter topic (`<stage>.dlq`).",
   RUN_OPTIONS_INVALID:
     'Run options that cannot work together (a worker on the in-memory buffer, an unknown mode).',
@@ -47,6 +49,8 @@ export const CORE_ERROR_CODES = {
   TIMESTAMP_INVALID: 'A record has no valid event time for the watermark assigner.',
   TRANSACTION_FENCED:
     'A transactional producer was fenced by another worker that took over a partition it wrote last; its open transaction is aborted and the stage reloads its state.',
+  TRANSACTION_REVOKED:
+    "A rebalance began before an exactly-once batch's transaction committed; the transaction is aborted and the batch redone from the committed state.",
   TRANSACTIONS_UNSUPPORTED: 'Exactly-once was asked of a buffer without transactions.',
   TYPE_MISMATCH: "An edge's message types do not match, input by input.",
   UNKNOWN_OUTPUT: 'An edge reads a named output its stage does not declare.',

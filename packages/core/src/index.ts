@@ -38,7 +38,7 @@ export type {
   KeyedConnectedStreams,
   WindowJoin,
 } from './connected-streams.js';
-export { KeyTypeError, UserFunctionError } from './operators.js';
+export { KeyTypeError, RecordKeyError, UserFunctionError } from './operators.js';
 export { StateDeclarationError } from './keyed-state.js';
 export { InvalidTimestampError } from './watermark-assigner.js';
 export { badSourceRecord, sourceRecordError, BadSourceRecordError } from './source-record-error.js';

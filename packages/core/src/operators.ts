@@ -44,7 +44,7 @@ export class UserFunctionError extends CodefeedrError {
 }
 
 /** What a non-string key is, for messages: `null`, `an array`, `a number (1)`. */
-function describeKey(key: unknown): string {
+export function describeKey(key: unknown): string {
   if (key === null) return 'null';
   if (key === undefined) return 'undefined';
   if (Array.isArray(key)) return 'an array';
@@ -72,6 +72,21 @@ export class KeyTypeError extends CodefeedrError {
         operator,
         keyType: key === null ? 'null' : Array.isArray(key) ? 'array' : typeof key,
       },
+    );
+  }
+}
+
+/**
+ * A record reached a buffer with a key that is not a string (a source or user code set it):
+ * buffers partition by string keys, and stringifying would make 1 and "1" one key. The
+ * record is a dead letter of the stage that emitted it; a null key counts as none.
+ */
+export class RecordKeyError extends CodefeedrError {
+  constructor(stageId: string, key: unknown) {
+    super(
+      'RECORD_KEY_INVALID',
+      `Stage "${stageId}" emitted a record whose key is ${describeKey(key)}, not a string: buffers partition records by string keys. Give its records string keys (String(n), JSON.stringify([a, b])) or none.`,
+      { stageId, keyType: Array.isArray(key) ? 'array' : typeof key },
     );
   }
 }

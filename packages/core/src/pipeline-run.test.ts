@@ -789,6 +789,42 @@ describe('pipeline.run', () => {
     );
   });
 
+  it.each(['inline', 'local'] as const)(
+    '%s: a record key that is not a string is a dead letter; a null key is no key',
+    async (mode) => {
+      const dir = await mkdtemp(join(tmpdir(), 'cf-keys-'));
+      dirs.push(dir);
+      // A JavaScript source can set any key: every 3rd a number, every 3rd null, the rest strings.
+      const keyed = () =>
+        mappedSource(new CountingSource(30), (r) => ({
+          ...r,
+          key: r.value % 3 === 0 ? r.value : r.value % 3 === 1 ? null : `k${r.value}`,
+        }));
+      const sink = new CollectingSink();
+      const summary = await new PipelineBuilder('keys')
+        .append(numbers('numbers', keyed))
+        .append(mapper('same', (n) => n))
+        .append(collector('out', sink))
+        .setDeadLetter({ dir })
+        .build()
+        .run({ ...fast, mode });
+      expect(summary.status).toBe('finished');
+      expect(sink.flushed.sort((a, b) => a - b)).toEqual(range(1, 30).filter((n) => n % 3 !== 0));
+      expect(summary.deadLetters.map(({ stage, count }) => ({ stage, count }))).toEqual([
+        { stage: 'numbers', count: 10 },
+      ]);
+      const letters = (await readFile(summary.deadLetters[0]!.location, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as DeadLetterRecord);
+      expect(letters.map((l) => (l.original as { value: number }).value)).toEqual(
+        range(1, 30).filter((n) => n % 3 === 0),
+      );
+      expect(letters[0]!.error).toMatchObject({ code: 'RECORD_KEY_INVALID' });
+      expect(letters[0]!.error.message).toContain('key is a number (3), not a string');
+    },
+  );
+
   it('validation: sample checks one record in N, across batches', async () => {
     const buffer = new MemoryBuffer();
     const sink = new CollectingSink();

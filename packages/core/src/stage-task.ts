@@ -8,6 +8,7 @@ import { withRetries, type RetryPolicy } from './retry-policy.js';
 import type { Sink, SinkWriteResult } from './sink.js';
 import type { Source } from './source.js';
 import { dropBadSourceRecords } from './source-record-error.js';
+import { RecordKeyError } from './operators.js';
 import type { AnyStage } from './stage.js';
 
 /**
@@ -86,10 +87,36 @@ export class StageTask {
 
   /** Input stages: emits a polled batch's good records; unparseable ones become dead letters. */
   onSourceBatch(batch: StreamRecord[]): void {
-    const good = dropBadSourceRecords(batch, this.dlq);
+    const good = this.withStringKeys(dropBadSourceRecords(batch, this.dlq));
     this.metrics.recordsIn += batch.length;
     this.metrics.recordsOut += good.length;
     if (good.length > 0) this.output!.emit(good);
+  }
+
+  /**
+   * Records whose key is a string or absent; a null key becomes none, any other key makes
+   * the record a dead letter (RecordKeyError). Keys are typed as strings, but JavaScript
+   * sources and functions can set anything, and a buffer partitions by string keys: checked
+   * here, where records leave a stage in every mode, so inline and buffer runs agree.
+   */
+  private withStringKeys(records: StreamRecord[]): StreamRecord[] {
+    let i = 0;
+    while (
+      i < records.length &&
+      (records[i]!.key === undefined || typeof records[i]!.key === 'string')
+    )
+      i++;
+    if (i === records.length) return records;
+    const good = records.slice(0, i);
+    for (; i < records.length; i++) {
+      const record = records[i]!;
+      const key = record.key as unknown;
+      if (key === undefined || typeof key === 'string') good.push(record);
+      else if (key === null) good.push({ ...record, key: undefined });
+      else
+        this.dlq.add(record, new RecordKeyError(this.id, key), { attempts: 1, inputIndex: null });
+    }
+    return good;
   }
 
   /** One batch that arrived on input `inputIndex` from `channel` (an upstream stage id or a topic/partition). */
@@ -196,7 +223,8 @@ export class StageTask {
     }
   }
 
-  private emitFromChain(out: StreamRecord[]): void {
+  private emitFromChain(emitted: StreamRecord[]): void {
+    const out = this.withStringKeys(emitted);
     this.metrics.recordsOut += out.length;
     const wm = this.chain!.currentWatermark?.();
     if (wm !== undefined && Number.isFinite(wm)) this.metrics.watermark = wm;
@@ -205,7 +233,7 @@ export class StageTask {
     if (names === undefined || names.length === 0) return;
     const named = this.chain!.takeNamedOutputs!();
     for (let i = 0; i < names.length; i++) {
-      const records = named[i]!;
+      const records = this.withStringKeys(named[i]!);
       if (records.length === 0) continue;
       this.metrics.recordsOut += records.length;
       this.output?.emit(records, names[i]);

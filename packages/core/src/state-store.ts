@@ -112,6 +112,22 @@ export class TransactionFencedError extends CodefeedrError {
   }
 }
 
+/**
+ * An exactly-once batch whose transaction was about to commit when a rebalance began: its
+ * partitions may be another worker's already, so it is aborted and redone by whoever owns them
+ * (Kafka's consumer commits before it gives partitions up for the same reason). The runtime
+ * always recovers from it.
+ */
+export class TransactionRevokedError extends CodefeedrError {
+  constructor(stage: string) {
+    super(
+      'TRANSACTION_REVOKED',
+      `Stage "${stage}": a rebalance began before this batch's transaction committed, so the partitions it covers may belong to another worker now. The transaction is aborted; the stage reloads its partitions' state and goes on from their committed positions.`,
+      { stage },
+    );
+  }
+}
+
 export class StateFencedError extends CodefeedrError {
   constructor(stage: string, partition: number, stored: number, expected: number) {
     super(

@@ -72,10 +72,18 @@ class ReadingSource implements Source<Reading> {
  * The Kafka buffer, with the given calls of `sendOffsets` (counted over its exactly-once
  * producers) failing as Kafka's coordinator answers while it still completes the commit
  * before (CONCURRENT_TRANSACTIONS, retriable): the transaction is lost, the worker goes on.
+ * After the calls in `revokeOn`, the consumer's next assignment() is empty, as when a
+ * rebalance begins between the offsets and the commit: the worker must not commit.
  */
-function failingTransactions(kafka: KafkaBuffer, failOn: ReadonlySet<number>) {
+function failingTransactions(
+  kafka: KafkaBuffer,
+  failOn: ReadonlySet<number>,
+  revokeOn: ReadonlySet<number>,
+) {
   let calls = 0;
+  let revokeNext = false;
   const failed: number[] = [];
+  const revoked: number[] = [];
   const wrapProducer = (producer: BufferProducer): BufferProducer => ({
     send: (topic, messages) => producer.send(topic, messages),
     close: () => producer.close(),
@@ -95,6 +103,10 @@ function failingTransactions(kafka: KafkaBuffer, failOn: ReadonlySet<number>) {
             );
           }
           await tx.sendOffsets(group, positions);
+          if (revokeOn.has(n)) {
+            revoked.push(n);
+            revokeNext = true;
+          }
         },
         commit: () => tx.commit(),
         abort: () => tx.abort(),
@@ -109,11 +121,21 @@ function failingTransactions(kafka: KafkaBuffer, failOn: ReadonlySet<number>) {
       const producer = await kafka.producer(options);
       return options.transactional === true ? wrapProducer(producer) : producer;
     },
-    consumer: (options) => kafka.consumer(options),
+    consumer: async (options) => {
+      const consumer = await kafka.consumer(options);
+      return new Proxy(consumer, {
+        get(target, property) {
+          if (property === 'assignment')
+            return () => (revokeNext ? ((revokeNext = false), []) : target.assignment());
+          const member = Reflect.get(target, property, target) as unknown;
+          return typeof member === 'function' ? member.bind(target) : member;
+        },
+      });
+    },
     stateStore: () => kafka.stateStore(),
     close: () => kafka.close(),
   };
-  return { buffer, failed };
+  return { buffer, failed, revoked };
 }
 
 const buffers: KafkaBuffer[] = [];
@@ -122,7 +144,7 @@ afterAll(async () => {
 });
 
 describe('exactly-once with keyed state on Kafka, when transactions fail part-way', () => {
-  it('aborts a failed transaction and redoes it from the committed state: every total and window once', async () => {
+  it('aborts a failed or revoked transaction and redoes it from the committed state: every total and window once', async () => {
     const ids = {
       pipeline: `cftest-eos-recovery-${run}`,
       readings: `cftest-eos-recovery-${run}-readings`,
@@ -136,7 +158,12 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
     buffers.push(kafka);
     // Windows fire from the first batches on, so these fail batches that carry fired windows
     // and totals; 7 and 8 fail twice in a row.
-    const { buffer, failed } = failingTransactions(kafka, new Set([3, 7, 8, 15, 25]));
+    // 11 and 19 commit nothing: a rebalance begins (as far as the worker can tell) first.
+    const { buffer, failed, revoked } = failingTransactions(
+      kafka,
+      new Set([3, 7, 8, 15, 25]),
+      new Set([11, 19]),
+    );
     const input = defineInput({
       name: 'readings',
       description: 'readings in event-time order',
@@ -218,6 +245,8 @@ describe('exactly-once with keyed state on Kafka, when transactions fail part-wa
 
       expect(failed).toEqual([3, 7, 8, 15, 25]);
       expect(warnings.filter((w) => w.startsWith('a transaction failed'))).toHaveLength(5);
+      expect(revoked).toEqual([11, 19]);
+      expect(warnings.filter((w) => w.startsWith('a rebalance began'))).toHaveLength(2);
       // Counted here from the input: each key's totals 1..n once, each window once.
       const totals = new Map<string, number[]>();
       const windows = new Map<string, number[]>();

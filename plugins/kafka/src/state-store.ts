@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   parseStateShard,
   StateFencedError,
@@ -76,7 +77,15 @@ interface Changelog {
   writer: string | undefined;
   /** The last stable offset the read went up to (0 for a topic or partition not there). */
   end: bigint;
+  /**
+   * The partition's high watermark as its fetches reported it (undefined: nothing was read).
+   * Past `end`, a transaction is open or its commit markers are still being written.
+   */
+  highWatermark?: bigint;
 }
+
+/** How soon a load reads a partition again while a transaction on it is in flight. */
+const IN_FLIGHT_RECHECK_MS = 50;
 
 const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '_');
 
@@ -233,25 +242,44 @@ export class KafkaStateStore implements StateStore {
     const self = this.context.producerTransactionalId(writer);
     const id = this.transactionalIdOf(pipeline, stage, partition);
     await this.release(id);
+    // Every writer of the partition must be fenced before its state is read, or one could
+    // still commit after the read: a worker that lost the partition in a rebalance and had
+    // claimed it only just (its claim not yet stable, so the read shows the writer before it).
+    // So: fence the last stable writer, read again while something past the stable end is in
+    // flight (an open transaction, or commit markers on their way), and fence whoever the
+    // read shows last, until the read ends where the partition does.
+    const fenced = new Set<string>([self]);
+    const deadline = Date.now() + this.context.loadTimeoutMs;
     let changelog = await this.readChangelog(topic, partition);
-    if (changelog.writer !== undefined && changelog.writer !== self) {
-      // Initialising a producer with the last writer's id aborts its open transaction (or
-      // waits for the commit it began) and fails its next commit: nothing it wrote can
-      // commit after this.
-      const fencer = await this.fence(changelog.writer);
-      await fencer.disconnect().catch(() => undefined);
-      // What became stable since the read (a commit that completed meanwhile, or the abort's
-      // marker) is read now; compared with the read's own end, not a later one, or a commit
-      // completing between the read and that later look would go unseen.
-      const end = await this.stableEnd(topic, partition);
-      if (end !== undefined && BigInt(end) > changelog.end)
-        changelog = await this.readChangelog(topic, partition);
+    for (;;) {
+      const writer = changelog.writer;
+      if (writer !== undefined && !fenced.has(writer)) {
+        // Initialising a producer with the last writer's id aborts its open transaction (or
+        // waits for the commit it began) and fails its next commit: nothing it wrote can
+        // commit after this.
+        const fencer = await this.fence(writer);
+        await fencer.disconnect().catch(() => undefined);
+        fenced.add(writer);
+        // What became stable since the read (a commit that completed meanwhile, or the abort's
+        // marker) is read now; compared with the read's own end, not a later one, or a commit
+        // completing between the read and that later look would go unseen.
+        const end = await this.stableEnd(topic, partition);
+        if (end !== undefined && BigInt(end) > changelog.end)
+          changelog = await this.readChangelog(topic, partition);
+        continue;
+      }
+      const inFlight =
+        changelog.highWatermark !== undefined && changelog.highWatermark > changelog.end;
+      if (!inFlight) break;
+      if (Date.now() > deadline)
+        throw new KafkaStateLoadTimeoutError(topic, partition, this.context.loadTimeoutMs);
+      await delay(IN_FLIGHT_RECHECK_MS);
+      changelog = await this.readChangelog(topic, partition);
     }
     let shard = this.shardOf(changelog, topic, partition);
     // Our own last commit may not be stable yet (its markers are being written): read again
     // until it is. Each read is a group join and a fetch, so this is no busy loop.
     const mine = this.committedByMe.get(id) ?? 0;
-    const deadline = Date.now() + this.context.loadTimeoutMs;
     while (versionOf(shard) < mine) {
       if (Date.now() > deadline)
         throw new KafkaStateLoadTimeoutError(topic, partition, this.context.loadTimeoutMs);
@@ -495,7 +523,11 @@ export class KafkaStateStore implements StateStore {
         // Emitted for every fetched batch of the partition, also one of only transaction
         // markers (which eachBatch never sees): its last offset says how far the read got.
         reader.on(reader.events.END_BATCH_PROCESS, ({ payload }) => {
-          if (payload.partition === partition && BigInt(payload.lastOffset) + 1n >= end) resolve();
+          if (payload.partition !== partition) return;
+          const highWatermark = BigInt(payload.highWatermark);
+          if (changelog.highWatermark === undefined || highWatermark > changelog.highWatermark)
+            changelog.highWatermark = highWatermark;
+          if (BigInt(payload.lastOffset) + 1n >= end) resolve();
         });
         reader.on(reader.events.CRASH, ({ payload }) => {
           if (!payload.restart) reject(payload.error);
