@@ -68,6 +68,8 @@ export interface ConsumerOptions {
   start?: StartPosition;
   /** Upper bound of records held in memory by the consumer (backpressure). */
   maxBufferedRecords?: number;
+  /** Upper bound of their bytes (values and keys), where the buffer supports it. */
+  maxBufferedBytes?: number;
   /** Called after partitions are assigned or revoked (rebalance). */
   onAssignmentChange?: (assigned: readonly TopicPartition[]) => void;
 }

@@ -104,6 +104,14 @@ export const kafkaBufferConfigSchema = kafkaClientConfigSchema
       .positive()
       .default(10_000)
       .describe('Consumer queue bound (backpressure).'),
+    maxBufferedBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1_048_576)
+      .describe(
+        'Consumer queue bound in bytes of values and keys (backpressure): large records pause fetching before maxBufferedRecords is reached.',
+      ),
     isolation: z.enum(['read_committed', 'read_uncommitted']).default('read_committed'),
     joinTimeoutMs: z.number().int().positive().default(30_000),
   })
@@ -206,6 +214,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
       maxWaitTimeMs: this.config.maxWaitTimeMs,
       maxBytesPerPartition: this.config.maxBytesPerPartition,
       maxBufferedRecords: this.config.maxBufferedRecords,
+      maxBufferedBytes: this.config.maxBufferedBytes,
       readUncommitted: this.config.isolation === 'read_uncommitted',
       joinTimeoutMs: this.config.joinTimeoutMs,
     });

@@ -83,6 +83,7 @@ describe('KafkaBufferConsumer while kafkajs restarts its consumer', () => {
         maxWaitTimeMs: 100,
         maxBytesPerPartition: 1_048_576,
         maxBufferedRecords: 10,
+        maxBufferedBytes: 1_048_576,
         readUncommitted: false,
         joinTimeoutMs: 1_000,
       },

@@ -82,6 +82,73 @@ describe('KafkaBufferConsumer', () => {
     }
   });
 
+  it('pauses on the bytes it holds too: large records stop fetching long before the record bound', async () => {
+    const maxBytesPerPartition = 65_536;
+    const buffer = new KafkaBuffer(
+      kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing', maxBytesPerPartition }),
+    );
+    const topic = `cf-kafka-bytes-${run}`;
+    const partitions = 2;
+    const total = 400;
+    const size = 10_000; // 400 records of 10 kB: 4 MB in the topic
+    try {
+      await buffer.admin.ensureTopic({ name: topic, partitions });
+      const producer = await buffer.producer({ clientId: `bytes-${run}` });
+      const value = (i: number) => new TextEncoder().encode(String(i).padEnd(size, '.'));
+      // Sent 4 at a time, so no record batch exceeds a fetch (the broker always returns a
+      // partition's first batch whole, whatever maxBytesPerPartition says).
+      for (let i = 0; i < total; i += 4)
+        await producer.send(
+          topic,
+          Array.from({ length: 4 }, (_, j) => ({
+            key: `k${i + j}`,
+            value: value(i + j),
+            timestamp: Date.now(),
+          })),
+        );
+      await producer.close();
+
+      const maxBufferedBytes = 200_000; // 20 records' worth; the record bound is 10,000
+      const consumer = (await buffer.consumer({
+        group: `bytes-${run}`,
+        topics: [topic],
+        maxBufferedRecords: 10_000,
+        maxBufferedBytes,
+      })) as KafkaBufferConsumer;
+      await waitFor(() => consumer.backpressured, {
+        timeoutMs: 30_000,
+        description: 'the consumer to pause on the bytes it holds',
+      });
+      // Within the bound plus what the fetches in flight when it paused may add (kafkajs
+      // fetches ahead: two per partition at most here).
+      const slack = 2 * partitions * (maxBytesPerPartition + size);
+      let peak = 0;
+      const sampleUntil = Date.now() + 1_000;
+      while (Date.now() < sampleUntil) {
+        peak = Math.max(peak, consumer.bufferedBytes);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(peak).toBeGreaterThanOrEqual(maxBufferedBytes);
+      expect(peak).toBeLessThanOrEqual(maxBufferedBytes + slack);
+      expect(consumer.bufferedRecords).toBeLessThan(total);
+
+      const seen = new Set<number>();
+      await waitFor(
+        async () => {
+          for (const m of await consumer.poll(50, 100))
+            seen.add(Number.parseInt(new TextDecoder().decode(m.value), 10));
+          return seen.size >= total;
+        },
+        { timeoutMs: 60_000, intervalMs: 0, description: `all ${total} records` },
+      );
+      expect(consumer.bufferedBytes).toBe(0);
+      expect(consumer.backpressured).toBe(false);
+      await consumer.close();
+    } finally {
+      await buffer.close();
+    }
+  });
+
   it('keeps its place in the partitions it keeps across a rebalance (kafkajs would restart them from the commit)', async () => {
     const buffer = new KafkaBuffer(
       kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing', heartbeatIntervalMs: 300 }),

@@ -16,6 +16,8 @@ export interface KafkaConsumerSettings {
   maxWaitTimeMs: number;
   maxBytesPerPartition: number;
   maxBufferedRecords: number;
+  /** Bytes (values and keys) of queued records at which fetching pauses, as `maxBufferedRecords` does. */
+  maxBufferedBytes: number;
   readUncommitted: boolean;
   /** How long `open()` waits for the first group assignment. */
   joinTimeoutMs: number;
@@ -67,6 +69,8 @@ function isRestarting(error: unknown): boolean {
 export class KafkaBufferConsumer implements BufferConsumer {
   private readonly queue: Chunk[] = [];
   private queued = 0;
+  /** Bytes of the records queued and not yet polled (values and keys). */
+  private queuedBytes = 0;
   /** Next offset after the last record returned by poll, per assigned partition. */
   private readonly polledPositions = new Map<string, TopicPartitionOffset>();
   /** High watermark per partition as of its last fetch, for `lag()`. */
@@ -118,6 +122,20 @@ export class KafkaBufferConsumer implements BufferConsumer {
 
   private get maxBuffered(): number {
     return this.options.maxBufferedRecords ?? this.settings.maxBufferedRecords;
+  }
+
+  private get maxBufferedBytes(): number {
+    return this.options.maxBufferedBytes ?? this.settings.maxBufferedBytes;
+  }
+
+  /** Full by count or by bytes: fetching pauses. */
+  private get queueFull(): boolean {
+    return this.queued >= this.maxBuffered || this.queuedBytes >= this.maxBufferedBytes;
+  }
+
+  /** Drained to half by count and by bytes: fetching resumes. */
+  private get queueHalfEmpty(): boolean {
+    return this.queued <= this.maxBuffered / 2 && this.queuedBytes <= this.maxBufferedBytes / 2;
   }
 
   /** Connects, subscribes and waits (bounded) for the first assignment. */
@@ -200,6 +218,8 @@ export class KafkaBufferConsumer implements BufferConsumer {
       const chunk = this.queue[i]!;
       if (nextKeys.has(chunk.key)) continue;
       this.queued -= chunk.messages.length - chunk.next;
+      for (let j = chunk.next; j < chunk.messages.length; j++)
+        this.queuedBytes -= messageBytes(chunk.messages[j]!);
       this.queue.splice(i, 1);
     }
 
@@ -290,10 +310,13 @@ export class KafkaBufferConsumer implements BufferConsumer {
     const straddles = from !== undefined && BigInt(messages[0]!.offset) < from;
     const converted: ConsumedMessage[] = [];
     let last: string | undefined;
+    let bytes = 0;
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i]!;
       if (straddles && BigInt(message.offset) < from) continue;
-      converted.push(toConsumedMessage(batch.topic, batch.partition, message));
+      const consumed = toConsumedMessage(batch.topic, batch.partition, message);
+      bytes += messageBytes(consumed);
+      converted.push(consumed);
       last = message.offset;
     }
     if (last === undefined) return;
@@ -306,7 +329,8 @@ export class KafkaBufferConsumer implements BufferConsumer {
       next: 0,
     });
     this.queued += converted.length;
-    if (this.queued >= this.maxBuffered && !this.pausedForBackpressure) {
+    this.queuedBytes += bytes;
+    if (this.queueFull && !this.pausedForBackpressure) {
       this.pausedForBackpressure = true;
       this.control((c) => c.pause(this.byTopic(this.assigned)));
     }
@@ -337,7 +361,11 @@ export class KafkaBufferConsumer implements BufferConsumer {
     while (out.length < maxRecords && this.queue.length > 0) {
       const chunk = this.queue[0]!;
       const take = Math.min(maxRecords - out.length, chunk.messages.length - chunk.next);
-      for (let i = 0; i < take; i++) out.push(chunk.messages[chunk.next + i]!);
+      for (let i = 0; i < take; i++) {
+        const message = chunk.messages[chunk.next + i]!;
+        this.queuedBytes -= messageBytes(message);
+        out.push(message);
+      }
       chunk.next += take;
       const lastTaken = chunk.messages[chunk.next - 1]!;
       this.polledPositions.set(chunk.key, {
@@ -348,7 +376,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
       if (chunk.next === chunk.messages.length) this.queue.shift();
     }
     this.queued -= out.length;
-    if (this.pausedForBackpressure && this.queued <= this.maxBuffered / 2) {
+    if (this.pausedForBackpressure && this.queueHalfEmpty) {
       this.pausedForBackpressure = false;
       const resumable = this.assigned.filter(
         (tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition)),
@@ -361,6 +389,11 @@ export class KafkaBufferConsumer implements BufferConsumer {
   /** Records fetched and waiting for `poll` (bounded by `maxBufferedRecords` plus one fetch). */
   get bufferedRecords(): number {
     return this.queued;
+  }
+
+  /** Their bytes, values and keys (bounded by `maxBufferedBytes` plus one fetch). */
+  get bufferedBytes(): number {
+    return this.queuedBytes;
   }
 
   /** True while fetching is paused because the queue is full. */
@@ -418,6 +451,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
   async rewind(): Promise<void> {
     this.queue.length = 0;
     this.queued = 0;
+    this.queuedBytes = 0;
     this.polledPositions.clear();
     this.enqueuedNext.clear();
     if (this.rebalancing || this.assigned.length === 0) return;
@@ -478,6 +512,11 @@ export class KafkaBufferConsumer implements BufferConsumer {
     }
     return [...grouped].map(([topic, list]) => ({ topic, partitions: list }));
   }
+}
+
+/** What a queued record counts against `maxBufferedBytes`: its value and key. */
+function messageBytes(message: ConsumedMessage): number {
+  return message.value.length + (message.key?.length ?? 0);
 }
 
 function toConsumedMessage(

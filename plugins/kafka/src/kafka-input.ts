@@ -41,6 +41,12 @@ export const kafkaInputConfigSchema = kafkaClientConfigSchema.extend({
   isolation: z.enum(['read_committed', 'read_uncommitted']).default('read_committed'),
   sessionTimeoutMs: z.number().int().positive().default(10_000),
   maxBufferedRecords: z.number().int().positive().default(10_000),
+  maxBufferedBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1_048_576)
+    .describe('Bound of the consumer queue in bytes of values and keys (backpressure).'),
 });
 
 export type KafkaInputConfig = z.output<typeof kafkaInputConfigSchema>;
@@ -83,6 +89,7 @@ export class KafkaInputSource implements Source<unknown> {
       topics: [this.config.topic],
       start: this.config.start,
       maxBufferedRecords: this.config.maxBufferedRecords,
+      maxBufferedBytes: this.config.maxBufferedBytes,
     });
   }
 
