@@ -176,10 +176,9 @@ function planStages(
     const inputs = shape.parents.map((ref) => {
       // A parent is `stage` or `stage:output` (a named output: the topic `<topic>.<output>`).
       const { stage: parent, output } = parseOutputRef(ref);
-      const topic = options(parent).topic ?? parent;
       return {
         stage: parent,
-        topic: output === undefined ? topic : namedOutputTopic(topic, output),
+        topic: namedOutputTopic(options(parent).topic ?? parent, output),
         partitions: options(parent).partitions ?? 1,
       };
     });

@@ -22,6 +22,14 @@ export interface GraphModel {
   }[];
 }
 
+/** The type id of a parent's main output, or of its named output `output`. */
+function typeOfOutput(
+  parent: { outputType?: string | null; outputs?: Record<string, string> } | undefined,
+  output: string | undefined,
+): string | null {
+  return (output === undefined ? parent?.outputType : parent?.outputs?.[output]) ?? null;
+}
+
 /** The pipeline DAG as data, from manifests alone (no plugin code imported). */
 export function graphModel(pipeline: ResolvedPipeline): GraphModel {
   const byId = new Map(pipeline.stages.map((s) => [s.id, s]));
@@ -43,7 +51,7 @@ export function graphModel(pipeline: ResolvedPipeline): GraphModel {
           ...(output === undefined ? {} : { output }),
           to: s.id,
           inputIndex,
-          type: (output === undefined ? parent?.outputType : parent?.outputs?.[output]) ?? null,
+          type: typeOfOutput(parent, output),
         };
       }),
     ),
@@ -69,7 +77,7 @@ export function graphModelOfDescription(description: PipelineDescription): Graph
         ...(e.output === undefined ? {} : { output: e.output }),
         to: e.to,
         inputIndex: e.inputIndex,
-        type: (e.output === undefined ? parent?.outputType : parent?.outputs?.[e.output]) ?? null,
+        type: typeOfOutput(parent, e.output),
       };
     }),
   };

@@ -8,7 +8,7 @@ import type {
 import { BufferOutput, deliverConsumed, SinkPositions, type BufferInput } from './buffer-edge.js';
 import { CheckpointCoordinator } from './checkpoint-coordinator.js';
 import { TopicDeadLetters } from './dead-letter-destination.js';
-import { namedOutputsOf, namedOutputTopic } from './named-outputs.js';
+import { edgesInto, namedOutputsOf, namedOutputTopic } from './named-outputs.js';
 import { channelOf, endMarkers, EndOfStreamTracker } from './end-of-stream.js';
 import { EventLoopYield } from './event-loop-yield.js';
 import type { JsonValue, StreamRecord } from './record.js';
@@ -220,13 +220,9 @@ class ConsumerUnit extends BufferUnit {
   }
 
   async prepare(): Promise<void> {
-    const edges = this.ctx.def.edges
-      .filter((e) => e.to === this.task.id)
-      .sort((a, b) => a.inputIndex - b.inputIndex);
     const topics: string[] = [];
-    for (const { from, output, inputIndex } of edges) {
-      const parentTopic = this.ctx.topicOf(from);
-      const topic = output === undefined ? parentTopic : namedOutputTopic(parentTopic, output);
+    for (const { from, output, inputIndex } of edgesInto(this.ctx.def.edges, this.task.id)) {
+      const topic = namedOutputTopic(this.ctx.topicOf(from), output);
       topics.push(topic);
       this.inputs.set(topic, { inputIndex, serde: this.ctx.serdeOf(from) });
       this.totalChannels += (await this.ctx.buffer.admin.describeTopic(topic))?.partitions ?? 1;

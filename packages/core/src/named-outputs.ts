@@ -39,9 +39,20 @@ export function namedOutputsOf(stage: AnyStage): string[] {
   return stage.kind === 'transform' ? Object.keys(stage.outputs ?? {}) : [];
 }
 
-/** The topic of a stage's named output. */
-export function namedOutputTopic(stageTopic: string, output: string): string {
-  return `${stageTopic}.${output}`;
+/** The topic of a stage's named output; the stage's own topic for its main output (none). */
+export function namedOutputTopic(stageTopic: string, output: string | undefined): string {
+  return output === undefined ? stageTopic : `${stageTopic}.${output}`;
+}
+
+/** A transform's named outputs as message type ids (undefined: it declares none). */
+export function outputTypeIdsOf(stage: AnyStage): Record<string, string> | undefined {
+  if (stage.kind !== 'transform' || stage.outputs === undefined) return undefined;
+  return Object.fromEntries(Object.entries(stage.outputs).map(([name, type]) => [name, type.id]));
+}
+
+/** The edges into `stageId`, in input order. */
+export function edgesInto(edges: readonly PipelineEdge[], stageId: string): PipelineEdge[] {
+  return edges.filter((e) => e.to === stageId).sort((a, b) => a.inputIndex - b.inputIndex);
 }
 
 /** A parent reference: `stage` (its main output) or `stage:output`. */
@@ -67,8 +78,5 @@ export function formatOutputRef(ref: OutputRef): string {
 
 /** The parents of `stageId` in input order, as references (`stage` or `stage:output`). */
 export function parentRefsOf(edges: readonly PipelineEdge[], stageId: string): string[] {
-  return edges
-    .filter((e) => e.to === stageId)
-    .sort((a, b) => a.inputIndex - b.inputIndex)
-    .map((e) => formatOutputRef({ stage: e.from, output: e.output }));
+  return edgesInto(edges, stageId).map((e) => formatOutputRef({ stage: e.from, output: e.output }));
 }

@@ -4,7 +4,7 @@ import type { MessageType } from './message-type.js';
 import { Pipeline, type PipelineEdge } from './pipeline.js';
 import { PipelineValidationError } from './pipeline-errors.js';
 import { validateGraph } from './graph-validator.js';
-import { parseOutputRef } from './named-outputs.js';
+import { outputTypeIdsOf, parseOutputRef } from './named-outputs.js';
 import type { AnyStage, InputStage, OutputStage, TransformStage } from './stage.js';
 import type { StateBackendChoice } from './disk-keyed-map.js';
 
@@ -190,10 +190,7 @@ export class PipelineBuilder<Last = never> {
         kind: s.kind,
         inputTypeIds: s.inputTypes.map((t) => t.id),
         outputTypeId: s.outputType?.id ?? null,
-        outputTypeIds:
-          s.kind === 'transform' && s.outputs !== undefined
-            ? Object.fromEntries(Object.entries(s.outputs).map(([name, t]) => [name, t.id]))
-            : undefined,
+        outputTypeIds: outputTypeIdsOf(s),
       })),
       edges: this.edgeList,
       deadLetterSuffix: this.deadLetter.topicSuffix,

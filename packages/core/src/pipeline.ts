@@ -5,6 +5,7 @@ import type { StateBackendChoice } from './disk-keyed-map.js';
 import type { Logger } from './logger.js';
 import type { PipelineMetricsSnapshot } from './metrics.js';
 import type { CompileTransform } from './operator-chain.js';
+import { outputTypeIdsOf } from './named-outputs.js';
 import { runPipeline, type RunHandle } from './runtime.js';
 import type { AnyStage, StageKind } from './stage.js';
 
@@ -144,13 +145,7 @@ export class Pipeline {
         component: s.component ?? null,
         inputTypes: s.inputTypes.map((t) => t.id),
         outputType: s.outputType?.id ?? null,
-        ...(s.kind === 'transform' && s.outputs !== undefined
-          ? {
-              outputs: Object.fromEntries(
-                Object.entries(s.outputs).map(([name, type]) => [name, type.id]),
-              ),
-            }
-          : {}),
+        ...withOutputs(outputTypeIdsOf(s)),
       })),
       edges: this.definition.edges.map((e) => ({ ...e })),
     };
@@ -174,4 +169,11 @@ export class Pipeline {
       }
     );
   }
+}
+
+/** `{ outputs }` when there are any, else nothing (describe() leaves the key out). */
+function withOutputs(outputs: Record<string, string> | undefined): {
+  outputs?: Record<string, string>;
+} {
+  return outputs === undefined ? {} : { outputs };
 }
