@@ -41,6 +41,7 @@ import {
 import { WatermarkAssignerOperator } from './watermark-assigner.js';
 import { WindowOperator } from './windows.js';
 import { NamedOutputError } from './named-outputs.js';
+import { BroadcastProcessOperator, KeyedBroadcastProcessOperator } from './broadcast-state.js';
 
 /** A checkpoint does not fit this transform's operator graph (the code changed). */
 export class StateRestoreError extends CodefeedrError {
@@ -121,7 +122,24 @@ function outputNodes(
 }
 
 /** Node kinds whose operators keep state per key (what partition state shards split). */
-const KEYED_KINDS = new Set(['keyedReduce', 'keyedAggregate', 'keyedProcess', 'window']);
+const KEYED_KINDS = new Set([
+  'keyedReduce',
+  'keyedAggregate',
+  'keyedProcess',
+  'window',
+  'keyedBroadcastProcess',
+]);
+/** Node kinds a broadcast input may pass through on its way to `broadcast()`: stateless ones. */
+const BROADCAST_PATH_KINDS = new Set([
+  'source',
+  'map',
+  'filter',
+  'flatMap',
+  'process',
+  'union',
+  'watermarks',
+  'validate',
+]);
 
 class CompiledChain implements OperatorChain {
   private readonly failures: FailureHandler;
@@ -144,6 +162,8 @@ class CompiledChain implements OperatorChain {
   private readonly backends: OperatorStateBackend[] = [];
   /** The state of the chain as built: what `reset` goes back to. */
   private initialState: JsonValue = null;
+  /** Inputs every worker reads whole, for broadcast(): see OperatorChain.broadcastInputs. */
+  broadcastInputs: readonly number[] = [];
 
   constructor(
     private readonly graph: StreamGraph,
@@ -203,6 +223,8 @@ class CompiledChain implements OperatorChain {
       }
     }
 
+    this.broadcastInputs = this.checkBroadcast(ids, reach);
+
     // Wire: each node pushes into its children (fan-out when several) and side outputs.
     const targets = new Map<number, Downstream[]>();
     const sideTargets = new Map<number, Map<string, Downstream[]>>();
@@ -240,6 +262,47 @@ class CompiledChain implements OperatorChain {
         ? undefined
         : freshCopy(batchLoop)(head.next, this.failures, SOURCE_ERROR_HEADER),
     );
+  }
+
+  /**
+   * The inputs that reach a live `broadcast()` node. Every worker reads them whole, so they
+   * may reach it only through stateless operators and may feed nothing else: a record of
+   * theirs anywhere else would be processed once per worker.
+   */
+  private checkBroadcast(
+    ids: readonly number[],
+    reach: ReadonlyMap<number, Set<number>>,
+  ): number[] {
+    const nodes = this.graph.nodes;
+    const broadcastNodes = ids.filter((id) => nodes[id]!.kind === 'broadcast');
+    if (broadcastNodes.length === 0) return [];
+    const path = new Set<number>(); // nodes above a broadcast() node
+    const stack = broadcastNodes.flatMap((id) => nodeParents(nodes[id]!));
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (path.has(id)) continue;
+      path.add(id);
+      stack.push(...nodeParents(nodes[id]!));
+    }
+    const stage = this.ctx.stageId;
+    for (const id of path) {
+      const kind = nodes[id]!.kind;
+      if (!BROADCAST_PATH_KINDS.has(kind))
+        throw new DataflowGraphError(
+          `Stage "${stage}": broadcast() is applied to a stream made by ${describeNode(this.graph, id)}, which keeps state; broadcast a stage input (or a stream made from inputs by map, filter, flatMap, process, union or watermarks) and keep state in the broadcast process function.`,
+        );
+    }
+    for (const id of ids) {
+      if (path.has(id) || nodes[id]!.kind === 'broadcast') continue;
+      for (const parent of nodeParents(nodes[id]!))
+        if (path.has(parent))
+          throw new DataflowGraphError(
+            `Stage "${stage}": ${describeNode(this.graph, parent)} feeds both broadcast() and ${describeNode(this.graph, id)}. Every worker reads a broadcast input whole, so its records may reach only the broadcast side; give the other use its own input.`,
+          );
+    }
+    const inputs = new Set<number>();
+    for (const id of broadcastNodes) for (const i of reach.get(id)!) inputs.add(i);
+    return [...inputs].sort((a, b) => a - b);
   }
 
   private createOperator(id: number, node: StreamNode): Operator {
@@ -282,6 +345,19 @@ class CompiledChain implements OperatorChain {
         );
       case 'window':
         return new WindowOperator(f, name, node.keySelector, node.spec, node.fn, this.clock);
+      case 'broadcast':
+        return new ForwardOperator(f, name);
+      case 'broadcastProcess':
+        return new BroadcastProcessOperator(f, name, node.fn);
+      case 'keyedBroadcastProcess':
+        return new KeyedBroadcastProcessOperator(
+          f,
+          name,
+          node.keySelector,
+          node.fn,
+          this.clock,
+          this.operatorBackend(name),
+        );
     }
   }
 
@@ -432,6 +508,7 @@ class CompiledChain implements OperatorChain {
     const keep: StateFilter = {
       key: (key) => !filter.key(key),
       channel: (channel) => !filter.channel(channel),
+      broadcast: filter.broadcast !== true,
     };
     // What stays, as a snapshot, restored in place of everything.
     this.restoreState(this.snapshotState(keep));

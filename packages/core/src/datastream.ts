@@ -1,3 +1,8 @@
+import type {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  KeyedBroadcastConnectedStream,
+} from './broadcast-state.js';
 import type { ConnectedStreams, JoinedStreams } from './connected-streams.js';
 import type { IntervalJoin } from './interval-join.js';
 import type { MessageType } from './message-type.js';
@@ -34,6 +39,18 @@ export interface DataStream<T> {
    * `keyBy(keyA, keyB).process` with a KeyedCoProcessFunction sharing state and timers per key.
    */
   connect<U>(other: DataStream<U>): ConnectedStreams<T, U>;
+  /**
+   * With a broadcast stream: `process` with a BroadcastProcessFunction, whose elements read the
+   * broadcast state the broadcast elements write (Flink's broadcast state pattern).
+   */
+  connect<U>(other: BroadcastStream<U>): BroadcastConnectedStream<T, U>;
+  /**
+   * This stream, read whole by every worker of the stage, for `connect()` (Flink's
+   * `broadcast()`). Only for a stage input, or a stream made from inputs by stateless
+   * operators (map, filter, flatMap, process, union, watermarks, validate) that feeds nothing
+   * else: every worker reads those inputs from their beginning (see broadcast-state.ts).
+   */
+  broadcast(): BroadcastStream<T>;
   /** Window join with another stream of this transform (Flink's `join().where().equalTo().window().apply()`). */
   join<U>(other: DataStream<U>): JoinedStreams<T, U>;
 }
@@ -49,6 +66,8 @@ export interface KeyedStream<T> {
   window(assigner: WindowAssigner): WindowedStream<T>;
   /** Event-time interval join with another keyed stream of this transform (Flink's intervalJoin). */
   intervalJoin<U>(other: KeyedStream<U>): IntervalJoin<T, U>;
+  /** With a broadcast stream: a KeyedBroadcastProcessFunction (keyed state and timers per key). */
+  connect<U>(other: BroadcastStream<U>): KeyedBroadcastConnectedStream<T, U>;
 }
 
 export interface AggregateFunction<T, A, R> {

@@ -38,6 +38,17 @@ export type {
   KeyedConnectedStreams,
   WindowJoin,
 } from './connected-streams.js';
+export type {
+  BroadcastConnectedStream,
+  BroadcastContext,
+  BroadcastProcessFunction,
+  BroadcastState,
+  BroadcastStream,
+  KeyedBroadcastConnectedStream,
+  KeyedBroadcastProcessFunction,
+  ReadOnlyBroadcastAccess,
+  ReadOnlyBroadcastState,
+} from './broadcast-state.js';
 export { KeyTypeError, RecordKeyError, UserFunctionError } from './operators.js';
 export { StateDeclarationError } from './keyed-state.js';
 export { InvalidTimestampError } from './watermark-assigner.js';

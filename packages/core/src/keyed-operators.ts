@@ -30,6 +30,7 @@ import { freshCopy } from './operator-specialization.js';
 import { type KeyedStateJson, KeyedStateStore, StateDeclarationError } from './keyed-state.js';
 import { KeyedTimers } from './timer-queue.js';
 import type { KeyedMap, OperatorStateBackend } from './keyed-map.js';
+import type { ReadOnlyBroadcastState } from './broadcast-state.js';
 
 /*
  * Keyed operators: state is a KeyedMap from key to value, one per operator (all of a stage's
@@ -214,7 +215,17 @@ class KeyedContext implements KeyedProcessContext<unknown>, OnTimerContext, Coll
     private readonly op: KeyedProcessOperator,
     private readonly store: KeyedStateStore,
     readonly timerService: TimerService,
+    private readonly broadcastRead?: (name: string) => ReadOnlyBroadcastState<unknown>,
   ) {}
+
+  /** Read access to the broadcast state, in a keyed broadcast process function only. */
+  broadcastState<V>(name: string): ReadOnlyBroadcastState<V> {
+    if (this.broadcastRead === undefined)
+      throw new TypeError(
+        'broadcastState() is only in the functions of keyBy().connect(stream.broadcast()).process()',
+      );
+    return this.broadcastRead(name) as ReadOnlyBroadcastState<V>;
+  }
 
   get currentWatermark(): number {
     return this.op.watermark;
@@ -271,17 +282,24 @@ export class KeyedProcessOperator extends Operator {
     private readonly fn: KeyedProcessFunction<unknown, unknown>,
     clock: () => number = Date.now,
     backend?: OperatorStateBackend,
+    /** A keyed broadcast process operator's read access to its broadcast state. */
+    broadcastRead?: (name: string) => ReadOnlyBroadcastState<unknown>,
   ) {
     super(failures, name);
     const store = (this.store = new KeyedStateStore(failures.stageId, name, clock, backend));
-    this.ctx = new KeyedContext(this, store, {
-      currentWatermark: () => this.watermark,
-      registerEventTimeTimer: (t) => this.eventTimers.register(store.currentKey, t),
-      deleteEventTimeTimer: (t) => this.eventTimers.delete(store.currentKey, t),
-      currentProcessingTime: clock,
-      registerProcessingTimeTimer: (t) => this.processingTimers.register(store.currentKey, t),
-      deleteProcessingTimeTimer: (t) => this.processingTimers.delete(store.currentKey, t),
-    });
+    this.ctx = new KeyedContext(
+      this,
+      store,
+      {
+        currentWatermark: () => this.watermark,
+        registerEventTimeTimer: (t) => this.eventTimers.register(store.currentKey, t),
+        deleteEventTimeTimer: (t) => this.eventTimers.delete(store.currentKey, t),
+        currentProcessingTime: clock,
+        registerProcessingTimeTimer: (t) => this.processingTimers.register(store.currentKey, t),
+        deleteProcessingTimeTimer: (t) => this.processingTimers.delete(store.currentKey, t),
+      },
+      broadcastRead,
+    );
   }
 
   forward(

@@ -67,6 +67,12 @@ export interface OperatorChain<Out = unknown> {
   dropState?(filter: StateFilter): void;
   /** True when an operator keeps state per key (keyed state, timers, windows): it is sharded. */
   readonly keyed?: boolean;
+  /**
+   * Inputs that feed `broadcast()`: every worker of the stage reads them whole, from their
+   * beginning, and rebuilds the broadcast state from them at each start (buffer-run.ts).
+   * Optional: none.
+   */
+  readonly broadcastInputs?: readonly number[];
   /** The stage's named outputs, in declared order (see TransformOutputs). Optional: none. */
   readonly outputNames?: readonly string[];
   /**

@@ -648,4 +648,10 @@ export function restoredTime(
 export interface StateFilter {
   key(key: string): boolean;
   channel(channel: string): boolean;
+  /**
+   * Whether broadcast state (broadcast-state.ts) is in: it belongs to no key or channel, so a
+   * filtered snapshot (a partition's shard, a buffer worker's own checkpoint) leaves it out
+   * unless this is true. A snapshot without a filter has everything.
+   */
+  broadcast?: boolean;
 }

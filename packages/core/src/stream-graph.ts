@@ -20,6 +20,14 @@ import {
   type JoinedStreams,
 } from './connected-streams.js';
 import { IntervalJoinBuilder, type IntervalJoin } from './interval-join.js';
+import type {
+  BroadcastConnectedStream,
+  BroadcastProcessFunction,
+  BroadcastStream,
+  BroadcastTagged,
+  KeyedBroadcastConnectedStream,
+  KeyedBroadcastProcessFunction,
+} from './broadcast-state.js';
 import type { MessageType } from './message-type.js';
 import type { StreamRecord } from './record.js';
 
@@ -107,10 +115,29 @@ export type StreamNode =
       keySelector: KeySelector;
       spec: WindowSpec;
       fn: WindowFunction;
+    }
+  /** `.broadcast()`: the stage inputs above it are read whole by every worker. */
+  | { kind: 'broadcast'; parent: number }
+  | {
+      kind: 'broadcastProcess';
+      parent: number;
+      fn: BroadcastProcessFunction<unknown, unknown, unknown>;
+    }
+  | {
+      kind: 'keyedBroadcastProcess';
+      parent: number;
+      keySelector: KeySelector;
+      fn: KeyedBroadcastProcessFunction<unknown, unknown, unknown>;
     };
 
 /** Node kinds whose operators can emit to side outputs. */
-const SIDE_OUTPUT_KINDS = new Set<StreamNode['kind']>(['process', 'keyedProcess', 'window']);
+const SIDE_OUTPUT_KINDS = new Set<StreamNode['kind']>([
+  'process',
+  'keyedProcess',
+  'window',
+  'broadcastProcess',
+  'keyedBroadcastProcess',
+]);
 
 export function nodeParents(node: StreamNode): readonly number[] {
   if (node.kind === 'source') return [];
@@ -187,10 +214,30 @@ export class DataStreamNode<T> implements DataStream<T> {
     );
   }
 
-  connect<U>(other: DataStream<U>): ConnectedStreams<T, U> {
+  connect<U>(other: BroadcastStream<U>): BroadcastConnectedStream<T, U>;
+  connect<U>(other: DataStream<U>): ConnectedStreams<T, U>;
+  connect<U>(
+    other: DataStream<U> | BroadcastStream<U>,
+  ): ConnectedStreams<T, U> | BroadcastConnectedStream<T, U> {
+    if (other instanceof BroadcastStreamNode) {
+      const tagged = broadcastTagged(this, other, this.graph);
+      return {
+        process: <O>(fn: BroadcastProcessFunction<T, U, O>): DataStream<O> => {
+          checkBroadcastFunction(fn, 'connect(broadcast).process');
+          return new DataStreamNode<O>(
+            this.graph,
+            this.graph.add({
+              kind: 'broadcastProcess',
+              parent: tagged,
+              fn: fn as BroadcastProcessFunction<unknown, unknown, unknown>,
+            }),
+          );
+        },
+      };
+    }
     return new ConnectedStreamsBuilder<T, U>(
       this,
-      this.sameGraph(other, 'connect') as unknown as DataStream<U>,
+      this.sameGraph(other as DataStream<U>, 'connect') as unknown as DataStream<U>,
       (message) => new DataflowGraphError(message),
     );
   }
@@ -200,6 +247,13 @@ export class DataStreamNode<T> implements DataStream<T> {
       this,
       this.sameGraph(other, 'join') as unknown as DataStream<U>,
       (message) => new DataflowGraphError(message),
+    );
+  }
+
+  broadcast(): BroadcastStream<T> {
+    return new BroadcastStreamNode<T>(
+      this.graph,
+      this.graph.add({ kind: 'broadcast', parent: this.nodeId }),
     );
   }
 
@@ -307,6 +361,30 @@ export class KeyedStreamNode<T> implements KeyedStream<T> {
     });
   }
 
+  connect<U>(other: BroadcastStream<U>): KeyedBroadcastConnectedStream<T, U> {
+    if (!(other instanceof BroadcastStreamNode))
+      throw new DataflowGraphError(
+        'keyBy().connect() takes a broadcast stream (`input.broadcast()`); to connect two keyed streams use `a.connect(b).keyBy(keyA, keyB)`.',
+      );
+    const main = new DataStreamNode<T>(this.graph, this.parent);
+    const tagged = broadcastTagged(main, other, this.graph);
+    const keySelector = this.keySelector;
+    return {
+      process: <O>(fn: KeyedBroadcastProcessFunction<T, U, O>): DataStream<O> => {
+        checkBroadcastFunction(fn, 'keyBy().connect(broadcast).process');
+        return new DataStreamNode<O>(
+          this.graph,
+          this.graph.add({
+            kind: 'keyedBroadcastProcess',
+            parent: tagged,
+            keySelector,
+            fn: fn as KeyedBroadcastProcessFunction<unknown, unknown, unknown>,
+          }),
+        );
+      },
+    };
+  }
+
   intervalJoin<U>(other: KeyedStream<U>): IntervalJoin<T, U> {
     if (!(other instanceof KeyedStreamNode) || other.graph !== this.graph) {
       throw new DataflowGraphError(
@@ -319,6 +397,46 @@ export class KeyedStreamNode<T> implements KeyedStream<T> {
       (message) => new DataflowGraphError(message),
     );
   }
+}
+
+/** `input.broadcast()`: the second argument of `connect()`. */
+export class BroadcastStreamNode<T> implements BroadcastStream<T> {
+  readonly kind = 'broadcast' as const;
+  constructor(
+    readonly graph: StreamGraph,
+    readonly nodeId: number,
+  ) {}
+}
+
+/** Both sides tagged (0 the stream, 1 the broadcast one) and unioned: the node id of the union. */
+function broadcastTagged(
+  main: DataStreamNode<unknown>,
+  broadcast: BroadcastStreamNode<unknown>,
+  graph: StreamGraph,
+): number {
+  if (broadcast.graph !== graph)
+    throw new DataflowGraphError(
+      'connect() got a broadcast stream from another stage; streams can only be combined inside one transform.',
+    );
+  const first = graph.add({
+    kind: 'map',
+    parent: main.nodeId,
+    fn: (v: unknown): BroadcastTagged => ({ s: 0, v }),
+  });
+  const second = graph.add({
+    kind: 'map',
+    parent: broadcast.nodeId,
+    fn: (v: unknown): BroadcastTagged => ({ s: 1, v }),
+  });
+  return graph.add({ kind: 'union', parents: [first, second] });
+}
+
+function checkBroadcastFunction(
+  fn: { processElement?: unknown; processBroadcastElement?: unknown } | undefined,
+  what: string,
+): void {
+  checkFunction(fn?.processElement, `${what} (processElement)`);
+  checkFunction(fn?.processBroadcastElement, `${what} (processBroadcastElement)`);
 }
 
 function checkAggregate(fn: AggregateFunction<unknown, unknown, unknown>): void {
