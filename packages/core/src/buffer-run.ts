@@ -21,6 +21,13 @@ import { StageTask } from './stage-task.js';
 import { PartitionStateShards } from './state-shards.js';
 import { TransactionRevokedError, type StateWrite } from './state-store.js';
 import { isCodefeedrError, isRetryable } from './errors.js';
+import { randomUUID } from 'node:crypto';
+
+/**
+ * How long a broadcast input must deliver nothing before a worker that reads it from its
+ * beginning takes it as read up (when not every partition has ended): see bootstrapBroadcast.
+ */
+export const BROADCAST_QUIET_MS = 1000;
 
 /**
  * `local` mode (every stage) and `worker` mode (one stage): each stage's task reads its
@@ -203,6 +210,14 @@ class ConsumerUnit extends BufferUnit {
   private transientAborts = 0;
   /** Exactly-once: fences in a row since the last successful batch (see fencedRecovers). */
   private fencesInARow = 0;
+  /**
+   * The topics of broadcast inputs (OperatorChain.broadcastInputs), which this worker reads
+   * whole with a consumer of its own, from their beginning, in a group no other worker joins.
+   */
+  private broadcastTopics: string[] = [];
+  private broadcastConsumer: BufferConsumer | undefined;
+  /** True once the broadcast consumer has read what its inputs held (see bootstrapBroadcast). */
+  private broadcastRead = false;
 
   constructor(ctx: RuntimeContext, task: StageTask) {
     super(ctx, task);
@@ -228,6 +243,11 @@ class ConsumerUnit extends BufferUnit {
       this.totalChannels += (await this.ctx.buffer.admin.describeTopic(topic))?.partitions ?? 1;
     }
     await this.task.open();
+    const broadcastInputs = new Set(this.task.chain?.broadcastInputs ?? []);
+    this.broadcastTopics = topics.filter((t) =>
+      broadcastInputs.has(this.inputs.get(t)!.inputIndex),
+    );
+    const mainTopics = topics.filter((t) => !this.broadcastTopics.includes(t));
     if (this.task.stage.kind === 'transform') {
       this.output = new BufferOutput(this.task, this.ctx.serdeOf(this.task.id));
       this.task.output = this.output;
@@ -257,7 +277,8 @@ class ConsumerUnit extends BufferUnit {
       store !== undefined &&
       (!this.exactlyOnce || store.transactions !== undefined)
     ) {
-      const partitions = (await this.ctx.buffer.admin.describeTopic(topics[0]!))?.partitions ?? 1;
+      const partitions =
+        (await this.ctx.buffer.admin.describeTopic(mainTopics[0]!))?.partitions ?? 1;
       this.shards = new PartitionStateShards(
         store,
         this.ctx.def.name,
@@ -268,21 +289,86 @@ class ConsumerUnit extends BufferUnit {
         this.exactlyOnce ? this.clientId : undefined,
         (operation, call) =>
           withRetries(this.task.id, operation, this.task.retry, this.task.metrics, call),
+        new Set(this.broadcastTopics),
       );
     }
     const start = this.ctx.stageOptions(this.task.id).start;
     this.consumer = await this.ctx.buffer.consumer({
       group: this.group,
-      topics,
+      topics: mainTopics,
       ...(start === undefined ? {} : { start }),
       maxBufferedRecords: 4 * this.ctx.batchSize,
     });
+    if (this.broadcastTopics.length > 0) await this.openBroadcastConsumer();
+  }
+
+  /**
+   * A consumer of the broadcast inputs in a group of its own (a fresh one each time, so it
+   * starts at the beginning and no other worker shares its partitions): the broadcast state
+   * is rebuilt from everything they hold, as a Kafka Streams global table is restored from
+   * its topic. Its commits only tidy the buffer (Redis keeps unacknowledged entries).
+   */
+  private async openBroadcastConsumer(): Promise<void> {
+    await this.broadcastConsumer?.close().catch(() => undefined);
+    this.broadcastRead = false;
+    this.broadcastConsumer = await this.ctx.buffer.consumer({
+      group: `${this.group}.broadcast.${this.ctx.instance}.${randomUUID().slice(0, 8)}`,
+      topics: this.broadcastTopics,
+      start: 'earliest',
+      maxBufferedRecords: 4 * this.ctx.batchSize,
+    });
+  }
+
+  /**
+   * Before the first record of the other inputs (at start, and after a fenced worker rebuilt
+   * its chain): reads the broadcast inputs until every partition has ended, or until they
+   * deliver nothing for BROADCAST_QUIET_MS once assigned. Every record already in a bounded
+   * broadcast input is then in the state before any other record is processed; of an
+   * unbounded one, what was there when the worker started, unless its producer lagged.
+   */
+  private async bootstrapBroadcast(): Promise<void> {
+    const consumer = this.broadcastConsumer!;
+    const { task } = this;
+    let quietSince: number | undefined;
+    while (!this.ctx.signal.aborted) {
+      const messages = await withRetries(task.id, 'broadcast poll', task.retry, task.metrics, () =>
+        consumer.poll(task.batchSize, this.ctx.pollTimeoutMs, this.ctx.signal),
+      );
+      this.syncAssignment();
+      if (messages.length > 0) deliverConsumed(task, this.inputs, this.ends, messages);
+      const assigned = consumer.assignment();
+      if (assigned.length === 0) continue;
+      if (assigned.every((tp) => this.ends.isEnded(channelOf(tp.topic, tp.partition)))) break;
+      if (messages.length > 0) quietSince = undefined;
+      else if (quietSince === undefined) quietSince = Date.now();
+      else if (Date.now() - quietSince >= BROADCAST_QUIET_MS) break;
+    }
+    this.broadcastRead = true;
+    this.ctx.logger.info('read the broadcast inputs', {
+      stage: task.id,
+      topics: this.broadcastTopics,
+    });
+  }
+
+  /** Between polls of the other inputs: what the broadcast inputs delivered meanwhile. */
+  private async pollBroadcast(): Promise<void> {
+    const consumer = this.broadcastConsumer;
+    if (consumer === undefined) return;
+    const { task } = this;
+    const messages = await withRetries(task.id, 'broadcast poll', task.retry, task.metrics, () =>
+      consumer.poll(task.batchSize, 0, this.ctx.signal),
+    );
+    if (messages.length > 0) deliverConsumed(task, this.inputs, this.ends, messages);
   }
 
   async run(): Promise<void> {
     const consumer = this.consumer!;
     const { task } = this;
     while (!this.ctx.signal.aborted) {
+      if (this.broadcastConsumer !== undefined && !this.broadcastRead) {
+        await this.bootstrapBroadcast();
+        continue;
+      }
       let messages: ConsumedMessage[];
       try {
         messages = await withRetries(task.id, 'buffer poll', task.retry, task.metrics, () =>
@@ -308,6 +394,7 @@ class ConsumerUnit extends BufferUnit {
       // hold event time back, or the first partition's records make the others' late.
       const reassigned = this.syncAssignment();
       if (task.sink?.positions !== undefined) await this.readSinkPositions(task.sink, reassigned);
+      await this.pollBroadcast();
       if (messages.length > 0)
         deliverConsumed(
           task,
@@ -328,9 +415,13 @@ class ConsumerUnit extends BufferUnit {
       task.metrics.consumerLag = consumer.lag?.() ?? null;
 
       const assigned = consumer.assignment();
+      const broadcastAssigned = this.broadcastConsumer?.assignment() ?? [];
       const finished =
         assigned.length > 0 &&
-        assigned.every((tp) => this.ends.isEnded(channelOf(tp.topic, tp.partition)));
+        (this.broadcastConsumer === undefined || broadcastAssigned.length > 0) &&
+        [...assigned, ...broadcastAssigned].every((tp) =>
+          this.ends.isEnded(channelOf(tp.topic, tp.partition)),
+        );
       if (finished) {
         task.finish();
         await this.emit();
@@ -365,7 +456,10 @@ class ConsumerUnit extends BufferUnit {
    * True when that changed (the first call included).
    */
   private syncAssignment(): boolean {
-    const assignment = this.consumer!.assignment();
+    const assignment = [
+      ...this.consumer!.assignment(),
+      ...(this.broadcastConsumer?.assignment() ?? []),
+    ];
     // Nothing assigned after something was is a rebalance under way (see syncShards): the
     // channels stay until the next assignment says what went. Dropped now, a partition kept
     // through the rebalance would count from -inf again, and one with no further records would
@@ -403,7 +497,7 @@ class ConsumerUnit extends BufferUnit {
     // last checkpoint of every partition this worker keeps.
     if (assignment.length === 0) return messages;
     const assigned = new Set(assignment.map((tp) => tp.partition));
-    const signature = [...assigned].sort((a, b) => a - b).join(',');
+    const signature = [...assigned].sort((a, b) => a - b).join(','); // as shardsMatchAssignment
     if (signature !== this.shardAssignment) {
       const claims = await shards.reassign(assigned);
       if (claims.length > 0) await this.commitClaims(claims);
@@ -412,6 +506,14 @@ class ConsumerUnit extends BufferUnit {
     return messages.every((m) => assigned.has(m.partition))
       ? messages
       : messages.filter((m) => assigned.has(m.partition));
+  }
+
+  /** True when the shards hold exactly the consumer's assigned partitions (see syncShards). */
+  private shardsMatchAssignment(): boolean {
+    const assignment = this.consumer!.assignment();
+    if (assignment.length === 0) return false;
+    const assigned = [...new Set(assignment.map((tp) => tp.partition))].sort((a, b) => a - b);
+    return assigned.join(',') === this.shardAssignment;
   }
 
   /** Exactly-once: the partitions just loaded are this worker's, in the store (StateTransactions). */
@@ -489,6 +591,8 @@ class ConsumerUnit extends BufferUnit {
       this.shardAssignment = undefined;
       this.assignedChannels = undefined;
       await consumer.rewind();
+      // The new chain has no broadcast state: read the broadcast inputs again from the start.
+      if (this.broadcastConsumer !== undefined) await this.openBroadcastConsumer();
       return false;
     }
   }
@@ -585,8 +689,9 @@ class ConsumerUnit extends BufferUnit {
   }
 
   private stateRecord(): Record<string, JsonValue> {
+    // Broadcast state stays out: a restarted worker rebuilds it from the broadcast inputs.
     const state =
-      this.shards !== undefined ? this.shards.foreignState() : this.task.snapshotState();
+      this.shards !== undefined ? this.shards.foreignState() : this.task.snapshotState(false);
     return state === undefined ? {} : { [this.task.id]: state };
   }
 
@@ -599,7 +704,9 @@ class ConsumerUnit extends BufferUnit {
     const { task } = this;
     // Mid-rebalance (see syncShards) which shards this worker still owns is unknown: saving
     // them could be fenced, and committing without them would put offsets past the state.
-    if (this.shards !== undefined && this.consumer!.assignment().length === 0) return;
+    // So is an assignment the shards have not been given yet (a buffer that moves partitions
+    // at once, without a revocation first): the next poll syncs them, the next checkpoint saves.
+    if (this.shards !== undefined && !this.shardsMatchAssignment()) return;
     await task.sendDeadLetters();
     const positions = this.commitPositions();
     const state = this.stateRecord();
@@ -619,10 +726,18 @@ class ConsumerUnit extends BufferUnit {
         consumer.commit(positions),
       );
     }
+    // Never read back (each start reads the broadcast inputs from the beginning in a new
+    // group): it only lets the buffer drop what this group has acknowledged.
+    await this.broadcastConsumer
+      ?.commit(this.ends.clamp(this.broadcastConsumer.positions()))
+      .catch((error: unknown) =>
+        this.ctx.logger.warn('broadcast consumer commit failed', { stage: task.id, error }),
+      );
   }
 
   override async close(): Promise<void> {
     await this.consumer?.close().catch(() => undefined);
+    await this.broadcastConsumer?.close().catch(() => undefined);
     await super.close();
   }
 }

@@ -120,6 +120,10 @@ describe('MemoryBuffer', () => {
       );
     const c1 = await buffer.consumer({ group: 'g', topics: ['t'] });
     const c2 = await buffer.consumer({ group: 'g', topics: ['t'] });
+    // c1 gave 3, 4 and 5 up at once; c2 gets them once c1 has polled again (Kafka's eager
+    // protocol: revoked before assigned), so nothing c1 was doing with them overlaps c2.
+    expect(owners([c1, c2])).toEqual([[0, 1, 2], []]);
+    await c1.poll(1, 0);
     expect(owners([c1, c2])).toEqual([
       [0, 1, 2],
       [3, 4, 5],
@@ -130,6 +134,8 @@ describe('MemoryBuffer', () => {
       topics: ['t'],
       onAssignmentChange: (tps) => changes.push(tps.map((tp) => tp.partition)),
     });
+    await c1.poll(1, 0);
+    await c2.poll(1, 0);
     expect(owners([c1, c2, c3])).toEqual([
       [0, 1],
       [2, 3],
@@ -153,6 +159,7 @@ describe('MemoryBuffer', () => {
     expect(first).toHaveLength(40);
     await c1.commit(c1.positions().filter((p) => p.partition === 0));
     const c2 = await buffer.consumer({ group: 'g', topics: ['t'] }); // takes partition 1
+    await c1.poll(1, 0); // ...once c1 polled again (a partition is revoked, then assigned)
     const redelivered = await drain(c2);
     expect(redelivered.map((m) => dec.decode(m.value)).sort()).toEqual(
       first
@@ -170,6 +177,7 @@ describe('MemoryBuffer', () => {
     await buffer.admin.ensureTopic({ name: 'b', partitions: 1 });
     const c1 = await buffer.consumer({ group: 'g', topics: ['a', 'b'] });
     const c2 = await buffer.consumer({ group: 'g', topics: ['a', 'b'] });
+    await c1.poll(1, 0);
     const names = (c: BufferConsumer) => c.assignment().map((tp) => `${tp.topic}/${tp.partition}`);
     expect([names(c1), names(c2)]).toEqual([['a/0', 'b/0'], ['a/1']]);
     await buffer.close();

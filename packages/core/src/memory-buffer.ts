@@ -135,6 +135,13 @@ class GroupState {
   readonly position = new Map<string, number>();
   /** topic/partition -> owning member. */
   readonly owner = new Map<string, MemoryConsumer>();
+  /**
+   * topic/partition -> the member that gave it up in a rebalance and has not polled since:
+   * the new owner gets it after that poll (Kafka's eager protocol: a partition is revoked
+   * before it is assigned again), so the old owner's batch or checkpoint in progress when
+   * the group changed ends before anyone else reads the partition.
+   */
+  readonly handoff = new Map<string, MemoryConsumer>();
   constructor(readonly name: string) {}
 }
 
@@ -438,10 +445,14 @@ export class MemoryBuffer implements Buffer {
         changed.add(previous);
         group.owner.delete(key);
         group.position.delete(key);
+        if (wanted.has(key) && group.members.includes(previous)) group.handoff.set(key, previous);
       }
     }
+    for (const [key, from] of group.handoff)
+      if (!group.members.includes(from) || !wanted.has(key)) group.handoff.delete(key);
     for (const [key, member] of wanted) {
       if (group.owner.get(key) === member) continue;
+      if (group.handoff.has(key)) continue; // after the previous owner's next poll
       changed.add(member);
       group.owner.set(key, member);
       const slash = key.lastIndexOf('/');
@@ -451,10 +462,25 @@ export class MemoryBuffer implements Buffer {
     }
     for (const member of group.members) {
       member.setAssignment(
-        [...wanted].filter(([, m]) => m === member).map(([key]) => parseKey(key)),
+        [...wanted]
+          .filter(([key, m]) => m === member && group.owner.get(key) === member)
+          .map(([key]) => parseKey(key)),
         changed.has(member),
       );
     }
+  }
+
+  /** @internal `consumer` polled: the partitions it gave up go to their new owners. */
+  releaseHandoffs(consumer: MemoryConsumer, group: GroupState): void {
+    let released = false;
+    for (const [key, from] of group.handoff)
+      if (from === consumer) {
+        group.handoff.delete(key);
+        released = true;
+      }
+    if (!released) return;
+    this.rebalance(group);
+    this.dataArrived.notify();
   }
 
   private startOffset(
@@ -517,6 +543,7 @@ class MemoryConsumer implements BufferConsumer {
     signal?: AbortSignal,
   ): Promise<ConsumedMessage[]> {
     const deadline = Date.now() + maxWaitMs;
+    if (this.group.handoff.size > 0 && !this.closed) this.buffer.releaseHandoffs(this, this.group);
     for (;;) {
       if (this.closed) return [];
       this.buffer.assertOpen();

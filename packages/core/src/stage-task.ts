@@ -177,9 +177,14 @@ export class StageTask {
     return this.source?.position();
   }
 
-  /** Captured at a batch boundary: the chain's state (transform stages). */
-  snapshotState(): JsonValue | undefined {
-    return this.chain?.snapshotState();
+  /**
+   * Captured at a batch boundary: the chain's state (transform stages). `withBroadcast`
+   * false leaves broadcast state out: a buffer worker rebuilds it from the broadcast input.
+   */
+  snapshotState(withBroadcast = true): JsonValue | undefined {
+    if (withBroadcast || !(this.chain?.broadcastInputs?.length ?? 0))
+      return this.chain?.snapshotState();
+    return this.chain!.snapshotState({ key: () => true, channel: () => true });
   }
 
   /** Makes every record written so far durable (sinks); rejected records become dead letters. */

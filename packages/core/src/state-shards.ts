@@ -68,6 +68,11 @@ export class PartitionStateShards {
     private readonly writer?: string,
     /** Runs each store call (load, save): the stage's retries of transient failures. */
     private readonly storeCall: StoreCall = (_operation, call) => call(),
+    /**
+     * Topics of broadcast inputs: every worker reads all their partitions, so their channels
+     * belong to no partition's shard (broadcast-state.ts).
+     */
+    private readonly broadcastTopics: ReadonlySet<string> = new Set(),
   ) {
     if (writer !== undefined && store.transactions === undefined)
       throw new Error(`the ${store.kind} state store cannot write in transactions`);
@@ -118,12 +123,21 @@ export class PartitionStateShards {
     });
   }
 
+  /** The partition whose shard holds `channel`'s state; -1 for a broadcast input's channel. */
+  private partitionOf(channel: string): number {
+    if (this.broadcastTopics.size > 0) {
+      const topic = channel.slice(0, channel.lastIndexOf('/'));
+      if (this.broadcastTopics.has(topic)) return -1;
+    }
+    return partitionOfChannel(channel);
+  }
+
   /** Keys and channels of `parts`. */
   filterFor(parts: ReadonlySet<number>): StateFilter {
     const partitions = this.partitions;
     return {
       key: (key) => parts.has(murmur2Partition(key, partitions)),
-      channel: (channel) => parts.has(partitionOfChannel(channel)),
+      channel: (channel) => parts.has(this.partitionOf(channel)),
     };
   }
 
@@ -251,7 +265,7 @@ export class PartitionStateShards {
         const changed = new Set(keys);
         shard.state = this.chain.snapshotState({
           key: (key) => changed.has(key),
-          channel: (channel) => partitionOfChannel(channel) === p,
+          channel: (channel) => this.partitionOf(channel) === p,
         });
         shard.changedKeys = keys;
       } else {
@@ -286,7 +300,7 @@ export class PartitionStateShards {
     const keys = new Set(delta.changedKeys);
     this.chain.dropState!({
       key: (key) => keys.has(key),
-      channel: (channel) => partitionOfChannel(channel) === p,
+      channel: (channel) => this.partitionOf(channel) === p,
     });
     this.chain.restoreState(delta.state, true, fireDue);
   }
@@ -302,7 +316,7 @@ export class PartitionStateShards {
         if (foreign) foreignKeys++;
         return foreign;
       },
-      channel: (channel) => !owned.has(partitionOfChannel(channel)),
+      channel: (channel) => !owned.has(this.partitionOf(channel)),
     });
     if (foreignKeys > 0 && !this.warnedForeign) {
       this.warnedForeign = true;
