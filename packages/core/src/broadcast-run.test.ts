@@ -148,12 +148,27 @@ function pipeline(buffer: MemoryBuffer, sink: ScoreSink, onEvent: () => void) {
     .build();
 }
 
+/** No event without its rule, and per-key counts and sums as computed here from the inputs. */
+function expectEveryRuleApplied(sink: ScoreSink): void {
+  const expected = new Map<string, { count: number; sum: number }>();
+  for (let i = 1; i <= EVENTS; i++) {
+    const e = eventOf(i);
+    const s = expected.get(e.k) ?? { count: 0, sum: 0 };
+    const j = Number(e.type.slice(2));
+    expected.set(e.k, { count: s.count + 1, sum: s.sum + e.n * factorOf(j) });
+  }
+  expect(sink.missing).toBe(0);
+  expect(new Map([...sink.scores].map(([k, s]) => [k, { count: s.count, sum: s.sum }]))).toEqual(
+    expected,
+  );
+}
+
 const fast = { logger: silentLogger, pollTimeoutMs: 10, tickIntervalMs: 20, batchSize: 25 };
 
 describe('broadcast state through a buffer', () => {
-  let dir: string;
+  let dir: string | undefined;
   afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   it('every worker of the stage reads every rule before its first event, also one joining late', async () => {
@@ -200,16 +215,18 @@ describe('broadcast state through a buffer', () => {
     await out;
     await buffer.close();
 
-    const expected = new Map<string, { count: number; sum: number }>();
-    for (let i = 1; i <= EVENTS; i++) {
-      const e = eventOf(i);
-      const s = expected.get(e.k) ?? { count: 0, sum: 0 };
-      const j = Number(e.type.slice(2));
-      expected.set(e.k, { count: s.count + 1, sum: s.sum + e.n * factorOf(j) });
-    }
-    expect(sink.missing).toBe(0);
-    expect(new Map([...sink.scores].map(([k, s]) => [k, { count: s.count, sum: s.sum }]))).toEqual(
-      expected,
-    );
+    expectEveryRuleApplied(sink);
   });
+
+  it.each(['inline', 'local'] as const)(
+    'in %s mode the rules are read ahead of the events too, both inputs starting together',
+    async (mode) => {
+      const buffer = new MemoryBuffer({ maxRecordsPerPartition: 400 });
+      const sink = new ScoreSink();
+      const summary = await pipeline(buffer, sink, () => undefined).run({ ...fast, mode });
+      await buffer.close();
+      expect(summary.status).toBe('finished');
+      expectEveryRuleApplied(sink);
+    },
+  );
 });

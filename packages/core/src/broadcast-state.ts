@@ -24,6 +24,31 @@ import type { KeySelector } from './stream-graph.js';
  * Inline, where one task reads everything, it is checkpointed with the chain.
  */
 
+/**
+ * How long a broadcast input must deliver nothing before a worker reading it ahead of the
+ * other inputs takes it as read up (when it has not ended): see BroadcastReadAhead.
+ */
+export const BROADCAST_QUIET_MS = 1000;
+
+/**
+ * The rule for reading broadcast inputs ahead of the others, the same in every run mode: until
+ * each has ended, or they delivered nothing for BROADCAST_QUIET_MS. Every record already in a
+ * bounded broadcast input is then in the state before any other record is processed; of an
+ * unbounded one, what was there when the stage started, unless its producer lagged.
+ */
+export class BroadcastReadAhead {
+  private quietSince: number | undefined;
+
+  /** After each poll of the broadcast inputs: true once they are read up. */
+  done(delivered: number, allEnded: boolean, now = Date.now()): boolean {
+    if (allEnded) return true;
+    if (delivered > 0) this.quietSince = undefined;
+    else if (this.quietSince === undefined) this.quietSince = now;
+    else if (now - this.quietSince >= BROADCAST_QUIET_MS) return true;
+    return false;
+  }
+}
+
 /** Broadcast state as `processElement` sees it: read only (Flink's ReadOnlyBroadcastState). */
 export interface ReadOnlyBroadcastState<V> {
   get(key: string): V | undefined;

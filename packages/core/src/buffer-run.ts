@@ -22,12 +22,7 @@ import { PartitionStateShards } from './state-shards.js';
 import { TransactionRevokedError, type StateWrite } from './state-store.js';
 import { isCodefeedrError, isRetryable } from './errors.js';
 import { randomUUID } from 'node:crypto';
-
-/**
- * How long a broadcast input must deliver nothing before a worker that reads it from its
- * beginning takes it as read up (when not every partition has ended): see bootstrapBroadcast.
- */
-export const BROADCAST_QUIET_MS = 1000;
+import { BroadcastReadAhead } from './broadcast-state.js';
 
 /**
  * `local` mode (every stage) and `worker` mode (one stage): each stage's task reads its
@@ -321,15 +316,12 @@ class ConsumerUnit extends BufferUnit {
 
   /**
    * Before the first record of the other inputs (at start, and after a fenced worker rebuilt
-   * its chain): reads the broadcast inputs until every partition has ended, or until they
-   * deliver nothing for BROADCAST_QUIET_MS once assigned. Every record already in a bounded
-   * broadcast input is then in the state before any other record is processed; of an
-   * unbounded one, what was there when the worker started, unless its producer lagged.
+   * its chain): reads the broadcast inputs ahead, once assigned, by BroadcastReadAhead's rule.
    */
   private async bootstrapBroadcast(): Promise<void> {
     const consumer = this.broadcastConsumer!;
     const { task } = this;
-    let quietSince: number | undefined;
+    const readAhead = new BroadcastReadAhead();
     while (!this.ctx.signal.aborted) {
       const messages = await withRetries(task.id, 'broadcast poll', task.retry, task.metrics, () =>
         consumer.poll(task.batchSize, this.ctx.pollTimeoutMs, this.ctx.signal),
@@ -338,10 +330,8 @@ class ConsumerUnit extends BufferUnit {
       if (messages.length > 0) deliverConsumed(task, this.inputs, this.ends, messages);
       const assigned = consumer.assignment();
       if (assigned.length === 0) continue;
-      if (assigned.every((tp) => this.ends.isEnded(channelOf(tp.topic, tp.partition)))) break;
-      if (messages.length > 0) quietSince = undefined;
-      else if (quietSince === undefined) quietSince = Date.now();
-      else if (Date.now() - quietSince >= BROADCAST_QUIET_MS) break;
+      const ended = assigned.every((tp) => this.ends.isEnded(channelOf(tp.topic, tp.partition)));
+      if (readAhead.done(messages.length, ended)) break;
     }
     this.broadcastRead = true;
     this.ctx.logger.info('read the broadcast inputs', {

@@ -1,4 +1,5 @@
 import { AsyncMutex } from './async-mutex.js';
+import { BroadcastReadAhead } from './broadcast-state.js';
 import { CheckpointCoordinator } from './checkpoint-coordinator.js';
 import { EventLoopYield } from './event-loop-yield.js';
 import { formatOutputRef } from './named-outputs.js';
@@ -95,8 +96,34 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
     if (checkpoints.due()) await checkpoint();
   };
 
+  /**
+   * Sources upstream of a broadcast input (and of no other input of such a stage) are read
+   * ahead of the others by BroadcastReadAhead's rule, as a buffer worker reads its broadcast
+   * inputs: `readAhead` resolves once they are all read up.
+   */
+  let readAheadSources = new Set<StageTask>();
+  let openReadAhead = (): void => {};
+  const readAhead = new Promise<void>((resolve) => (openReadAhead = resolve));
+  const readUp = new Map<StageTask, BroadcastReadAhead>();
+  const readAheadDone = new Set<StageTask>();
+  const noteReadAhead = (task: StageTask, delivered: number, ended: boolean): void => {
+    if (!readAheadSources.has(task) || readAheadDone.has(task)) return;
+    if (!readUp.get(task)!.done(delivered, ended)) return;
+    readAheadDone.add(task);
+    if (readAheadDone.size === readAheadSources.size) openReadAhead();
+  };
+
   const sourceLoop = async (task: StageTask): Promise<void> => {
     const pacing = new EventLoopYield();
+    if (!readAheadSources.has(task)) await readAhead;
+    try {
+      await sourceBatches(task, pacing);
+    } finally {
+      noteReadAhead(task, 0, true); // failed or stopped: never hold the others back
+    }
+  };
+
+  const sourceBatches = async (task: StageTask, pacing: EventLoopYield): Promise<void> => {
     while (!ctx.signal.aborted) {
       let batch: StreamRecord[] | null;
       try {
@@ -105,6 +132,7 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
         if (ctx.signal.aborted && !ctx.failed()) return; // a poll cut short by a stop is not a failure
         throw error;
       }
+      noteReadAhead(task, batch?.length ?? 0, batch === null);
       if (batch !== null && batch.length === 0) {
         await mutex.run(maybeCheckpoint);
         continue;
@@ -140,6 +168,10 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
         .assignChannels(edge.inputIndex, [
           formatOutputRef({ stage: edge.from, output: edge.output }),
         ]);
+
+    readAheadSources = broadcastSources(ctx, byId);
+    for (const task of readAheadSources) readUp.set(task, new BroadcastReadAhead());
+    if (readAheadSources.size === 0) openReadAhead();
 
     // Processing-time ticks: idle inputs stop holding watermarks back; timers and windows fire.
     const transforms = tasks.filter((t) => t.chain !== undefined);
@@ -179,4 +211,33 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
   } finally {
     for (const task of opened.reverse()) await task.close();
   }
+}
+
+/**
+ * The input stages upstream of a broadcast input (OperatorChain.broadcastInputs) and of no
+ * other input of a stage with broadcast inputs: those read ahead.
+ */
+function broadcastSources(
+  ctx: RuntimeContext,
+  byId: ReadonlyMap<string, StageTask>,
+): Set<StageTask> {
+  const upstream = (id: string, into: Set<string>): Set<string> => {
+    if (into.has(id)) return into;
+    into.add(id);
+    for (const parent of ctx.def.parents.get(id) ?? []) upstream(parent, into);
+    return into;
+  };
+  const broadcast = new Set<string>();
+  const other = new Set<string>();
+  for (const edge of ctx.def.edges) {
+    const inputs = byId.get(edge.to)!.chain?.broadcastInputs ?? [];
+    if (inputs.length === 0) continue;
+    upstream(edge.from, inputs.includes(edge.inputIndex) ? broadcast : other);
+  }
+  const sources = new Set<StageTask>();
+  for (const id of broadcast) {
+    const task = byId.get(id)!;
+    if (task.stage.kind === 'input' && !other.has(id)) sources.add(task);
+  }
+  return sources;
 }
