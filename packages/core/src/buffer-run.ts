@@ -420,7 +420,9 @@ class ConsumerUnit extends BufferUnit {
         await this.checkpoint();
         return;
       }
-      if (this.checkpoints.due()) await this.checkpoint();
+      // A save fenced by the partition's new owner (at-least-once) is recovered as a fenced
+      // transaction is: the state of every partition reloaded, the consumer back at its commits.
+      if (this.checkpoints.due() && !(await this.fencedRecovers(() => this.checkpoint()))) continue;
       await this.pacing.maybeYield();
     }
     if (!this.ctx.failed()) await this.checkpoint();
@@ -532,6 +534,10 @@ class ConsumerUnit extends BufferUnit {
       const chain = this.task.chain;
       const fenced = isFenced(error);
       const revoked = error instanceof TransactionRevokedError;
+      // At-least-once, a checkpoint's save found another owner of a partition (the group moved
+      // it while the save was under way): what this worker holds of it is not saved, and the
+      // new owner goes on from the stored state and the committed offsets.
+      const stateFenced = !this.exactlyOnce && isFenced(error, 'STATE_FENCED');
       // A transient failure inside a transaction (the coordinator still finishing the last
       // commit, a leader moving) aborted it: redone from the committed state as a fence is,
       // a bounded number of times in a row.
@@ -539,10 +545,10 @@ class ConsumerUnit extends BufferUnit {
         !fenced && !revoked && isRetryable(error) && this.transientAborts < this.task.retry.retries;
       if (
         this.shards === undefined ||
-        !this.exactlyOnce ||
+        (!this.exactlyOnce && !stateFenced) ||
         consumer.rewind === undefined ||
         chain?.reset === undefined ||
-        !(fenced || revoked || transient)
+        !(fenced || revoked || transient || stateFenced)
       )
         throw error;
       if (transient) this.transientAborts++;
@@ -552,11 +558,13 @@ class ConsumerUnit extends BufferUnit {
       // growing with the fences in a row, lets one claim commit first (Ethernet's way out).
       const waitMs = fenced ? jitteredBackoffMs(this.task.retry, this.fencesInARow) : 0;
       this.ctx.logger.warn(
-        fenced
-          ? 'another worker took over a partition this one wrote last and fenced its transactions; reloading the state of every partition and going on from the committed positions'
-          : revoked
-            ? 'a rebalance began before the transaction committed; aborted it, reloading the state of every partition and going on from the committed positions'
-            : 'a transaction failed and was aborted; reloading the state of every partition and going on from the committed positions',
+        stateFenced
+          ? 'another worker took over a partition while this one saved its state; reloading the state of every partition and going on from the committed positions'
+          : fenced
+            ? 'another worker took over a partition this one wrote last and fenced its transactions; reloading the state of every partition and going on from the committed positions'
+            : revoked
+              ? 'a rebalance began before the transaction committed; aborted it, reloading the state of every partition and going on from the committed positions'
+              : 'a transaction failed and was aborted; reloading the state of every partition and going on from the committed positions',
         {
           stage: this.task.id,
           partitions: this.shards.owned(),
@@ -732,9 +740,12 @@ class ConsumerUnit extends BufferUnit {
   }
 }
 
-/** A fenced transaction, as thrown or as the cause of a failure after retries (withRetries). */
-function isFenced(error: unknown): boolean {
+/**
+ * A fenced transaction (or `code`: a fenced state save), as thrown or as the cause of a
+ * failure after retries (withRetries).
+ */
+function isFenced(error: unknown, code = 'TRANSACTION_FENCED'): boolean {
   if (!isCodefeedrError(error)) return false;
-  if (error.code === 'TRANSACTION_FENCED') return true;
-  return error.code === 'STAGE_FAILED' && isFenced(error.cause);
+  if (error.code === code) return true;
+  return error.code === 'STAGE_FAILED' && isFenced(error.cause, code);
 }

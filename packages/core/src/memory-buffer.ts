@@ -470,6 +470,15 @@ export class MemoryBuffer implements Buffer {
     }
   }
 
+  /** @internal Every partition `consumer` owns goes back to where it starts: its commit. */
+  rewind(consumer: MemoryConsumer, group: GroupState): void {
+    for (const tp of consumer.assignment())
+      group.position.set(
+        tpKey(tp.topic, tp.partition),
+        this.startOffset(group, tp.topic, tp.partition, consumer.start),
+      );
+  }
+
   /** @internal `consumer` polled: the partitions it gave up go to their new owners. */
   releaseHandoffs(consumer: MemoryConsumer, group: GroupState): void {
     let released = false;
@@ -584,6 +593,11 @@ class MemoryConsumer implements BufferConsumer {
     this.nextPartition = n === 0 ? 0 : (this.nextPartition + 1) % n;
     if (out.length > 0) this.buffer.readersAdvanced();
     return out;
+  }
+
+  /** Forgets what was read and not committed (BufferConsumer.rewind). */
+  async rewind(): Promise<void> {
+    this.buffer.rewind(this, this.group);
   }
 
   positions(): TopicPartitionOffset[] {
