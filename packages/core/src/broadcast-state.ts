@@ -8,7 +8,7 @@ import type {
 } from './datastream.js';
 import { KeyedProcessOperator } from './keyed-operators.js';
 import type { OperatorStateBackend } from './keyed-map.js';
-import { type FailureHandler, Operator, type StateFilter } from './operators.js';
+import { type FailureHandler, Operator, ScratchRecord, type StateFilter } from './operators.js';
 import type { JsonValue, StreamRecord } from './record.js';
 import type { KeySelector } from './stream-graph.js';
 
@@ -281,6 +281,7 @@ function processBroadcast(
 export class BroadcastProcessOperator extends Operator implements ContextOwner {
   readonly broadcast = new BroadcastStates();
   private readonly elementCtx = new SideContext(this, this.broadcast, false);
+  private readonly element = new ScratchRecord();
   private readonly broadcastCtx = new SideContext(this, this.broadcast, true);
 
   constructor(
@@ -306,8 +307,13 @@ export class BroadcastProcessOperator extends Operator implements ContextOwner {
       return;
     }
     const ctx = this.elementCtx;
-    // The user sees the element itself, not its tagged form.
-    ctx.record = { key: r.key, value: t.v, timestamp: r.timestamp, headers: r.headers };
+    // The user sees the element itself, not its tagged form (one record, repointed).
+    const element = this.element;
+    element.key = r.key;
+    element.value = t.v;
+    element.timestamp = r.timestamp;
+    element.headers = r.headers;
+    ctx.record = element;
     try {
       this.fn.processElement(t.v, ctx, ctx);
     } catch (error) {

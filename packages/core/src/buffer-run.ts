@@ -3,6 +3,7 @@ import type {
   BufferMessage,
   BufferProducer,
   ConsumedMessage,
+  TopicPartition,
   TopicPartitionOffset,
 } from './buffer.js';
 import { BufferOutput, deliverConsumed, SinkPositions, type BufferInput } from './buffer-edge.js';
@@ -320,35 +321,36 @@ class ConsumerUnit extends BufferUnit {
    */
   private async bootstrapBroadcast(): Promise<void> {
     const consumer = this.broadcastConsumer!;
-    const { task } = this;
     const readAhead = new BroadcastReadAhead();
     while (!this.ctx.signal.aborted) {
-      const messages = await withRetries(task.id, 'broadcast poll', task.retry, task.metrics, () =>
-        consumer.poll(task.batchSize, this.ctx.pollTimeoutMs, this.ctx.signal),
+      // Channels first: the broadcast partitions count for event time before their records.
+      const delivered = await this.pollBroadcast(this.ctx.pollTimeoutMs, () =>
+        this.syncAssignment(),
       );
-      this.syncAssignment();
-      if (messages.length > 0) deliverConsumed(task, this.inputs, this.ends, messages);
       const assigned = consumer.assignment();
-      if (assigned.length === 0) continue;
-      const ended = assigned.every((tp) => this.ends.isEnded(channelOf(tp.topic, tp.partition)));
-      if (readAhead.done(messages.length, ended)) break;
+      if (assigned.length > 0 && readAhead.done(delivered, this.allEnded(assigned))) break;
     }
     this.broadcastRead = true;
     this.ctx.logger.info('read the broadcast inputs', {
-      stage: task.id,
+      stage: this.task.id,
       topics: this.broadcastTopics,
     });
   }
 
-  /** Between polls of the other inputs: what the broadcast inputs delivered meanwhile. */
-  private async pollBroadcast(): Promise<void> {
+  /**
+   * One poll of the broadcast inputs, delivered to the task (after `beforeDelivery`); returns
+   * how many messages came. Between polls of the other inputs it waits for nothing.
+   */
+  private async pollBroadcast(maxWaitMs = 0, beforeDelivery?: () => void): Promise<number> {
     const consumer = this.broadcastConsumer;
-    if (consumer === undefined) return;
+    if (consumer === undefined) return 0;
     const { task } = this;
     const messages = await withRetries(task.id, 'broadcast poll', task.retry, task.metrics, () =>
-      consumer.poll(task.batchSize, 0, this.ctx.signal),
+      consumer.poll(task.batchSize, maxWaitMs, this.ctx.signal),
     );
+    beforeDelivery?.();
     if (messages.length > 0) deliverConsumed(task, this.inputs, this.ends, messages);
+    return messages.length;
   }
 
   async run(): Promise<void> {
@@ -409,9 +411,7 @@ class ConsumerUnit extends BufferUnit {
       const finished =
         assigned.length > 0 &&
         (this.broadcastConsumer === undefined || broadcastAssigned.length > 0) &&
-        [...assigned, ...broadcastAssigned].every((tp) =>
-          this.ends.isEnded(channelOf(tp.topic, tp.partition)),
-        );
+        this.allEnded([...assigned, ...broadcastAssigned]);
       if (finished) {
         task.finish();
         await this.emit();
@@ -489,7 +489,7 @@ class ConsumerUnit extends BufferUnit {
     // last checkpoint of every partition this worker keeps.
     if (assignment.length === 0) return messages;
     const assigned = new Set(assignment.map((tp) => tp.partition));
-    const signature = [...assigned].sort((a, b) => a - b).join(','); // as shardsMatchAssignment
+    const signature = partitionsSignature(assignment);
     if (signature !== this.shardAssignment) {
       const claims = await shards.reassign(assigned);
       if (claims.length > 0) await this.commitClaims(claims);
@@ -503,9 +503,12 @@ class ConsumerUnit extends BufferUnit {
   /** True when the shards hold exactly the consumer's assigned partitions (see syncShards). */
   private shardsMatchAssignment(): boolean {
     const assignment = this.consumer!.assignment();
-    if (assignment.length === 0) return false;
-    const assigned = [...new Set(assignment.map((tp) => tp.partition))].sort((a, b) => a - b);
-    return assigned.join(',') === this.shardAssignment;
+    return assignment.length > 0 && partitionsSignature(assignment) === this.shardAssignment;
+  }
+
+  /** True when every partition listed has ended (end markers from all its upstream workers). */
+  private allEnded(partitions: readonly TopicPartition[]): boolean {
+    return partitions.every((tp) => this.ends.isEnded(channelOf(tp.topic, tp.partition)));
   }
 
   /** Exactly-once: the partitions just loaded are this worker's, in the store (StateTransactions). */
@@ -738,6 +741,11 @@ class ConsumerUnit extends BufferUnit {
     await this.broadcastConsumer?.close().catch(() => undefined);
     await super.close();
   }
+}
+
+/** The partition numbers of an assignment, sorted and joined: what the shards were given. */
+function partitionsSignature(assignment: readonly TopicPartition[]): string {
+  return [...new Set(assignment.map((tp) => tp.partition))].sort((a, b) => a - b).join(',');
 }
 
 /**

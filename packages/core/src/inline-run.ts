@@ -101,21 +101,20 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
    * ahead of the others by BroadcastReadAhead's rule, as a buffer worker reads its broadcast
    * inputs: `readAhead` resolves once they are all read up.
    */
-  let readAheadSources = new Set<StageTask>();
   let openReadAhead = (): void => {};
   const readAhead = new Promise<void>((resolve) => (openReadAhead = resolve));
-  const readUp = new Map<StageTask, BroadcastReadAhead>();
-  const readAheadDone = new Set<StageTask>();
+  /** Each read-ahead source still being read ahead, and its rule's clock. */
+  const readingAhead = new Map<StageTask, BroadcastReadAhead>();
   const noteReadAhead = (task: StageTask, delivered: number, ended: boolean): void => {
-    if (!readAheadSources.has(task) || readAheadDone.has(task)) return;
-    if (!readUp.get(task)!.done(delivered, ended)) return;
-    readAheadDone.add(task);
-    if (readAheadDone.size === readAheadSources.size) openReadAhead();
+    const rule = readingAhead.get(task);
+    if (rule === undefined || !rule.done(delivered, ended)) return;
+    readingAhead.delete(task);
+    if (readingAhead.size === 0) openReadAhead();
   };
 
   const sourceLoop = async (task: StageTask): Promise<void> => {
     const pacing = new EventLoopYield();
-    if (!readAheadSources.has(task)) await readAhead;
+    if (!readingAhead.has(task)) await readAhead;
     try {
       await sourceBatches(task, pacing);
     } finally {
@@ -169,9 +168,9 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
           formatOutputRef({ stage: edge.from, output: edge.output }),
         ]);
 
-    readAheadSources = broadcastSources(ctx, byId);
-    for (const task of readAheadSources) readUp.set(task, new BroadcastReadAhead());
-    if (readAheadSources.size === 0) openReadAhead();
+    for (const task of broadcastSources(ctx, byId))
+      readingAhead.set(task, new BroadcastReadAhead());
+    if (readingAhead.size === 0) openReadAhead();
 
     // Processing-time ticks: idle inputs stop holding watermarks back; timers and windows fire.
     const transforms = tasks.filter((t) => t.chain !== undefined);
