@@ -311,6 +311,10 @@ export const kafka: ProcessService = nodeService(
       // and every partition lost its leader at once. With no other broker to fail over to,
       // fencing it only ever hurts.
       'broker.session.timeout.ms': 60_000,
+      // After an unclean stop the restarted controller keeps the old registration until that
+      // 60 s session expires, refusing the broker (DUPLICATE_BROKER_REGISTRATION); with the
+      // default 60 s registration timeout the broker gave up at the same moment and exited.
+      'initial.broker.registration.timeout.ms': 120_000,
     },
     heap: '1g',
     // Full JIT: this broker stays up across test runs and benchmarks measure it.
