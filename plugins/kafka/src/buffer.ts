@@ -20,9 +20,12 @@ import {
   probeKafka,
 } from './client-config.js';
 import { KafkaBufferConsumer } from './consumer.js';
-import { KafkaCompressionCodecMissingError, KafkaTopicNotReadyError } from './errors.js';
+import { KafkaCompressionCodecMissingError } from './errors.js';
 import { KafkaBufferProducer } from './producer.js';
 import { KafkaStateStore } from './state-store.js';
+import { KnownTopics, untilLeadersElected } from './known-topics.js';
+import { OpenResources } from './open-resources.js';
+import { PlatformaticKafkaBuffer, PLATFORMATIC_CAPABILITIES } from './platformatic-buffer.js';
 
 const { CompressionTypes, CompressionCodecs } = kafkajs;
 
@@ -80,7 +83,9 @@ export const kafkaBufferConfigSchema = kafkaClientConfigSchema
     compression: z
       .enum(['none', 'gzip', 'snappy', 'lz4', 'zstd'])
       .default('none')
-      .describe('Batch compression; gzip is built in, the others need a registered kafkajs codec.'),
+      .describe(
+        'Batch compression; on kafkajs gzip is built in and the others need a registered codec, @platformatic/kafka has all five.',
+      ),
     acks: z
       .union([z.literal(-1), z.literal(0), z.literal(1)])
       .default(-1)
@@ -131,9 +136,10 @@ export class KafkaBuffer implements CodefeedrBuffer {
   readonly admin: BufferAdmin;
   private readonly kafka: Kafka;
   private adminConnection: Promise<Admin> | undefined;
-  private readonly open = new Set<{ close(): Promise<void> }>();
-  /** Topics known to exist (ensured by this buffer), so a send creates a missing one only once. */
-  private readonly knownTopics = new Map<string, Promise<number>>();
+  private readonly resources = new OpenResources();
+  private readonly topics = new KnownTopics((topic) =>
+    this.createTopic({ name: topic, partitions: this.config.partitions }),
+  );
   private stateStoreOnce: KafkaStateStore | undefined;
 
   /**
@@ -144,6 +150,10 @@ export class KafkaBuffer implements CodefeedrBuffer {
     readonly config: KafkaBufferConfig,
     readonly owner = 'the Kafka buffer',
   ) {
+    if (config.client !== 'kafkajs')
+      throw new TypeError(
+        `KafkaBuffer is the kafkajs client; createKafkaBuffer makes the "${config.client}" one`,
+      );
     this.kafka = createKafkaClient(config);
     const compression = config.compression;
     if (compression !== 'none' && !codecRegistered(COMPRESSION[compression])) {
@@ -201,9 +211,9 @@ export class KafkaBuffer implements CodefeedrBuffer {
     const wrapped = new KafkaBufferProducer(producer, options.clientId, transactional, {
       acks: transactional ? -1 : this.config.acks,
       compression: COMPRESSION[this.config.compression],
-      prepareTopic: (topic) => this.topicReady(topic),
+      prepareTopic: (topic) => this.topics.ready(topic),
     });
-    return this.track(wrapped);
+    return this.resources.track(wrapped);
   }
 
   async consumer(options: ConsumerOptions): Promise<BufferConsumer> {
@@ -224,7 +234,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
       await consumer.close().catch(() => undefined);
       throw error;
     }
-    return this.track(consumer);
+    return this.resources.track(consumer);
   }
 
   /** The transactional id of the producer with `clientId` (`<transactionalIdPrefix>-<clientId>`). */
@@ -239,7 +249,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
   async stateStore(): Promise<StateStore> {
     if (this.stateStoreOnce === undefined || this.stateStoreOnce.isClosed) {
       const config = this.config;
-      this.stateStoreOnce = this.track(
+      this.stateStoreOnce = this.resources.track(
         new KafkaStateStore({
           kafka: this.kafka,
           admin: () => this.connectedAdmin(),
@@ -257,21 +267,6 @@ export class KafkaBuffer implements CodefeedrBuffer {
       );
     }
     return this.stateStoreOnce;
-  }
-
-  /**
-   * Resolves with `topic`'s partition count once it exists. A send to a topic nobody ensured
-   * creates it with the buffer's default partitions (as the memory buffer does), rather than
-   * relying on the broker's auto.create.topics.enable, which production clusters turn off.
-   */
-  private topicReady(topic: string): Promise<number> {
-    let ready = this.knownTopics.get(topic);
-    if (ready === undefined) {
-      ready = this.createTopic({ name: topic, partitions: this.config.partitions });
-      this.knownTopics.set(topic, ready);
-      ready.catch(() => this.knownTopics.delete(topic));
-    }
-    return ready;
   }
 
   private async ensureTopic(spec: TopicSpec): Promise<void> {
@@ -295,7 +290,7 @@ export class KafkaBuffer implements CodefeedrBuffer {
       ],
     });
     const partitions = await this.waitForLeaders(admin, spec.name);
-    this.knownTopics.set(spec.name, Promise.resolve(partitions));
+    this.topics.known(spec.name, partitions);
     return partitions;
   }
 
@@ -303,20 +298,11 @@ export class KafkaBuffer implements CodefeedrBuffer {
    * kafkajs's own waitForLeaders fails on the UNKNOWN_TOPIC_OR_PARTITION a broker answers
    * while a new topic propagates; this waits (bounded) until every partition has a leader.
    */
-  private async waitForLeaders(admin: Admin, topic: string): Promise<number> {
-    const deadline = Date.now() + this.config.requestTimeoutMs;
-    for (;;) {
-      try {
-        const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-        const partitions = metadata.topics[0]?.partitions ?? [];
-        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0))
-          return partitions.length;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-      }
-      if (Date.now() > deadline) throw new KafkaTopicNotReadyError(topic);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  private waitForLeaders(admin: Admin, topic: string): Promise<number> {
+    return untilLeadersElected(topic, this.config.requestTimeoutMs, async () => {
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      return (metadata.topics[0]?.partitions ?? []).map((p) => p.leader);
+    });
   }
 
   private async describeTopic(name: string): Promise<TopicDescription | undefined> {
@@ -331,28 +317,42 @@ export class KafkaBuffer implements CodefeedrBuffer {
   private async deleteTopic(name: string): Promise<void> {
     const admin = await this.connectedAdmin();
     const topics = await admin.listTopics();
-    this.knownTopics.delete(name);
+    this.topics.forget(name);
     if (!topics.includes(name)) return;
     await admin.deleteTopics({ topics: [name] });
   }
 
-  private track<T extends { close(): Promise<void> }>(resource: T): T {
-    const close = resource.close.bind(resource);
-    this.open.add(resource);
-    resource.close = async () => {
-      this.open.delete(resource);
-      await close();
-    };
-    return resource;
-  }
-
   async close(): Promise<void> {
-    const resources = [...this.open];
-    await Promise.allSettled(resources.map((r) => r.close()));
+    await this.resources.closeAll();
     const admin = await this.adminConnection?.catch(() => undefined);
     this.adminConnection = undefined;
     await admin?.disconnect();
   }
+}
+
+/** The Kafka buffer on either client (`client` in the config). */
+export type AnyKafkaBuffer = KafkaBuffer | PlatformaticKafkaBuffer;
+
+/** The buffer on the client the config names, not connected yet (kafka-input and kafka-output use it). */
+export function createKafkaBuffer(config: KafkaBufferConfig, owner?: string): AnyKafkaBuffer {
+  return config.client === 'platformatic'
+    ? new PlatformaticKafkaBuffer(config, owner)
+    : new KafkaBuffer(config, owner);
+}
+
+/** The buffer on the client the config names, once its brokers answered a probe. */
+export function connectKafkaBuffer(
+  config: KafkaBufferConfig,
+  owner?: string,
+): Promise<AnyKafkaBuffer> {
+  return config.client === 'platformatic'
+    ? PlatformaticKafkaBuffer.connect(config, owner)
+    : KafkaBuffer.connect(config, owner);
+}
+
+/** What a buffer on `client` can do: transactions only on kafkajs for now. */
+export function kafkaCapabilitiesOf(client: KafkaBufferConfig['client']): BufferCapabilities {
+  return client === 'platformatic' ? PLATFORMATIC_CAPABILITIES : CAPABILITIES;
 }
 
 /**
@@ -368,7 +368,7 @@ export const kafkaBuffer = Object.assign(
       'Apache Kafka topics between stages: partitioned by key, consumer groups, transactions.',
     configSchema: kafkaBufferConfigSchema,
     capabilities: CAPABILITIES,
-    create: (config) => KafkaBuffer.connect(config),
+    create: (config) => connectKafkaBuffer(config),
   }),
   // Listed in the plugin manifest: exactly-once needs a transform stage with guarantee `exactly-once`.
   { guarantees: ['at-least-once', 'exactly-once'] as const },

@@ -8,13 +8,20 @@ import type {
   RetryOptions,
   SASLOptions,
 } from 'kafkajs';
-import { KafkaUnavailableError } from './errors.js';
+import { KafkaUnavailableError, NETWORK_ERROR_REASONS } from './errors.js';
+import { probePlatformatic } from './platformatic-client.js';
 
 const { Kafka, logLevel } = kafkajs;
 
 /** Connection settings shared by the Kafka buffer, input and output. Passed through to kafkajs. */
 export const kafkaClientConfigSchema = z.object({
   brokers: z.array(z.string().min(1)).min(1).describe('Bootstrap brokers, host:port.'),
+  client: z
+    .enum(['kafkajs', 'platformatic'])
+    .default('kafkajs')
+    .describe(
+      'The Node Kafka client underneath: kafkajs (transactions, exactly-once, the Kafka state store) or @platformatic/kafka (faster, lower latency; at-least-once only).',
+    ),
   clientId: z
     .string()
     .min(1)
@@ -117,15 +124,6 @@ export function createKafkaClient(config: KafkaClientConfig, clientIdSuffix?: st
 }
 
 // Node's socket error codes, in words a user acts on.
-const NETWORK_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'nothing accepts connections there (ECONNREFUSED)',
-  ENOTFOUND: 'the host name does not resolve (ENOTFOUND)',
-  EAI_AGAIN: 'the host name cannot be resolved right now (EAI_AGAIN)',
-  ETIMEDOUT: 'the connection timed out (ETIMEDOUT)',
-  EHOSTUNREACH: 'the host is unreachable (EHOSTUNREACH)',
-  ENETUNREACH: 'the network is unreachable (ENETUNREACH)',
-  ECONNRESET: 'the connection was reset (ECONNRESET)',
-};
 
 // kafkajs's names for "no broker could be talked to" (KafkaJSNumberOfRetriesExceeded wraps them).
 const CONNECTION_ERRORS = new Set([
@@ -162,7 +160,7 @@ export function isKafkaConnectionError(error: unknown): boolean {
   return errorChain(error).some(
     (e) =>
       (typeof e.name === 'string' && CONNECTION_ERRORS.has(e.name)) ||
-      (typeof e.code === 'string' && e.code in NETWORK_REASONS),
+      (typeof e.code === 'string' && e.code in NETWORK_ERROR_REASONS),
   );
 }
 
@@ -208,7 +206,8 @@ export async function connectOrUnavailable(
 export function connectionReason(error: unknown): string {
   const chain = errorChain(error);
   for (const e of [...chain].reverse()) {
-    if (typeof e.code === 'string' && e.code in NETWORK_REASONS) return NETWORK_REASONS[e.code]!;
+    if (typeof e.code === 'string' && e.code in NETWORK_ERROR_REASONS)
+      return NETWORK_ERROR_REASONS[e.code]!;
   }
   const last = chain[chain.length - 1];
   return String(last?.message ?? error);
@@ -225,6 +224,7 @@ const PROBE_RETRY: RetryOptions = { retries: 2, initialRetryTime: 100, maxRetryT
  * and the addresses, before any stage has run.
  */
 export async function probeKafka(config: KafkaClientConfig, owner: string): Promise<void> {
+  if (config.client === 'platformatic') return probePlatformatic(config, owner);
   clampKafkajsThrottleTimer();
   const client = new Kafka({
     ...kafkaConfigOf(config, 'probe', PROBE_RETRY),

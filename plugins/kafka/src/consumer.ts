@@ -7,7 +7,8 @@ import type {
   TopicPartitionOffset,
 } from '@codefeedr/core';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { KafkaCommitFailedError, KafkaConsumerCrashedError } from './errors.js';
+import { EagerAssignment, tpKey } from './eager-assignment.js';
+import { KafkaConsumerCrashedError } from './errors.js';
 
 export interface KafkaConsumerSettings {
   sessionTimeoutMs: number;
@@ -32,8 +33,6 @@ interface Chunk {
   /** Index of the first message not yet returned by poll. */
   next: number;
 }
-
-const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 // Commit failures that a rejoin of the group cures; any other error is reported.
 const REBALANCE_ERRORS = new Set([
@@ -77,20 +76,12 @@ export class KafkaBufferConsumer implements BufferConsumer {
   private readonly highWatermarks = new Map<string, bigint>();
   /** Next offset after the last record put in the queue (dedupes kafkajs refetches). */
   private readonly enqueuedNext = new Map<string, bigint>();
-  private assigned: TopicPartition[] = [];
-  private assignedKeys = new Set<string>();
   /** Partitions held back until their start offset (timestamp start) is resolved. */
   private readonly awaitingStart = new Set<string>();
   private pausedForBackpressure = false;
-  /**
-   * Between the start of a rebalance and the next assignment this consumer owns nothing
-   * (Kafka's eager protocol revokes every partition before reassigning), so it reports an
-   * empty assignment and holds commits back until it knows what it still owns.
-   */
-  private rebalancing = true;
+  /** What this consumer owns; nothing between the start of a rebalance and its assignment. */
+  private readonly owned: EagerAssignment;
   private wake: (() => void) | undefined;
-  private joins = 0;
-  private joinWaiters: { count: number; resolve: () => void }[] = [];
   private failure: Error | undefined;
   /** Start-offset lookups in flight (`latest`, timestamp); `open()` waits for the first ones. */
   private startResolutions: Promise<void>[] = [];
@@ -104,6 +95,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
     private readonly options: ConsumerOptions,
     private readonly settings: KafkaConsumerSettings,
   ) {
+    this.owned = new EagerAssignment(options.onAssignmentChange);
     this.consumer = kafka.consumer({
       groupId: options.group,
       sessionTimeout: settings.sessionTimeoutMs,
@@ -173,15 +165,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
 
   /** Resolves once the group has assigned partitions `count` times (or the deadline passes). */
   waitForJoin(count: number, timeoutMs: number): Promise<void> {
-    if (this.joins >= count) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiter = { count, resolve: () => (clearTimeout(timer), resolve()) };
-      const timer = setTimeout(() => {
-        this.joinWaiters = this.joinWaiters.filter((w) => w !== waiter);
-        resolve();
-      }, timeoutMs);
-      this.joinWaiters.push(waiter);
-    });
+    return this.owned.waitForJoin(count, timeoutMs);
   }
 
   /** A pause, resume or seek of the kafkajs consumer; dropped while kafkajs restarts it. */
@@ -194,9 +178,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
   }
 
   private onRevokeAll(): void {
-    if (this.rebalancing) return;
-    this.rebalancing = true;
-    this.options.onAssignmentChange?.([]);
+    this.owned.revokeAll();
   }
 
   private onJoin(memberAssignment: Record<string, number[]>): void {
@@ -205,10 +187,10 @@ export class KafkaBufferConsumer implements BufferConsumer {
       for (const partition of partitions) next.push({ topic, partition });
     }
     const nextKeys = new Set(next.map((tp) => tpKey(tp.topic, tp.partition)));
+    const { revoked, fresh } = this.owned.diff(next);
 
     // Revoked: forget queued records and positions; the new owner resumes from the commit.
-    for (const key of this.assignedKeys) {
-      if (nextKeys.has(key)) continue;
+    for (const key of revoked) {
       this.polledPositions.delete(key);
       this.enqueuedNext.delete(key);
       this.highWatermarks.delete(key);
@@ -225,28 +207,20 @@ export class KafkaBufferConsumer implements BufferConsumer {
 
     // kafkajs restarts kept partitions from the committed offset after every join; move
     // them back to where this consumer's queue ends so nothing is delivered twice.
-    const fresh: TopicPartition[] = [];
     for (const tp of next) {
-      const key = tpKey(tp.topic, tp.partition);
-      const resumeAt = this.enqueuedNext.get(key);
+      const resumeAt = this.enqueuedNext.get(tpKey(tp.topic, tp.partition));
       if (resumeAt !== undefined)
         this.control((c) => c.seek({ ...tp, offset: resumeAt.toString() }));
-      else if (!this.assignedKeys.has(key)) fresh.push(tp);
     }
+    const unpositioned = fresh.filter(
+      (tp) => !this.enqueuedNext.has(tpKey(tp.topic, tp.partition)),
+    );
 
-    this.assigned = next;
-    this.assignedKeys = nextKeys;
     const start = this.start;
-    if ((start === 'latest' || typeof start === 'object') && fresh.length > 0)
-      this.resolveStart(fresh, start);
+    if ((start === 'latest' || typeof start === 'object') && unpositioned.length > 0)
+      this.resolveStart(unpositioned, start);
     if (this.pausedForBackpressure) this.control((c) => c.pause(this.byTopic(next)));
-
-    this.rebalancing = false;
-    this.joins++;
-    const due = this.joinWaiters.filter((w) => w.count <= this.joins);
-    this.joinWaiters = this.joinWaiters.filter((w) => w.count > this.joins);
-    for (const waiter of due) waiter.resolve();
-    this.options.onAssignmentChange?.(this.assignment());
+    this.owned.joined(next);
   }
 
   /**
@@ -299,8 +273,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
 
   private async onBatch({ batch, isStale }: EachBatchPayload): Promise<void> {
     const key = tpKey(batch.topic, batch.partition);
-    if (this.closed || !this.assignedKeys.has(key) || this.awaitingStart.has(key) || isStale())
-      return;
+    if (this.closed || !this.owned.owns(key) || this.awaitingStart.has(key) || isStale()) return;
     this.highWatermarks.set(key, BigInt(batch.highWatermark));
     const messages = batch.messages;
     if (messages.length === 0) return;
@@ -332,7 +305,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
     this.queuedBytes += bytes;
     if (this.queueFull && !this.pausedForBackpressure) {
       this.pausedForBackpressure = true;
-      this.control((c) => c.pause(this.byTopic(this.assigned)));
+      this.control((c) => c.pause(this.byTopic(this.owned.partitions)));
     }
     this.wake?.();
   }
@@ -378,7 +351,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
     this.queued -= out.length;
     if (this.pausedForBackpressure && this.queueHalfEmpty) {
       this.pausedForBackpressure = false;
-      const resumable = this.assigned.filter(
+      const resumable = this.owned.partitions.filter(
         (tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition)),
       );
       this.control((c) => c.resume(this.byTopic(resumable)));
@@ -418,28 +391,17 @@ export class KafkaBufferConsumer implements BufferConsumer {
   }
 
   async commit(positions?: readonly TopicPartitionOffset[]): Promise<void> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      if (this.rebalancing)
-        await this.waitForJoin(this.joins + 1, this.settings.rebalanceTimeoutMs);
-      // Only partitions still owned: a revoked partition's commit belongs to its new owner.
-      const owned = (positions ?? this.positions()).filter((p) =>
-        this.assignedKeys.has(tpKey(p.topic, p.partition)),
-      );
-      if (owned.length === 0) return;
-      try {
+    await this.owned.commitOwned(
+      this.options.group,
+      () => positions ?? this.positions(),
+      async (owned) => {
         await this.consumer.commitOffsets(
           owned.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
         );
-        return;
-      } catch (error) {
-        lastError = error;
-        if (!REBALANCE_ERRORS.has((error as { type?: string }).type ?? '')) break;
-        // Wait for the group to settle (the next join), then commit what is still ours.
-        await this.waitForJoin(this.joins + 1, this.settings.sessionTimeoutMs);
-      }
-    }
-    throw new KafkaCommitFailedError(this.options.group, lastError);
+      },
+      (error) => REBALANCE_ERRORS.has((error as { type?: string }).type ?? ''),
+      this.settings,
+    );
   }
 
   /**
@@ -454,8 +416,8 @@ export class KafkaBufferConsumer implements BufferConsumer {
     this.queuedBytes = 0;
     this.polledPositions.clear();
     this.enqueuedNext.clear();
-    if (this.rebalancing || this.assigned.length === 0) return;
-    const partitions = this.assigned.map((tp) => ({ ...tp }));
+    if (this.owned.rebalancing || this.owned.partitions.length === 0) return;
+    const partitions = this.owned.partitions.map((tp) => ({ ...tp }));
     const admin = await this.admin();
     const topics = [...new Set(partitions.map((tp) => tp.topic))];
     const committed = await admin.fetchOffsets({ groupId: this.options.group, topics });
@@ -477,7 +439,9 @@ export class KafkaBufferConsumer implements BufferConsumer {
       this.control((c) =>
         c.resume(
           this.byTopic(
-            this.assigned.filter((tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition))),
+            this.owned.partitions.filter(
+              (tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition)),
+            ),
           ),
         ),
       );
@@ -485,7 +449,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
   }
 
   assignment(): TopicPartition[] {
-    return this.rebalancing ? [] : this.assigned.map((tp) => ({ ...tp }));
+    return this.owned.assignment();
   }
 
   async close(): Promise<void> {

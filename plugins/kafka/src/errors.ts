@@ -1,5 +1,16 @@
 import { CodefeedrError } from '@codefeedr/core';
 
+/** Socket error codes in words, for KafkaUnavailableError's reason (both clients report them). */
+export const NETWORK_ERROR_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'nothing accepts connections there (ECONNREFUSED)',
+  ENOTFOUND: 'the host name does not resolve (ENOTFOUND)',
+  EAI_AGAIN: 'the host name cannot be resolved right now (EAI_AGAIN)',
+  ETIMEDOUT: 'the connection timed out (ETIMEDOUT)',
+  EHOSTUNREACH: 'the host is unreachable (EHOSTUNREACH)',
+  ENETUNREACH: 'the network is unreachable (ENETUNREACH)',
+  ECONNRESET: 'the connection was reset (ECONNRESET)',
+};
+
 /** A Kafka buffer, input or output could not do what was asked; `code` says which case. */
 export class KafkaBufferError extends CodefeedrError {}
 

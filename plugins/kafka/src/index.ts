@@ -2,6 +2,10 @@ export const PACKAGE_NAME = '@codefeedr/plugin-kafka';
 export {
   kafkaBuffer,
   KafkaBuffer,
+  createKafkaBuffer,
+  connectKafkaBuffer,
+  kafkaCapabilitiesOf,
+  type AnyKafkaBuffer,
   kafkaBufferConfigSchema,
   type KafkaBufferConfig,
 } from './buffer.js';
@@ -19,6 +23,9 @@ export {
 } from './kafka-output.js';
 export { KafkaBufferConsumer } from './consumer.js';
 export { KafkaBufferProducer } from './producer.js';
+export { PlatformaticKafkaBuffer } from './platformatic-buffer.js';
+export { PlatformaticBufferConsumer } from './platformatic-consumer.js';
+export { PlatformaticBufferProducer } from './platformatic-producer.js';
 export {
   KafkaStateStore,
   KAFKA_STATE_SHARD_MAX_BYTES,

@@ -11,7 +11,7 @@ import {
   type StreamRecord,
   type TopicPartitionOffset,
 } from '@codefeedr/core';
-import { KafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
+import { type AnyKafkaBuffer, createKafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
 import { kafkaClientConfigSchema, probeKafka } from './client-config.js';
 import { valueSerde } from './value-serde.js';
 
@@ -59,7 +59,7 @@ export type KafkaInputConfig = z.output<typeof kafkaInputConfigSchema>;
  */
 export class KafkaInputSource implements Source<unknown> {
   private consumer: BufferConsumer | undefined;
-  private readonly buffer: KafkaBuffer;
+  private readonly buffer: AnyKafkaBuffer;
   private readonly serde: Serde;
   private readonly keyPath: string[] | undefined;
 
@@ -69,7 +69,7 @@ export class KafkaInputSource implements Source<unknown> {
     private readonly group: string,
     owner = `the kafka-input of group "${group}"`,
   ) {
-    this.buffer = new KafkaBuffer(
+    this.buffer = createKafkaBuffer(
       kafkaBufferConfigSchema.parse({
         ...pickClientConfig(config),
         sessionTimeoutMs: config.sessionTimeoutMs,
@@ -147,8 +147,9 @@ export function fieldAsKey(value: unknown, path: readonly string[]): string | un
 export function pickClientConfig(
   config: z.output<typeof kafkaClientConfigSchema>,
 ): z.input<typeof kafkaClientConfigSchema> {
-  const { brokers, clientId, ssl, sasl, connectionTimeoutMs, requestTimeoutMs, logLevel } = config;
-  return { brokers, clientId, ssl, sasl, connectionTimeoutMs, requestTimeoutMs, logLevel };
+  const { brokers, client, clientId, ssl, sasl, connectionTimeoutMs, requestTimeoutMs, logLevel } =
+    config;
+  return { brokers, client, clientId, ssl, sasl, connectionTimeoutMs, requestTimeoutMs, logLevel };
 }
 
 export const kafkaInput = Object.assign(

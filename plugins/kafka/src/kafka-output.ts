@@ -11,7 +11,7 @@ import {
   type StreamRecord,
 } from '@codefeedr/core';
 import { KafkaRecordTooLargeError } from './errors.js';
-import { KafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
+import { type AnyKafkaBuffer, createKafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
 import { kafkaClientConfigSchema, probeKafka } from './client-config.js';
 import { fieldAsKey, pickClientConfig } from './kafka-input.js';
 import { valueSerde } from './value-serde.js';
@@ -74,7 +74,7 @@ interface PendingSend {
  * `maxMessageBytes`, invalid) are reported in `failed` and dead-lettered; the rest are written.
  */
 export class KafkaOutputSink implements Sink<unknown> {
-  private readonly buffer: KafkaBuffer;
+  private readonly buffer: AnyKafkaBuffer;
   private readonly serde: Serde;
   private producer: BufferProducer | undefined;
   private pending: PendingSend[] = [];
@@ -85,7 +85,7 @@ export class KafkaOutputSink implements Sink<unknown> {
     private readonly config: KafkaOutputConfig,
     owner = `the kafka-output of topic "${config.topic}"`,
   ) {
-    this.buffer = new KafkaBuffer(
+    this.buffer = createKafkaBuffer(
       kafkaBufferConfigSchema.parse({
         ...pickClientConfig(config),
         compression: config.compression,

@@ -9,6 +9,7 @@ import { murmur2Partition } from '@codefeedr/core/buffer';
 import type { CompressionTypes, Message, Producer, RecordMetadata, Transaction } from 'kafkajs';
 import { isKafkaProducerFencedError } from './client-config.js';
 import { KafkaNotTransactionalError, KafkaSendIncompleteError } from './errors.js';
+import { SerialSends } from './serial-sends.js';
 
 export interface KafkaProducerSettings {
   acks: -1 | 0 | 1;
@@ -18,7 +19,7 @@ export interface KafkaProducerSettings {
 }
 
 /** Round-robin position for keyless records, per producer. */
-interface Spread {
+export interface Spread {
   next: number;
 }
 
@@ -36,7 +37,7 @@ interface Spread {
  * interleave, and the runtime awaits each batch anyway.
  */
 export class KafkaBufferProducer implements BufferProducer {
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly sends = new SerialSends();
   private readonly spread: Spread = { next: Math.floor(Math.random() * 1_000_000) };
 
   constructor(
@@ -48,30 +49,24 @@ export class KafkaBufferProducer implements BufferProducer {
 
   send(topic: string, messages: readonly BufferMessage[]): Promise<void> {
     if (messages.length === 0) return Promise.resolve();
-    const next = this.tail.then(async () => {
+    return this.sends.run(async () => {
       const partitions = await this.settings.prepareTopic(topic);
       const { acks, compression } = this.settings;
-      // One request per ~900 KB of records: a bigger batch would exceed the broker's
-      // message.max.bytes (1 MiB by default) as one record batch and be refused whole.
-      for (const chunk of byteChunks(toKafkaMessages(messages, partitions, this.spread))) {
-        await sendCompletely(topic, chunk, acks, (batch) =>
-          this.producer.send({ topic, messages: batch, acks, compression }),
-        );
-      }
+      await sendPartitioned(topic, messages, partitions, this.spread, acks, (batch) =>
+        this.producer.send({ topic, messages: batch, acks, compression }),
+      );
     });
-    this.tail = next.catch(() => undefined);
-    return next.then(() => undefined);
   }
 
   async beginTransaction(): Promise<BufferTransaction> {
     if (!this.transactional) throw new KafkaNotTransactionalError(this.clientId);
-    await this.tail;
+    await this.sends.idle();
     const transaction = await fencedAs(this.clientId, this.producer.transaction());
     return new KafkaBufferTransaction(transaction, this.clientId, this.settings, this.spread);
   }
 
   async close(): Promise<void> {
-    await this.tail;
+    await this.sends.idle();
     await this.producer.disconnect();
   }
 }
@@ -109,13 +104,12 @@ class KafkaBufferTransaction implements BufferTransaction {
     const compression = this.settings.compression;
     // Chunked by bytes as plain sends are: one batch's outputs and shards can exceed the
     // broker's max message size, which refuses the produce and fails the stage.
-    for (const chunk of byteChunks(toKafkaMessages(messages, partitions, this.spread)))
-      await fencedAs(
-        this.clientId,
-        sendCompletely(topic, chunk, -1, (batch) =>
-          this.transaction.send({ topic, messages: batch, acks: -1, compression }),
-        ),
-      );
+    await fencedAs(
+      this.clientId,
+      sendPartitioned(topic, messages, partitions, this.spread, -1, (batch) =>
+        this.transaction.send({ topic, messages: batch, acks: -1, compression }),
+      ),
+    );
   }
 
   async sendOffsets(group: string, positions: readonly TopicPartitionOffset[]): Promise<void> {
@@ -191,6 +185,24 @@ function byteChunks(messages: Message[]): Message[][] {
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/**
+ * Sends `messages` to `topic` as every producer of this plugin does, on either client: each
+ * record given its partition (toKafkaMessages), one request per ~900 KB of records (a bigger
+ * one would exceed the broker's message.max.bytes, 1 MiB by default, and be refused whole),
+ * each request checked against the brokers' answer (sendCompletely).
+ */
+export async function sendPartitioned(
+  topic: string,
+  messages: readonly BufferMessage[],
+  partitions: number,
+  spread: Spread,
+  acks: -1 | 0 | 1,
+  send: (messages: Message[]) => Promise<RecordMetadata[]>,
+): Promise<void> {
+  for (const chunk of byteChunks(toKafkaMessages(messages, partitions, spread)))
+    await sendCompletely(topic, chunk, acks, send);
 }
 
 /**

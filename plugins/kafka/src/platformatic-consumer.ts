@@ -1,0 +1,354 @@
+import type {
+  BufferConsumer,
+  ConsumedMessage,
+  ConsumerOptions,
+  StartPosition,
+  TopicPartition,
+  TopicPartitionOffset,
+} from '@codefeedr/core';
+import { Admin, Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import { EagerAssignment, tpKey } from './eager-assignment.js';
+import { KafkaConsumerCrashedError } from './errors.js';
+import { hasKafkaError, type PlatformaticBaseOptions } from './platformatic-client.js';
+import type { KafkaConsumerSettings } from './consumer.js';
+
+// Commit failures that the group's next join cures; any other error is reported.
+const REBALANCE_ERRORS = [
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'NOT_COORDINATOR',
+  'COORDINATOR_NOT_AVAILABLE',
+];
+
+/** What a fetched message says of the group generation it was fetched in. */
+interface FetchedIn {
+  consumer?: { generationId?: number };
+}
+
+/** Fetches stop growing the stream past this many bytes per request, whatever maxBufferedBytes says. */
+const MAX_FETCH_BYTES = 50 * 1_048_576;
+
+/**
+ * The pull `poll()` contract on @platformatic/kafka's message stream. The stream fetches
+ * ahead into its own buffer, bounded by `maxBufferedRecords` messages (its highWaterMark) plus
+ * one fetch (`maxBufferedBytes / 2`, at most 50 MiB); `poll` reads from it without making it
+ * flow. The group protocol is the classic one (eager, as kafkajs's): from the start of a
+ * rebalance until the next assignment this consumer reports no partitions and `poll`
+ * returns nothing, so no partition ever has two reported owners.
+ *
+ * After every join the stream restarts each assigned partition from its committed offset;
+ * records below what `poll` has already returned (or what the stream had fetched before a
+ * partition was taken away and given back, by the group generation it was fetched in) are
+ * dropped here, so one consumer never delivers a record twice.
+ */
+export class PlatformaticBufferConsumer implements BufferConsumer {
+  private readonly consumer: Consumer;
+  private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  /** What this consumer owns; nothing between the start of a rebalance and its assignment. */
+  private readonly owned: EagerAssignment;
+  /** The group generation from which this consumer has owned each assigned partition. */
+  private readonly ownedSince = new Map<string, number>();
+  /** Next offset after the last record returned by poll, per assigned partition. */
+  private readonly polledPositions = new Map<string, TopicPartitionOffset>();
+  private readonly nextOffsets = new Map<string, bigint>();
+  private wake: (() => void) | undefined;
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly base: PlatformaticBaseOptions,
+    private readonly options: ConsumerOptions,
+    private readonly settings: KafkaConsumerSettings,
+  ) {
+    this.owned = new EagerAssignment(options.onAssignmentChange);
+    this.consumer = new Consumer({
+      ...base,
+      groupId: options.group,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      rebalanceTimeout: settings.rebalanceTimeoutMs,
+    });
+  }
+
+  private get start(): StartPosition {
+    return this.options.start ?? 'committed';
+  }
+
+  /** Joins the group and waits (bounded) until its first assignment is positioned. */
+  async open(): Promise<void> {
+    const consumer = this.consumer;
+    consumer.on('consumer:group:rebalance', () => this.onRevokeAll());
+    consumer.on('consumer:group:rejoin', () => this.onRevokeAll());
+    consumer.on('consumer:group:leave', () => this.onRevokeAll());
+    consumer.on('consumer:group:join', (payload) => this.onJoin(payload.assignments ?? []));
+    consumer.on('consumer:heartbeat:error', (payload) => {
+      // A heartbeat failing with a rebalance error starts a rejoin; ownership ends here.
+      if (hasKafkaError(payload?.error, ...REBALANCE_ERRORS)) this.onRevokeAll();
+    });
+    const start = this.start;
+    if (typeof start === 'object') await this.commitTimestampStart(start.timestamp);
+    this.stream = await this.openStream();
+    await this.owned.waitForJoin(1, this.settings.joinTimeoutMs);
+    // Ready means positioned: a record sent after open() resolves is never skipped by `latest`.
+    await this.waitUntil(() => this.positioned(), this.settings.joinTimeoutMs);
+  }
+
+  /**
+   * A message stream of the topics, each assigned partition starting at its committed offset.
+   * While another stream of the same topics is open this joins no group again (the consumer
+   * still tracks them), so `rewind` moves no partition.
+   */
+  private async openStream(): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> {
+    const start = this.start;
+    const maxBufferedRecords = this.options.maxBufferedRecords ?? this.settings.maxBufferedRecords;
+    const maxBufferedBytes = this.options.maxBufferedBytes ?? this.settings.maxBufferedBytes;
+    const stream = await this.consumer.consume({
+      topics: [...this.options.topics],
+      mode: 'committed',
+      fallbackMode: start === 'latest' ? 'latest' : 'earliest',
+      autocommit: false,
+      highWaterMark: maxBufferedRecords,
+      maxWaitTime: this.settings.maxWaitTimeMs,
+      maxBytesPerPartition: Math.min(this.settings.maxBytesPerPartition, maxBufferedBytes),
+      maxBytes: Math.max(1, Math.min(MAX_FETCH_BYTES, Math.floor(maxBufferedBytes / 2))),
+      isolationLevel: this.settings.readUncommitted ? 0 : 1,
+      sessionTimeout: this.settings.sessionTimeoutMs,
+      heartbeatInterval: this.settings.heartbeatIntervalMs,
+      rebalanceTimeout: this.settings.rebalanceTimeoutMs,
+    });
+    stream.on('readable', () => this.wake?.());
+    stream.on('offsets', () => this.wake?.());
+    stream.on('error', (error: unknown) => {
+      if (stream === this.stream)
+        this.fail(new KafkaConsumerCrashedError(this.options.group, error));
+    });
+    return stream;
+  }
+
+  /**
+   * Forgets what was fetched and not committed: every assigned partition is read again from
+   * its committed offset (after an aborted transaction). A new stream replaces the old one
+   * (whose fetched records and fetches in flight go with it) without a rejoin, so the other
+   * members of the group are not disturbed.
+   */
+  async rewind(): Promise<void> {
+    this.polledPositions.clear();
+    this.nextOffsets.clear();
+    const old = this.stream;
+    this.stream = undefined;
+    const stream = await this.openStream();
+    await old?.close().catch(() => undefined);
+    this.stream = stream;
+    await this.waitUntil(() => this.positioned(), this.settings.joinTimeoutMs);
+  }
+
+  /** The broker coordinating this consumer's group (where its offsets are committed). */
+  groupCoordinator(): Promise<number> {
+    const known = this.consumer.coordinatorId;
+    return known !== null ? Promise.resolve(known) : this.consumer.findGroupCoordinator();
+  }
+
+  get group(): string {
+    return this.options.group;
+  }
+
+  /** Every assigned partition has the offset the stream will fetch it from. */
+  private positioned(): boolean {
+    const toFetch = this.stream?.offsetsToFetch;
+    if (toFetch === undefined) return false;
+    return this.owned.partitions.every((tp) => toFetch.has(`${tp.topic}:${tp.partition}`));
+  }
+
+  /**
+   * A timestamp start: each partition of the topics without a committed offset gets the offset
+   * of its first record at or after `timestamp` committed for the group before it joins, so
+   * the stream (which knows only earliest and latest) starts there. A group that is already
+   * active keeps what its members do.
+   */
+  private async commitTimestampStart(timestamp: number): Promise<void> {
+    const admin = new Admin({ ...this.base, clientId: `${this.base.clientId}-start` });
+    try {
+      const topics = [...this.options.topics];
+      const committed = await this.consumer.listCommittedOffsets({
+        topics: await Promise.all(
+          topics.map(async (topic) => {
+            const metadata = await admin.metadata({ topics: [topic] });
+            const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+            return { topic, partitions: Array.from({ length: count }, (_, i) => i) };
+          }),
+        ),
+      });
+      const atTimestamp = await this.consumer.listOffsets({ topics, timestamp: BigInt(timestamp) });
+      const latest = await this.consumer.listOffsets({ topics, timestamp: -1n });
+      const alter: { name: string; partitionOffsets: { partition: number; offset: bigint }[] }[] =
+        [];
+      for (const topic of topics) {
+        const commits = committed.get(topic) ?? [];
+        const partitionOffsets: { partition: number; offset: bigint }[] = [];
+        commits.forEach((commit, partition) => {
+          if (commit >= 0n) return;
+          // -1: no record at or after the timestamp; start at the end.
+          const found = atTimestamp.get(topic)?.[partition];
+          const offset =
+            found !== undefined && found >= 0n ? found : latest.get(topic)?.[partition];
+          if (offset !== undefined) partitionOffsets.push({ partition, offset });
+        });
+        if (partitionOffsets.length > 0) alter.push({ name: topic, partitionOffsets });
+      }
+      if (alter.length > 0)
+        await admin
+          .alterConsumerGroupOffsets({ groupId: this.options.group, topics: alter })
+          .catch((error: unknown) => {
+            if (
+              !hasKafkaError(error, 'UNKNOWN_MEMBER_ID', 'NON_EMPTY_GROUP', 'REBALANCE_IN_PROGRESS')
+            )
+              throw error;
+          });
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  }
+
+  private onRevokeAll(): void {
+    this.owned.revokeAll();
+  }
+
+  private onJoin(assignments: readonly { topic: string; partitions: number[] }[]): void {
+    const generation = this.consumer.generationId;
+    const next: TopicPartition[] = [];
+    for (const { topic, partitions } of assignments)
+      for (const partition of partitions) next.push({ topic, partition });
+    const { revoked, fresh } = this.owned.diff(next);
+    for (const key of revoked) {
+      // Revoked: its new owner resumes from the commit.
+      this.polledPositions.delete(key);
+      this.nextOffsets.delete(key);
+      this.ownedSince.delete(key);
+    }
+    for (const tp of fresh) this.ownedSince.set(tpKey(tp.topic, tp.partition), generation);
+    this.owned.joined(next);
+    this.wake?.();
+  }
+
+  /** Waits for `condition`, re-checked whenever the stream or the group moves (bounded). */
+  private async waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition() && !this.failure && Date.now() < deadline)
+      await this.nextWake(Math.min(100, deadline - Date.now()));
+  }
+
+  private nextWake(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        if (this.wake === done) this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, maxWaitMs));
+      signal?.addEventListener('abort', done, { once: true });
+      this.wake = done;
+    });
+  }
+
+  async poll(
+    maxRecords: number,
+    maxWaitMs: number,
+    signal?: AbortSignal,
+  ): Promise<ConsumedMessage[]> {
+    if (this.failure) throw this.failure;
+    const out: ConsumedMessage[] = [];
+    this.readInto(out, maxRecords);
+    if (out.length === 0 && maxWaitMs > 0 && !signal?.aborted) {
+      await this.nextWake(maxWaitMs, signal);
+      if (this.failure) throw this.failure;
+      this.readInto(out, maxRecords);
+    }
+    return out;
+  }
+
+  /** Moves up to `maxRecords` owned, not yet delivered records from the stream into `out`. */
+  private readInto(out: ConsumedMessage[], maxRecords: number): void {
+    const stream = this.stream;
+    if (stream === undefined || this.owned.rebalancing || this.closed) return;
+    while (out.length < maxRecords) {
+      const message = stream.read() as Message<Buffer, Buffer, Buffer, Buffer> | null;
+      if (message === null) return;
+      const key = tpKey(message.topic, message.partition);
+      const since = this.ownedSince.get(key);
+      if (since === undefined) continue; // revoked: its new owner reads it
+      const fetchedIn = (message.metadata as FetchedIn | undefined)?.consumer?.generationId;
+      if (fetchedIn !== undefined && fetchedIn < since) continue; // fetched before it came back
+      const expected = this.nextOffsets.get(key);
+      if (expected !== undefined && message.offset < expected) continue; // refetched
+      const next = message.offset + 1n;
+      this.nextOffsets.set(key, next);
+      this.polledPositions.set(key, {
+        topic: message.topic,
+        partition: message.partition,
+        offset: next.toString(),
+      });
+      out.push(toConsumedMessage(message));
+    }
+  }
+
+  positions(): TopicPartitionOffset[] {
+    return [...this.polledPositions.values()];
+  }
+
+  async commit(positions?: readonly TopicPartitionOffset[]): Promise<void> {
+    await this.owned.commitOwned(
+      this.options.group,
+      () => positions ?? this.positions(),
+      (owned) =>
+        this.consumer.commit({
+          offsets: owned.map(({ topic, partition, offset }) => ({
+            topic,
+            partition,
+            offset: BigInt(offset),
+            leaderEpoch: -1,
+          })),
+        }),
+      (error) => hasKafkaError(error, ...REBALANCE_ERRORS),
+      this.settings,
+    );
+  }
+
+  assignment(): TopicPartition[] {
+    return this.owned.assignment();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onRevokeAll();
+    this.wake?.();
+    await this.stream?.close().catch(() => undefined);
+    await this.consumer.close();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.wake?.();
+  }
+}
+
+function toConsumedMessage(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedMessage {
+  const consumed: ConsumedMessage = {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset.toString(),
+    value: message.value ?? new Uint8Array(0),
+    timestamp: Number(message.timestamp),
+  };
+  const key = message.key as Buffer | null | undefined;
+  if (key !== null && key !== undefined) consumed.key = key.toString('utf8');
+  const headers = message.headers;
+  if (headers !== undefined && headers.size > 0) {
+    const converted: Record<string, string> = {};
+    for (const [name, value] of headers) converted[name.toString()] = value.toString();
+    consumed.headers = converted;
+  }
+  return consumed;
+}
