@@ -1,11 +1,12 @@
 // Scale-out: three worker processes of one stage (`pipeline.run({ mode: 'worker', stage })`)
 // share a 6-partition Kafka topic through their consumer group. One is SIGKILLed and its
 // partitions move to the other two; it starts again and they rebalance back. Every record
-// reaches the sink at least once. Workers report their assignments as JSON lines.
+// reaches the sink at least once. Workers report their assignments as JSON lines. The first
+// case runs on each of the buffer's clients (kafkajs, @platformatic/kafka).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KafkaBuffer, kafkaBufferConfigSchema } from '@codefeedr/plugin-kafka';
+import { createKafkaBuffer, KafkaBuffer, kafkaBufferConfigSchema } from '@codefeedr/plugin-kafka';
 import kafkajs from 'kafkajs';
 import { waitFor, WorkerProcess } from '@codefeedr/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,7 +31,7 @@ import { kafkaBuffer } from '@codefeedr/plugin-kafka';
 
 const s = JSON.parse(process.env.SCALE_OUT_WORKER);
 const emit = (event) => process.stdout.write(JSON.stringify(event) + '\\n');
-const kafka = await kafkaBuffer.create({ brokers: s.brokers, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing' });
+const kafka = await kafkaBuffer.create({ brokers: s.brokers, client: s.client ?? 'kafkajs', sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing' });
 const tapped = {
   kind: kafka.kind,
   capabilities: kafka.capabilities,
@@ -103,111 +104,124 @@ afterAll(async () => {
 
 // The two cases share nothing (own topics, groups, folders) and mostly wait: run side by side.
 describe.concurrent('scale-out through Kafka consumer groups', () => {
-  it('spreads 6 partitions over 3 workers, moves a killed worker’s partitions to the others and back, losing nothing', async () => {
-    mkdirSync(dir, { recursive: true });
-    const script = join(dir, 'worker.ts');
-    writeFileSync(script, workerSource);
-    const ids = { pipeline: `scale-${run}`, numbers: `numbers-${run}`, work: `work-${run}` };
-    const mine: Worker[] = [];
-    const start = (name: string): Worker => {
-      const settings = {
-        ...ids,
-        brokers,
-        instance: name,
-        sinkPath: join(dir, `sink-${name}-${mine.length}.ndjson`),
+  // On each of the buffer's clients (its `client` key).
+  it.each(['kafkajs', 'platformatic'] as const)(
+    'spreads 6 partitions over 3 workers, moves a killed worker’s partitions to the others and back, losing nothing (%s)',
+    async (client) => {
+      const folder = join(dir, client);
+      mkdirSync(folder, { recursive: true });
+      const script = join(folder, 'worker.ts');
+      writeFileSync(script, workerSource);
+      const ids = {
+        pipeline: `scale-${client}-${run}`,
+        numbers: `numbers-${client}-${run}`,
+        work: `work-${client}-${run}`,
       };
-      const worker = {
-        name,
-        process: new WorkerProcess({
-          script,
-          env: { ...process.env, SCALE_OUT_WORKER: JSON.stringify(settings) },
-        }),
+      const mine: Worker[] = [];
+      const start = (name: string): Worker => {
+        const settings = {
+          ...ids,
+          brokers,
+          client,
+          instance: name,
+          sinkPath: join(folder, `sink-${name}-${mine.length}.ndjson`),
+        };
+        const worker = {
+          name,
+          process: new WorkerProcess({
+            script,
+            env: { ...process.env, SCALE_OUT_WORKER: JSON.stringify(settings) },
+          }),
+        };
+        started.push(worker);
+        mine.push(worker);
+        return worker;
       };
-      started.push(worker);
-      mine.push(worker);
-      return worker;
-    };
 
-    const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
-    // The upstream stage's topic, as its own workers would create it.
-    topics.push(ids.numbers, `${ids.work}.dlq`);
-    await buffer.admin.ensureTopic({ name: ids.numbers, partitions: PARTITIONS });
-    const producer = await buffer.producer({ clientId: `scale-out-test-${run}` });
-    let produced = 0;
-    const produce = async (count: number): Promise<void> => {
-      const messages = [];
-      for (let i = 0; i < count; i++) {
-        const n = ++produced;
-        messages.push({
-          key: `k${n}`,
-          value: new TextEncoder().encode(JSON.stringify(n)),
-          timestamp: Date.now(),
-        });
-      }
-      await producer.send(ids.numbers, messages);
-    };
-    const killed = new Set<Worker>();
-    const allInSink = async (): Promise<void> => {
-      await waitFor(
-        () => {
-          for (const w of mine) {
-            if (
-              !w.process.running &&
-              w.process.events.at(-1)?.event !== 'stopped' &&
-              !killed.has(w)
-            ) {
-              throw new Error(`worker ${w.name} died:\n${w.process.tail()}`);
-            }
-          }
-          return new Set(sinkValues()).size === produced;
-        },
-        { timeoutMs: 45_000, description: `all ${produced} records in the sink` },
+      const buffer = createKafkaBuffer(
+        kafkaBufferConfigSchema.parse({ brokers, client, logLevel: 'nothing' }),
       );
-    };
+      // The upstream stage's topic, as its own workers would create it.
+      topics.push(ids.numbers, `${ids.work}.dlq`);
+      await buffer.admin.ensureTopic({ name: ids.numbers, partitions: PARTITIONS });
+      const producer = await buffer.producer({ clientId: `scale-out-test-${client}-${run}` });
+      let produced = 0;
+      const produce = async (count: number): Promise<void> => {
+        const messages = [];
+        for (let i = 0; i < count; i++) {
+          const n = ++produced;
+          messages.push({
+            key: `k${n}`,
+            value: new TextEncoder().encode(JSON.stringify(n)),
+            timestamp: Date.now(),
+          });
+        }
+        await producer.send(ids.numbers, messages);
+      };
+      const killed = new Set<Worker>();
+      const allInSink = async (): Promise<void> => {
+        await waitFor(
+          () => {
+            for (const w of mine) {
+              if (
+                !w.process.running &&
+                w.process.events.at(-1)?.event !== 'stopped' &&
+                !killed.has(w)
+              ) {
+                throw new Error(`worker ${w.name} died:\n${w.process.tail()}`);
+              }
+            }
+            return new Set(sinkValues(folder)).size === produced;
+          },
+          { timeoutMs: 45_000, description: `all ${produced} records in the sink` },
+        );
+      };
 
-    try {
-      const [w1, w2, w3] = [start('w1'), start('w2'), start('w3')];
-      await waitFor(() => spread([w1, w2, w3], 2), {
-        timeoutMs: 60_000,
-        description: '2 partitions per worker',
-      });
-      await produce(3_000);
-      await allInSink();
+      try {
+        const [w1, w2, w3] = [start('w1'), start('w2'), start('w3')];
+        await waitFor(() => spread([w1, w2, w3], 2), {
+          timeoutMs: 60_000,
+          description: '2 partitions per worker',
+        });
+        await produce(3_000);
+        await allInSink();
 
-      // SIGKILL w3 with records in flight: its partitions go to w1 and w2 once its session expires.
-      await produce(3_000);
-      w3.process.kill('SIGKILL');
-      killed.add(w3);
-      await w3.process.exited;
-      await waitFor(() => spread([w1, w2], 3), {
-        timeoutMs: 60_000,
-        description: 'w1 and w2 to take over all 6 partitions',
-      });
-      await produce(3_000);
-      await allInSink();
+        // SIGKILL w3 with records in flight: its partitions go to w1 and w2 once its session expires.
+        await produce(3_000);
+        w3.process.kill('SIGKILL');
+        killed.add(w3);
+        await w3.process.exited;
+        await waitFor(() => spread([w1, w2], 3), {
+          timeoutMs: 60_000,
+          description: 'w1 and w2 to take over all 6 partitions',
+        });
+        await produce(3_000);
+        await allInSink();
 
-      // w3 comes back (a new process, same instance name): the group spreads 2 each again.
-      const w3again = start('w3');
-      await waitFor(() => spread([w1, w2, w3again], 2), {
-        timeoutMs: 60_000,
-        description: '2 partitions per worker again',
-      });
-      await produce(3_000);
-      await allInSink();
+        // w3 comes back (a new process, same instance name): the group spreads 2 each again.
+        const w3again = start('w3');
+        await waitFor(() => spread([w1, w2, w3again], 2), {
+          timeoutMs: 60_000,
+          description: '2 partitions per worker again',
+        });
+        await produce(3_000);
+        await allInSink();
 
-      const values = sinkValues();
-      const expected = Array.from({ length: produced }, (_, i) => i + 1);
-      expect([...new Set(values)].sort((a, b) => a - b)).toEqual(expected);
-      // Every live worker processed something after the final rebalance.
-      for (const w of [w1, w2, w3again]) expect(latestAssignment(w)).toHaveLength(2);
-      await Promise.all([w1, w2, w3again].map((w) => w.process.stop()));
-      for (const w of [w1, w2, w3again])
-        expect(w.process.events.at(-1)).toEqual({ event: 'stopped', status: 'stopped' });
-    } finally {
-      await producer.close();
-      await buffer.close();
-    }
-  }, 180_000);
+        const values = sinkValues(folder);
+        const expected = Array.from({ length: produced }, (_, i) => i + 1);
+        expect([...new Set(values)].sort((a, b) => a - b)).toEqual(expected);
+        // Every live worker processed something after the final rebalance.
+        for (const w of [w1, w2, w3again]) expect(latestAssignment(w)).toHaveLength(2);
+        await Promise.all([w1, w2, w3again].map((w) => w.process.stop()));
+        for (const w of [w1, w2, w3again])
+          expect(w.process.events.at(-1)).toEqual({ event: 'stopped', status: 'stopped' });
+      } finally {
+        await producer.close();
+        await buffer.close();
+      }
+    },
+    180_000,
+  );
   it('does the same with `codefeedr run <pipeline> --stage <id>` workers (assignments read from the group)', async () => {
     const folder = join(dir, 'cli');
     mkdirSync(folder, { recursive: true });
