@@ -29,9 +29,14 @@ const PER_CHUNK = 20_000; // 200,000 records
 const STEP_MS = 3; // event time between records: 200,000 records span 10 minutes
 const T0 = Date.UTC(2026, 0, 1);
 const WINDOW_MS = 60_000;
-type Variant = { store: 'redis' | 'kafka'; guarantee: 'at-least-once' | 'exactly-once' };
+type Variant = {
+  store: 'redis' | 'kafka';
+  guarantee: 'at-least-once' | 'exactly-once';
+  /** The Kafka buffer's client (its `client` key). */
+  client: 'kafkajs' | 'platformatic';
+};
 const idsOf = (variant: Variant) => {
-  const run = `${variant.store}-${variant.guarantee === 'exactly-once' ? 'eos' : 'alo'}-${runId}`;
+  const run = `${variant.store}-${variant.guarantee === 'exactly-once' ? 'eos' : 'alo'}-${variant.client}-${runId}`;
   return {
     pipeline: `keyed-${run}`,
     numbers: `keyed-numbers-${run}`,
@@ -68,9 +73,12 @@ const idsOf = (variant: Variant) => {
 // kafkajs cannot fence a stale group member the way Kafka Streams does (KIP-447's group
 // generation in TxnOffsetCommit), see the core README.
 const variants: Variant[] = [
-  { store: 'redis', guarantee: 'at-least-once' },
-  { store: 'kafka', guarantee: 'at-least-once' },
-  { store: 'kafka', guarantee: 'exactly-once' },
+  { store: 'redis', guarantee: 'at-least-once', client: 'kafkajs' },
+  { store: 'kafka', guarantee: 'at-least-once', client: 'kafkajs' },
+  { store: 'kafka', guarantee: 'exactly-once', client: 'kafkajs' },
+  // The buffer on @platformatic/kafka (at-least-once only; its Kafka state store runs on a
+  // kafkajs connection, see plugin-kafka's README).
+  { store: 'kafka', guarantee: 'at-least-once', client: 'platformatic' },
 ];
 
 // One worker of the keyed stage: running total per key and a 1-minute tumbling count per key,
@@ -85,7 +93,7 @@ import { appendFileSync } from 'node:fs';
 
 const s = JSON.parse(process.env.KEYED_WORKER);
 const emit = (event) => process.stdout.write(JSON.stringify(event) + '\\n');
-const kafka = await kafkaBuffer.create({ brokers: s.brokers, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing' });
+const kafka = await kafkaBuffer.create({ brokers: s.brokers, client: s.client, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, logLevel: 'nothing' });
 const redis = await RedisBuffer.connect({ url: s.redisUrl, prefix: s.prefix });
 const unused = defineInput({ name: 'unused', description: 'the test produces the topic', configSchema: z.object({}), outputType: Any, createSource: () => { throw new Error('not run here'); } }).create(s.numbers);
 const totals = defineTransform({
@@ -178,7 +186,7 @@ afterAll(async () => {
 });
 
 describe.each(variants)(
-  'keyed state across worker processes (Kafka buffer, $store state store, $guarantee)',
+  'keyed state across worker processes (Kafka buffer on $client, $store state store, $guarantee)',
   (variant) => {
     it('keeps every per-key total and window count exact through SIGKILLs, restarts with empty disks and 3 → 2 → 3', async () => {
       const ids = idsOf(variant);
@@ -188,7 +196,7 @@ describe.each(variants)(
         '..',
         '.tmp',
         `keyed-scale-out-${runId}`,
-        `${variant.store}-${variant.guarantee}`,
+        `${variant.store}-${variant.guarantee}-${variant.client}`,
       );
       mkdirSync(dir, { recursive: true });
       const script = join(dir, 'worker.ts');

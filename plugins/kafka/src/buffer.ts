@@ -10,7 +10,7 @@ import type {
   TopicDescription,
   TopicSpec,
 } from '@codefeedr/core';
-import { defineBuffer, z } from '@codefeedr/core';
+import { z } from '@codefeedr/core';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka } from 'kafkajs';
 import {
@@ -25,7 +25,6 @@ import { KafkaBufferProducer } from './producer.js';
 import { KafkaStateStore } from './state-store.js';
 import { KnownTopics, untilLeadersElected } from './known-topics.js';
 import { OpenResources } from './open-resources.js';
-import { PlatformaticKafkaBuffer, PLATFORMATIC_CAPABILITIES } from './platformatic-buffer.js';
 
 const { CompressionTypes, CompressionCodecs } = kafkajs;
 
@@ -127,12 +126,13 @@ export const kafkaBufferConfigSchema = kafkaClientConfigSchema
 
 export type KafkaBufferConfig = z.output<typeof kafkaBufferConfigSchema>;
 
-const CAPABILITIES: BufferCapabilities = { transactions: true, replay: true };
+/** What the buffer on kafkajs can do. */
+export const KAFKAJS_CAPABILITIES: BufferCapabilities = { transactions: true, replay: true };
 
 /** Topics, producers and consumer groups on an Apache Kafka cluster, through kafkajs. */
 export class KafkaBuffer implements CodefeedrBuffer {
   readonly kind = 'kafka';
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities = KAFKAJS_CAPABILITIES;
   readonly admin: BufferAdmin;
   private readonly kafka: Kafka;
   private adminConnection: Promise<Admin> | undefined;
@@ -329,47 +329,3 @@ export class KafkaBuffer implements CodefeedrBuffer {
     await admin?.disconnect();
   }
 }
-
-/** The Kafka buffer on either client (`client` in the config). */
-export type AnyKafkaBuffer = KafkaBuffer | PlatformaticKafkaBuffer;
-
-/** The buffer on the client the config names, not connected yet (kafka-input and kafka-output use it). */
-export function createKafkaBuffer(config: KafkaBufferConfig, owner?: string): AnyKafkaBuffer {
-  return config.client === 'platformatic'
-    ? new PlatformaticKafkaBuffer(config, owner)
-    : new KafkaBuffer(config, owner);
-}
-
-/** The buffer on the client the config names, once its brokers answered a probe. */
-export function connectKafkaBuffer(
-  config: KafkaBufferConfig,
-  owner?: string,
-): Promise<AnyKafkaBuffer> {
-  return config.client === 'platformatic'
-    ? PlatformaticKafkaBuffer.connect(config, owner)
-    : KafkaBuffer.connect(config, owner);
-}
-
-/** What a buffer on `client` can do: transactions only on kafkajs for now. */
-export function kafkaCapabilitiesOf(client: KafkaBufferConfig['client']): BufferCapabilities {
-  return client === 'platformatic' ? PLATFORMATIC_CAPABILITIES : CAPABILITIES;
-}
-
-/**
- * The Kafka buffer component.
- *
- * @example
- * const buffer = await kafkaBuffer.create({ brokers: ['127.0.0.1:9092'] });
- */
-export const kafkaBuffer = Object.assign(
-  defineBuffer({
-    name: 'kafka',
-    description:
-      'Apache Kafka topics between stages: partitioned by key, consumer groups, transactions.',
-    configSchema: kafkaBufferConfigSchema,
-    capabilities: CAPABILITIES,
-    create: (config) => connectKafkaBuffer(config),
-  }),
-  // Listed in the plugin manifest: exactly-once needs a transform stage with guarantee `exactly-once`.
-  { guarantees: ['at-least-once', 'exactly-once'] as const },
-);

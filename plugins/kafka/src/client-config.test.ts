@@ -1,7 +1,8 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { silentLogger, type StageContext } from '@codefeedr/core';
 import { describe, expect, it } from 'vitest';
-import { KafkaBuffer, kafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
+import { KafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
+import { kafkaBuffer } from './kafka-buffer.js';
 import { KafkaUnavailableError } from './errors.js';
 import { kafkaInput } from './kafka-input.js';
 import { kafkaOutput } from './kafka-output.js';

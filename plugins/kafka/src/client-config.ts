@@ -20,7 +20,7 @@ export const kafkaClientConfigSchema = z.object({
     .enum(['kafkajs', 'platformatic'])
     .default('kafkajs')
     .describe(
-      'The Node Kafka client underneath: kafkajs (transactions, exactly-once, the Kafka state store) or @platformatic/kafka (faster, lower latency; at-least-once only).',
+      'The Node Kafka client underneath: kafkajs (every feature, exactly-once too) or @platformatic/kafka (faster hops and lower latency; at-least-once only).',
     ),
   clientId: z
     .string()

@@ -1,14 +1,17 @@
 export const PACKAGE_NAME = '@codefeedr/plugin-kafka';
 export {
-  kafkaBuffer,
   KafkaBuffer,
+  KAFKAJS_CAPABILITIES,
+  kafkaBufferConfigSchema,
+  type KafkaBufferConfig,
+} from './buffer.js';
+export {
+  kafkaBuffer,
   createKafkaBuffer,
   connectKafkaBuffer,
   kafkaCapabilitiesOf,
   type AnyKafkaBuffer,
-  kafkaBufferConfigSchema,
-  type KafkaBufferConfig,
-} from './buffer.js';
+} from './kafka-buffer.js';
 export {
   kafkaInput,
   KafkaInputSource,
@@ -23,7 +26,7 @@ export {
 } from './kafka-output.js';
 export { KafkaBufferConsumer } from './consumer.js';
 export { KafkaBufferProducer } from './producer.js';
-export { PlatformaticKafkaBuffer } from './platformatic-buffer.js';
+export { PlatformaticKafkaBuffer, PLATFORMATIC_CAPABILITIES } from './platformatic-buffer.js';
 export { PlatformaticBufferConsumer } from './platformatic-consumer.js';
 export { PlatformaticBufferProducer } from './platformatic-producer.js';
 export {

@@ -11,7 +11,8 @@ import {
   type StreamRecord,
   type TopicPartitionOffset,
 } from '@codefeedr/core';
-import { type AnyKafkaBuffer, createKafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
+import { kafkaBufferConfigSchema } from './buffer.js';
+import { type AnyKafkaBuffer, createKafkaBuffer } from './kafka-buffer.js';
 import { kafkaClientConfigSchema, probeKafka } from './client-config.js';
 import { valueSerde } from './value-serde.js';
 

@@ -11,7 +11,8 @@ import {
   type StreamRecord,
 } from '@codefeedr/core';
 import { KafkaRecordTooLargeError } from './errors.js';
-import { type AnyKafkaBuffer, createKafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
+import { kafkaBufferConfigSchema } from './buffer.js';
+import { type AnyKafkaBuffer, createKafkaBuffer } from './kafka-buffer.js';
 import { kafkaClientConfigSchema, probeKafka } from './client-config.js';
 import { fieldAsKey, pickClientConfig } from './kafka-input.js';
 import { valueSerde } from './value-serde.js';

@@ -6,11 +6,12 @@ import type {
   BufferProducer,
   ConsumerOptions,
   ProducerOptions,
+  StateStore,
   TopicDescription,
   TopicSpec,
 } from '@codefeedr/core';
-import { Admin, Consumer, Producer } from '@platformatic/kafka';
-import type { KafkaBufferConfig } from './buffer.js';
+import { Admin, Producer } from '@platformatic/kafka';
+import { KafkaBuffer, type KafkaBufferConfig } from './buffer.js';
 import {
   hasKafkaError,
   type PlatformaticBaseOptions,
@@ -20,16 +21,23 @@ import {
 } from './platformatic-client.js';
 import { PlatformaticBufferConsumer } from './platformatic-consumer.js';
 import { PlatformaticBufferProducer } from './platformatic-producer.js';
+import { KafkaNotTransactionalError } from './errors.js';
 import { KnownTopics, untilLeadersElected } from './known-topics.js';
 import { OpenResources } from './open-resources.js';
 
-export const PLATFORMATIC_CAPABILITIES: BufferCapabilities = { transactions: true, replay: true };
+/**
+ * No transactions on this client: @platformatic/kafka 2.12.1's read_committed consumer lets
+ * records of aborted transactions through (see the README, "Choosing the client"), so an
+ * exactly-once stage's aborted output would reach the next stage.
+ */
+export const PLATFORMATIC_CAPABILITIES: BufferCapabilities = { transactions: false, replay: true };
 
 /**
  * The Kafka buffer on @platformatic/kafka (`client: platformatic`): the same topics, the same
  * partitioning (murmur2 of the key), the same consumer groups and commits as the kafkajs one,
- * so either client can read what the other wrote, and the same transactions (exactly-once).
- * It has no Kafka state store (that one is written on kafkajs); see the README.
+ * so either client can read what the other wrote. At-least-once only (no transactions, see
+ * PLATFORMATIC_CAPABILITIES). Its state store is the Kafka state store, which is written on kafkajs: it runs on a kafkajs
+ * connection of its own (fencing is by transactional id, whichever client holds it).
  */
 export class PlatformaticKafkaBuffer implements CodefeedrBuffer {
   readonly kind = 'kafka';
@@ -41,8 +49,8 @@ export class PlatformaticKafkaBuffer implements CodefeedrBuffer {
   private readonly topics = new KnownTopics((topic) =>
     this.createTopic({ name: topic, partitions: this.config.partitions }),
   );
-  /** Open consumers by group: a transaction's offsets go to their group's coordinator. */
-  private readonly consumersByGroup = new Map<string, PlatformaticBufferConsumer>();
+  /** The kafkajs buffer that holds the Kafka state store, made when a run asks for it. */
+  private stateBuffer: KafkaBuffer | undefined;
 
   constructor(
     readonly config: KafkaBufferConfig,
@@ -76,51 +84,22 @@ export class PlatformaticKafkaBuffer implements CodefeedrBuffer {
   }
 
   async producer(options: ProducerOptions): Promise<BufferProducer> {
-    const transactional = options.transactional === true;
+    if (options.transactional === true) throw new KafkaNotTransactionalError(options.clientId);
     const c = this.config;
     const producer = new Producer({
       ...this.base,
       clientId: `${this.base.clientId}-${options.clientId}`,
-      idempotent: transactional || c.idempotent,
-      acks: transactional ? -1 : c.acks,
+      idempotent: c.idempotent,
+      acks: c.acks,
       autocreateTopics: false,
       ...(c.compression === 'none' ? {} : { compression: c.compression }),
-      // The client sends its request timeout as the transaction timeout too.
-      ...(transactional
-        ? {
-            transactionalId: this.transactionalIdOf(options.clientId),
-            timeout: Math.max(c.requestTimeoutMs, c.transactionTimeoutMs),
-          }
-        : {}),
     });
     return this.resources.track(
-      new PlatformaticBufferProducer(producer, options.clientId, transactional, {
-        acks: transactional ? -1 : c.acks,
+      new PlatformaticBufferProducer(producer, {
+        acks: c.acks,
         prepareTopic: (topic) => this.topics.ready(topic),
-        groupCoordinator: (group) => this.groupCoordinator(group),
       }),
     );
-  }
-
-  /** The transactional id of the producer with `clientId`, as on kafkajs. */
-  transactionalIdOf(clientId: string): string {
-    return `${this.config.transactionalIdPrefix}-${clientId}`;
-  }
-
-  /** The coordinator of `group`: known to its consumer here, else asked of the cluster. */
-  private async groupCoordinator(group: string): Promise<number> {
-    const consumer = this.consumersByGroup.get(group);
-    if (consumer !== undefined) return consumer.groupCoordinator();
-    const lookup = new Consumer({
-      ...this.base,
-      clientId: `${this.base.clientId}-lookup`,
-      groupId: group,
-    });
-    try {
-      return await lookup.findGroupCoordinator();
-    } finally {
-      await lookup.close(true).catch(() => undefined);
-    }
   }
 
   async consumer(options: ConsumerOptions): Promise<BufferConsumer> {
@@ -146,14 +125,24 @@ export class PlatformaticKafkaBuffer implements CodefeedrBuffer {
       await consumer.close().catch(() => undefined);
       throw error;
     }
-    this.consumersByGroup.set(options.group, consumer);
-    const close = consumer.close.bind(consumer);
-    consumer.close = async () => {
-      if (this.consumersByGroup.get(options.group) === consumer)
-        this.consumersByGroup.delete(options.group);
-      await close();
-    };
     return this.resources.track(consumer);
+  }
+
+  /**
+   * Partition state in compacted topics (RunOptions `stateStore: 'buffer'`): the Kafka state
+   * store, on a kafkajs connection of this buffer's settings (a codec kafkajs lacks is not
+   * used for its own saves), closed with this buffer.
+   */
+  async stateStore(): Promise<StateStore> {
+    this.stateBuffer ??= new KafkaBuffer(
+      {
+        ...this.config,
+        client: 'kafkajs',
+        compression: this.config.compression === 'gzip' ? 'gzip' : 'none',
+      },
+      this.owner,
+    );
+    return this.stateBuffer.stateStore();
   }
 
   /** Creates the topic unless it exists; resolves with its partition count once all have leaders. */
@@ -205,6 +194,8 @@ export class PlatformaticKafkaBuffer implements CodefeedrBuffer {
 
   async close(): Promise<void> {
     await this.resources.closeAll();
+    await this.stateBuffer?.close();
+    this.stateBuffer = undefined;
     const admin = this.adminClient;
     this.adminClient = undefined;
     await admin?.close().catch(() => undefined);

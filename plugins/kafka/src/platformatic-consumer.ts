@@ -128,7 +128,7 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
 
   /**
    * Forgets what was fetched and not committed: every assigned partition is read again from
-   * its committed offset (after an aborted transaction). A new stream replaces the old one
+   * its committed offset (after a fenced state save, see the core runtime). A new stream replaces the old one
    * (whose fetched records and fetches in flight go with it) without a rejoin, so the other
    * members of the group are not disturbed.
    */
@@ -141,16 +141,6 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
     await old?.close().catch(() => undefined);
     this.stream = stream;
     await this.waitUntil(() => this.positioned(), this.settings.joinTimeoutMs);
-  }
-
-  /** The broker coordinating this consumer's group (where its offsets are committed). */
-  groupCoordinator(): Promise<number> {
-    const known = this.consumer.coordinatorId;
-    return known !== null ? Promise.resolve(known) : this.consumer.findGroupCoordinator();
-  }
-
-  get group(): string {
-    return this.options.group;
   }
 
   /** Every assigned partition has the offset the stream will fetch it from. */

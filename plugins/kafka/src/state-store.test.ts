@@ -18,7 +18,8 @@ import {
 } from '@codefeedr/core';
 import { waitFor } from '@codefeedr/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KafkaBuffer, kafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
+import { KafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
+import { kafkaBuffer } from './kafka-buffer.js';
 import { KafkaStateShardTooLargeError } from './errors.js';
 import { KAFKA_STATE_SHARD_MAX_BYTES, type KafkaStateStore } from './state-store.js';
 
