@@ -1,5 +1,6 @@
 // The Kafka input runs the testkit's source conformance suite against the real broker: an
-// unbounded source whose durable position is the consumer group's committed offsets.
+// unbounded source whose durable position is the consumer group's committed offsets. On each
+// of the plugin's clients (the `client` key: kafkajs, @platformatic/kafka).
 import { sourceConformanceSuite } from '@codefeedr/testkit';
 import { KafkaBuffer, kafkaBufferConfigSchema } from './buffer.js';
 
@@ -11,43 +12,47 @@ if (!brokers)
 
 const encoder = new TextEncoder();
 
-sourceConformanceSuite({
-  name: 'kafka-input',
-  input: { module: new URL('./index.ts', import.meta.url), export: 'kafkaInput' },
-  target: async (testName) => {
-    const topic = `cf-kafka-input-${testName}`;
-    // A client per target: kafkajs keeps refreshing metadata of every topic a client has seen,
-    // and fails once an earlier test's topic is deleted.
-    const buffer = new KafkaBuffer(kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }));
-    await buffer.admin.ensureTopic({ name: topic, partitions: 3 });
-    const producer = await buffer.producer({ clientId: `conformance-${testName}` });
-    return {
-      // A short session, so a SIGKILLed child's partitions move to its successor in seconds.
-      config: {
-        brokers,
-        topic,
-        group: `cf-kafka-input-${testName}`,
-        start: 'earliest',
-        sessionTimeoutMs: 6_000,
-        logLevel: 'nothing',
-      },
-      // Keyed by the value's key: one partition per key keeps its order.
-      append: (values) =>
-        producer.send(
+for (const client of ['kafkajs', 'platformatic'] as const)
+  sourceConformanceSuite({
+    name: `kafka-input (${client})`,
+    input: { module: new URL('./index.ts', import.meta.url), export: 'kafkaInput' },
+    target: async (testName) => {
+      const topic = `cf-kafka-input-${client}-${testName}`;
+      // A client per target: kafkajs keeps refreshing metadata of every topic a client has seen,
+      // and fails once an earlier test's topic is deleted.
+      const buffer = new KafkaBuffer(
+        kafkaBufferConfigSchema.parse({ brokers, logLevel: 'nothing' }),
+      );
+      await buffer.admin.ensureTopic({ name: topic, partitions: 3 });
+      const producer = await buffer.producer({ clientId: `conformance-${client}-${testName}` });
+      return {
+        // A short session, so a SIGKILLed child's partitions move to its successor in seconds.
+        config: {
+          brokers,
           topic,
-          values.map((v) => ({
-            key: v.key,
-            value: encoder.encode(JSON.stringify(v)),
-            timestamp: Date.now(),
-          })),
-        ),
-      drop: async () => {
-        await producer.close();
-        await buffer.admin.deleteTopic(topic);
-        await buffer.close();
-      },
-    };
-  },
-  bounded: false,
-  idOf: (value) => (value as { id: string }).id,
-});
+          group: `cf-kafka-input-${client}-${testName}`,
+          client,
+          start: 'earliest',
+          sessionTimeoutMs: 6_000,
+          logLevel: 'nothing',
+        },
+        // Keyed by the value's key: one partition per key keeps its order.
+        append: (values) =>
+          producer.send(
+            topic,
+            values.map((v) => ({
+              key: v.key,
+              value: encoder.encode(JSON.stringify(v)),
+              timestamp: Date.now(),
+            })),
+          ),
+        drop: async () => {
+          await producer.close();
+          await buffer.admin.deleteTopic(topic);
+          await buffer.close();
+        },
+      };
+    },
+    bounded: false,
+    idOf: (value) => (value as { id: string }).id,
+  });

@@ -1,5 +1,6 @@
 // The Kafka output runs the testkit's sink conformance suite against the real broker. Sends
-// are not idempotent (a replay after a crash sends again): it proves at-least-once.
+// are not idempotent (a replay after a crash sends again): it proves at-least-once. On each
+// of the plugin's clients (the `client` key: kafkajs, @platformatic/kafka).
 import { sinkConformanceSuite } from '@codefeedr/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll } from 'vitest';
@@ -56,18 +57,19 @@ async function storedKeys(topic: string, testName: string): Promise<Map<string, 
   return counts;
 }
 
-sinkConformanceSuite({
-  name: 'kafka-output',
-  output: { module: new URL('./index.ts', import.meta.url), export: 'kafkaOutput' },
-  target: async (testName) => {
-    const topic = `cf-kafka-output-${testName}`;
-    return {
-      config: { brokers, topic, partitions: 3, logLevel: 'nothing' },
-      stored: () => storedKeys(topic, testName),
-      drop: () => buffer.admin.deleteTopic(topic),
-    };
-  },
-  idempotent: false,
-  // Over the broker's message.max.bytes (1 MiB by default): Kafka refuses it for what it is.
-  rejectedValue: (id) => ({ id, key: 'oversized', seq: 0, padding: 'x'.repeat(2 * 1024 * 1024) }),
-});
+for (const client of ['kafkajs', 'platformatic'] as const)
+  sinkConformanceSuite({
+    name: `kafka-output (${client})`,
+    output: { module: new URL('./index.ts', import.meta.url), export: 'kafkaOutput' },
+    target: async (testName) => {
+      const topic = `cf-kafka-output-${client}-${testName}`;
+      return {
+        config: { brokers, topic, partitions: 3, client, logLevel: 'nothing' },
+        stored: () => storedKeys(topic, testName),
+        drop: () => buffer.admin.deleteTopic(topic),
+      };
+    },
+    idempotent: false,
+    // Over the broker's message.max.bytes (1 MiB by default): Kafka refuses it for what it is.
+    rejectedValue: (id) => ({ id, key: 'oversized', seq: 0, padding: 'x'.repeat(2 * 1024 * 1024) }),
+  });

@@ -52,11 +52,15 @@ const REFUSED_RECORD_TYPES = new Set([
   'CORRUPT_MESSAGE',
 ]);
 
-function refusesRecord(error: unknown): boolean {
-  for (let e = error as { type?: unknown; cause?: unknown } | undefined; e; e = e.cause as never) {
-    if (typeof e.type === 'string' && REFUSED_RECORD_TYPES.has(e.type)) return true;
-  }
-  return false;
+function refusesRecord(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 6) return false;
+  // kafkajs names the broker's error in `type`, @platformatic/kafka in `apiId` (inside an
+  // AggregateError's `errors`); both wrap through `cause`.
+  const e = error as { type?: unknown; apiId?: unknown; cause?: unknown; errors?: unknown };
+  for (const name of [e.type, e.apiId])
+    if (typeof name === 'string' && REFUSED_RECORD_TYPES.has(name)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => refusesRecord(x, depth + 1))) return true;
+  return refusesRecord(e.cause, depth + 1);
 }
 
 /** One `write` batch: its records, their encoded messages, and its send while unconfirmed. */
