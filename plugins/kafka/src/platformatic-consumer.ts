@@ -1,3 +1,4 @@
+import { redactText } from '@codefeedr/core';
 import type {
   BufferConsumer,
   ConsumedMessage,
@@ -54,6 +55,8 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
   private readonly nextOffsets = new Map<string, bigint>();
   private wake: (() => void) | undefined;
   private failure: Error | undefined;
+  /** A new stream being opened after the last one failed (see reopen). */
+  private reopening: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -120,8 +123,7 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
     stream.on('readable', () => this.wake?.());
     stream.on('offsets', () => this.wake?.());
     stream.on('error', (error: unknown) => {
-      if (stream === this.stream)
-        this.fail(new KafkaConsumerCrashedError(this.options.group, error));
+      if (stream === this.stream) this.reopen(error);
     });
     return stream;
   }
@@ -314,8 +316,44 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
     this.closed = true;
     this.onRevokeAll();
     this.wake?.();
+    await this.reopening;
     await this.stream?.close().catch(() => undefined);
     await this.consumer.close();
+  }
+
+  /**
+   * The stream failed (its fetches gave up, e.g. while a dead broker's partitions move to a new
+   * leader): a new one is opened, with growing waits, as kafkajs restarts a crashed consumer.
+   * It starts at the committed offsets and what this consumer already returned is skipped (the
+   * positions are kept), so nothing is lost or delivered twice. Only when no stream could be
+   * opened for `joinTimeoutMs` + the request timeout does the consumer fail for good.
+   */
+  private reopen(error: unknown): void {
+    if (this.reopening !== undefined || this.closed) return;
+    this.stream = undefined;
+    process.stderr.write(
+      `${redactText(JSON.stringify({ level: 'warn', source: 'codefeedr.kafka', message: 'the consumer stream failed; opening a new one', group: this.options.group, error: String((error as Error)?.message ?? error) }))}\n`,
+    );
+    const deadline = Date.now() + this.settings.joinTimeoutMs + this.base.timeout;
+    this.reopening = (async () => {
+      for (let waitMs = 250; !this.closed; waitMs = Math.min(5_000, waitMs * 2)) {
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        try {
+          const stream = await this.openStream();
+          if (this.closed) await stream.close().catch(() => undefined);
+          else this.stream = stream;
+          return;
+        } catch (failed) {
+          if (Date.now() > deadline) {
+            this.fail(new KafkaConsumerCrashedError(this.options.group, failed));
+            return;
+          }
+        }
+      }
+    })().finally(() => {
+      this.reopening = undefined;
+      this.wake?.();
+    });
   }
 
   private fail(error: Error): void {
