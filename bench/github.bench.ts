@@ -185,11 +185,16 @@ function buildHourInChild(copies: number): string {
   return line.slice('HOUR '.length);
 }
 
-function child(side: 'pipeline' | 'loop', file: string): Result {
-  const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', side, file], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 2 ** 20,
-  });
+/**
+ * One side in a child of its own, both started as `npm start` starts the main job: with the V8
+ * flags of every pipeline process (core's PIPELINE_V8_FLAGS), so the loop is judged alike.
+ */
+function child(side: 'pipeline' | 'loop', file: string, flags: readonly string[]): Result {
+  const run = spawnSync(
+    process.execPath,
+    [...flags, fileURLToPath(import.meta.url), '--child', side, file],
+    { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 },
+  );
   const line = run.stdout.split('\n').find((l) => l.startsWith('RESULT '));
   if (run.status !== 0 || line === undefined) {
     throw new Error(`${side} child failed (exit ${run.status}):\n${run.stderr}`);
@@ -212,16 +217,17 @@ async function main(): Promise<void> {
   const copies = arg('copies', 19);
   const rounds = arg('rounds', 1);
   const file = buildHourInChild(copies);
+  const { PIPELINE_V8_FLAGS: flags } = await import('@codefeedr/core');
   const pipeline: Result[] = [];
   const loop: Result[] = [];
   for (let r = 0; r < rounds; r++) {
     // Alternate which side goes first, so neither always gets the warmer machine.
     if (r % 2 === 0) {
-      loop.push(child('loop', file));
-      pipeline.push(child('pipeline', file));
+      loop.push(child('loop', file, flags));
+      pipeline.push(child('pipeline', file, flags));
     } else {
-      pipeline.push(child('pipeline', file));
-      loop.push(child('loop', file));
+      pipeline.push(child('pipeline', file, flags));
+      loop.push(child('loop', file, flags));
     }
   }
   const p = pipeline.at(-1)!;

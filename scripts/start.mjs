@@ -47,9 +47,12 @@ if (build.code !== 0) {
 }
 process.stderr.write(`built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 
+// Built above with the job's dependencies: the V8 flags every pipeline process starts with.
+const { PIPELINE_V8_FLAGS } = await import('@codefeedr/core');
 const job = await run(
   process.execPath,
   [
+    ...PIPELINE_V8_FLAGS,
     'plugins/pipelines-github/dist/cli.js',
     '--output',
     '.tmp/github-events.ndjson',

@@ -91,3 +91,4 @@ export {
 export * from './metrics.js';
 export * from './metrics-server.js';
 export * from './console-logger.js';
+export { PIPELINE_V8_FLAGS } from './pipeline-v8-flags.js';
