@@ -12,7 +12,7 @@
 // Every topic and consumer group the bench made is deleted at the end.
 //
 //   npm run build -w @codefeedr/core -w @codefeedr/plugin-kafka   (the bench imports the builds)
-//   npm run bench:scale -- [--records 60000] [--rounds 50]
+//   npm run bench:scale -- [--records 60000] [--rounds 50] [--client kafkajs|platformatic]
 //   Kafka: CODEFEEDR_KAFKA_BROKERS, else the services harness's 127.0.0.1:9092 (npm run services:up).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -42,6 +42,8 @@ interface WorkerSettings {
   instance: string;
   rounds: number;
   brokers: string[];
+  /** The Kafka buffer's client (`--client kafkajs|platformatic`). */
+  client: 'kafkajs' | 'platformatic';
 }
 
 interface EventRecord {
@@ -75,6 +77,7 @@ async function worker(s: WorkerSettings): Promise<void> {
   const { kafkaBuffer } = await import('@codefeedr/plugin-kafka');
   const kafka = await kafkaBuffer.create({
     brokers: s.brokers,
+    client: s.client,
     sessionTimeoutMs: 6000,
     heartbeatIntervalMs: 500,
     logLevel: 'nothing',
@@ -186,6 +189,10 @@ interface RunFigures {
 async function main(): Promise<void> {
   const RECORDS = Number(option('records', '60000'));
   const ROUNDS = Number(option('rounds', '50'));
+  const CLIENT = option('client', 'kafkajs') as WorkerSettings['client'];
+  if (CLIENT !== 'kafkajs' && CLIENT !== 'platformatic')
+    throw new Error(`--client ${String(CLIENT)}: kafkajs or platformatic`);
+  const { PIPELINE_V8_FLAGS } = await import('@codefeedr/core');
   const results = benchRun('scale');
   const run = randomBytes(4).toString('hex');
   const input = `cfbench-scale-in-${run}`;
@@ -231,7 +238,7 @@ async function main(): Promise<void> {
     console.log(
       `Scale-out: one CPU-bound stage (parse + ${ROUNDS}-link SHA-256 chain per GitHub event) over a ${PARTITIONS}-partition topic, ` +
         `${RECORDS.toLocaleString('en-US')} records (${(bytes / RECORDS / 1024).toFixed(1)} KiB avg, per partition ${perPartition.join('/')}), ` +
-        `brokers ${brokers.join(',')}, ${cpus().length} cores, load ${loadavg()
+        `Kafka client ${CLIENT}, brokers ${brokers.join(',')}, ${cpus().length} cores, load ${loadavg()
           .map((l) => l.toFixed(2))
           .join(' ')}`,
     );
@@ -254,10 +261,12 @@ async function main(): Promise<void> {
           instance: `w${w}`,
           rounds: ROUNDS,
           brokers,
+          client: CLIENT,
         };
+        // Started as `codefeedr run --stage` starts a worker: with the pipeline V8 flags.
         const child = spawn(
           process.execPath,
-          [import.meta.filename, '--worker', JSON.stringify(settings)],
+          [...PIPELINE_V8_FLAGS, import.meta.filename, '--worker', JSON.stringify(settings)],
           { stdio: ['ignore', 'pipe', 'pipe'] },
         );
         children.add(child);
@@ -425,6 +434,7 @@ async function main(): Promise<void> {
         { name: 'records lost', value: lost, target: '= 0', met: lost === 0 },
       ],
       {
+        client: CLIENT,
         partitions: PARTITIONS,
         records: RECORDS,
         rounds: ROUNDS,

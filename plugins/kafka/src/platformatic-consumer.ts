@@ -31,10 +31,11 @@ interface FetchedIn {
 const MAX_FETCH_BYTES = 50 * 1_048_576;
 
 /**
- * The pull `poll()` contract on @platformatic/kafka's message stream. The stream fetches
- * ahead into its own buffer, bounded by `maxBufferedRecords` messages (its highWaterMark) plus
- * one fetch (`maxBufferedBytes / 2`, at most 50 MiB); `poll` reads from it without making it
- * flow. The group protocol is the classic one (eager, as kafkajs's): from the start of a
+ * The pull `poll()` contract on @platformatic/kafka's message stream. What the stream fetches
+ * is moved at once into a queue bounded in records (`maxBufferedRecords`) and in bytes of
+ * values and keys (`maxBufferedBytes`), as on kafkajs: when either is reached the stream is
+ * paused (no more fetches), and resumed once `poll` has drained both to half; one fetch
+ * (`maxBufferedBytes / 2`, at most 50 MiB) may land on top. The group protocol is the classic one (eager, as kafkajs's): from the start of a
  * rebalance until the next assignment this consumer reports no partitions and `poll`
  * returns nothing, so no partition ever has two reported owners.
  *
@@ -53,6 +54,11 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
   /** Next offset after the last record returned by poll, per assigned partition. */
   private readonly polledPositions = new Map<string, TopicPartitionOffset>();
   private readonly nextOffsets = new Map<string, bigint>();
+  /** Fetched records not yet polled: `queue[head..]` (the taken ones are dropped in chunks). */
+  private queue: Message<Buffer, Buffer, Buffer, Buffer>[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private pausedForBackpressure = false;
   private wake: (() => void) | undefined;
   private failure: Error | undefined;
   /** A new stream being opened after the last one failed (see reopen). */
@@ -91,7 +97,7 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
     });
     const start = this.start;
     if (typeof start === 'object') await this.commitTimestampStart(start.timestamp);
-    this.stream = await this.openStream();
+    this.useStream(await this.openStream());
     await this.owned.waitForJoin(1, this.settings.joinTimeoutMs);
     // Ready means positioned: a record sent after open() resolves is never skipped by `latest`.
     await this.waitUntil(() => this.positioned(), this.settings.joinTimeoutMs);
@@ -104,14 +110,14 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
    */
   private async openStream(): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> {
     const start = this.start;
-    const maxBufferedRecords = this.options.maxBufferedRecords ?? this.settings.maxBufferedRecords;
-    const maxBufferedBytes = this.options.maxBufferedBytes ?? this.settings.maxBufferedBytes;
+    const maxBufferedBytes = this.maxBufferedBytes;
     const stream = await this.consumer.consume({
       topics: [...this.options.topics],
       mode: 'committed',
       fallbackMode: start === 'latest' ? 'latest' : 'earliest',
       autocommit: false,
-      highWaterMark: maxBufferedRecords,
+      // The stream's own buffer is emptied into the queue as it fills (see drain).
+      highWaterMark: this.maxBufferedRecords,
       maxWaitTime: this.settings.maxWaitTimeMs,
       maxBytesPerPartition: Math.min(this.settings.maxBytesPerPartition, maxBufferedBytes),
       maxBytes: Math.max(1, Math.min(MAX_FETCH_BYTES, Math.floor(maxBufferedBytes / 2))),
@@ -120,7 +126,10 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
       heartbeatInterval: this.settings.heartbeatIntervalMs,
       rebalanceTimeout: this.settings.rebalanceTimeoutMs,
     });
-    stream.on('readable', () => this.wake?.());
+    stream.on('readable', () => {
+      this.drain(stream);
+      this.wake?.();
+    });
     stream.on('offsets', () => this.wake?.());
     stream.on('error', (error: unknown) => {
       if (stream === this.stream) this.reopen(error);
@@ -137,11 +146,14 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
   async rewind(): Promise<void> {
     this.polledPositions.clear();
     this.nextOffsets.clear();
+    this.queue = [];
+    this.head = 0;
+    this.queuedBytes = 0;
     const old = this.stream;
     this.stream = undefined;
     const stream = await this.openStream();
     await old?.close().catch(() => undefined);
-    this.stream = stream;
+    this.useStream(stream);
     await this.waitUntil(() => this.positioned(), this.settings.joinTimeoutMs);
   }
 
@@ -260,13 +272,48 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
     return out;
   }
 
-  /** Moves up to `maxRecords` owned, not yet delivered records from the stream into `out`. */
+  /** `stream` is the one to read from now; it is paused at once if the queue is full. */
+  private useStream(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    this.stream = stream;
+    this.pausedForBackpressure = false;
+    this.drain(stream);
+  }
+
+  private get maxBufferedRecords(): number {
+    return this.options.maxBufferedRecords ?? this.settings.maxBufferedRecords;
+  }
+
+  private get maxBufferedBytes(): number {
+    return this.options.maxBufferedBytes ?? this.settings.maxBufferedBytes;
+  }
+
+  /** Moves what `stream` holds into the queue; a full queue pauses the stream's fetches. */
+  private drain(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    if (stream !== this.stream || this.closed) return;
+    for (;;) {
+      const message = stream.read() as Message<Buffer, Buffer, Buffer, Buffer> | null;
+      if (message === null) break;
+      this.queue.push(message);
+      this.queuedBytes += messageBytes(message);
+    }
+    const queued = this.queue.length - this.head;
+    if (
+      !this.pausedForBackpressure &&
+      (queued >= this.maxBufferedRecords || this.queuedBytes >= this.maxBufferedBytes)
+    ) {
+      this.pausedForBackpressure = true;
+      stream.pause();
+    }
+  }
+
+  /** Moves up to `maxRecords` owned, not yet delivered records from the queue into `out`. */
   private readInto(out: ConsumedMessage[], maxRecords: number): void {
     const stream = this.stream;
-    if (stream === undefined || this.owned.rebalancing || this.closed) return;
-    while (out.length < maxRecords) {
-      const message = stream.read() as Message<Buffer, Buffer, Buffer, Buffer> | null;
-      if (message === null) return;
+    if (stream !== undefined) this.drain(stream);
+    if (this.owned.rebalancing || this.closed) return;
+    while (out.length < maxRecords && this.head < this.queue.length) {
+      const message = this.queue[this.head++]!;
+      this.queuedBytes -= messageBytes(message);
       const key = tpKey(message.topic, message.partition);
       const since = this.ownedSince.get(key);
       if (since === undefined) continue; // revoked: its new owner reads it
@@ -283,6 +330,34 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
       });
       out.push(toConsumedMessage(message));
     }
+    if (this.head > 1_024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    const queued = this.queue.length - this.head;
+    if (
+      this.pausedForBackpressure &&
+      queued <= this.maxBufferedRecords / 2 &&
+      this.queuedBytes <= this.maxBufferedBytes / 2
+    ) {
+      this.pausedForBackpressure = false;
+      stream?.resume();
+    }
+  }
+
+  /** Records fetched and waiting for `poll` (bounded by `maxBufferedRecords` plus one fetch). */
+  get bufferedRecords(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Their bytes, values and keys (bounded by `maxBufferedBytes` plus one fetch). */
+  get bufferedBytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** True while fetching is paused because the queue is full. */
+  get backpressured(): boolean {
+    return this.pausedForBackpressure;
   }
 
   positions(): TopicPartitionOffset[] {
@@ -341,7 +416,7 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
         try {
           const stream = await this.openStream();
           if (this.closed) await stream.close().catch(() => undefined);
-          else this.stream = stream;
+          else this.useStream(stream);
           return;
         } catch (failed) {
           if (Date.now() > deadline) {
@@ -360,6 +435,11 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
     this.failure ??= error;
     this.wake?.();
   }
+}
+
+/** What a queued record counts against `maxBufferedBytes`: its value and key. */
+function messageBytes(message: Message<Buffer, Buffer, Buffer, Buffer>): number {
+  return (message.value?.length ?? 0) + ((message.key as Buffer | null | undefined)?.length ?? 0);
 }
 
 function toConsumedMessage(message: Message<Buffer, Buffer, Buffer, Buffer>): ConsumedMessage {
