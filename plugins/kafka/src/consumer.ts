@@ -9,6 +9,7 @@ import type {
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { EagerAssignment, tpKey } from './eager-assignment.js';
 import { KafkaConsumerCrashedError } from './errors.js';
+import { QueueBounds } from './queue-bounds.js';
 
 export interface KafkaConsumerSettings {
   sessionTimeoutMs: number;
@@ -81,6 +82,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
   private pausedForBackpressure = false;
   /** What this consumer owns; nothing between the start of a rebalance and its assignment. */
   private readonly owned: EagerAssignment;
+  private readonly bounds: QueueBounds;
   private wake: (() => void) | undefined;
   private failure: Error | undefined;
   /** Start-offset lookups in flight (`latest`, timestamp); `open()` waits for the first ones. */
@@ -96,6 +98,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
     private readonly settings: KafkaConsumerSettings,
   ) {
     this.owned = new EagerAssignment(options.onAssignmentChange);
+    this.bounds = new QueueBounds(options, settings);
     this.consumer = kafka.consumer({
       groupId: options.group,
       sessionTimeout: settings.sessionTimeoutMs,
@@ -110,24 +113,6 @@ export class KafkaBufferConsumer implements BufferConsumer {
 
   private get start(): StartPosition {
     return this.options.start ?? 'committed';
-  }
-
-  private get maxBuffered(): number {
-    return this.options.maxBufferedRecords ?? this.settings.maxBufferedRecords;
-  }
-
-  private get maxBufferedBytes(): number {
-    return this.options.maxBufferedBytes ?? this.settings.maxBufferedBytes;
-  }
-
-  /** Full by count or by bytes: fetching pauses. */
-  private get queueFull(): boolean {
-    return this.queued >= this.maxBuffered || this.queuedBytes >= this.maxBufferedBytes;
-  }
-
-  /** Drained to half by count and by bytes: fetching resumes. */
-  private get queueHalfEmpty(): boolean {
-    return this.queued <= this.maxBuffered / 2 && this.queuedBytes <= this.maxBufferedBytes / 2;
   }
 
   /** Connects, subscribes and waits (bounded) for the first assignment. */
@@ -303,7 +288,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
     });
     this.queued += converted.length;
     this.queuedBytes += bytes;
-    if (this.queueFull && !this.pausedForBackpressure) {
+    if (this.bounds.full(this.queued, this.queuedBytes) && !this.pausedForBackpressure) {
       this.pausedForBackpressure = true;
       this.control((c) => c.pause(this.byTopic(this.owned.partitions)));
     }
@@ -349,7 +334,7 @@ export class KafkaBufferConsumer implements BufferConsumer {
       if (chunk.next === chunk.messages.length) this.queue.shift();
     }
     this.queued -= out.length;
-    if (this.pausedForBackpressure && this.queueHalfEmpty) {
+    if (this.pausedForBackpressure && this.bounds.halfEmpty(this.queued, this.queuedBytes)) {
       this.pausedForBackpressure = false;
       const resumable = this.owned.partitions.filter(
         (tp) => !this.awaitingStart.has(tpKey(tp.topic, tp.partition)),

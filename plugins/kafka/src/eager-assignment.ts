@@ -3,10 +3,9 @@ import { KafkaCommitFailedError } from './errors.js';
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
-/** What a new assignment changes: partitions taken away, kept, and given to this consumer. */
+/** What a new assignment changes: partitions taken away, and partitions given to this consumer. */
 export interface AssignmentChange {
   revoked: string[];
-  kept: TopicPartition[];
   fresh: TopicPartition[];
 }
 
@@ -60,7 +59,6 @@ export class EagerAssignment {
     const nextKeys = new Set(next.map((tp) => tpKey(tp.topic, tp.partition)));
     return {
       revoked: [...this.keys].filter((key) => !nextKeys.has(key)),
-      kept: next.filter((tp) => this.keys.has(tpKey(tp.topic, tp.partition))),
       fresh: next.filter((tp) => !this.keys.has(tpKey(tp.topic, tp.partition))),
     };
   }

@@ -10,6 +10,7 @@ import type {
 import { Admin, Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import { EagerAssignment, tpKey } from './eager-assignment.js';
 import { KafkaConsumerCrashedError } from './errors.js';
+import { QueueBounds } from './queue-bounds.js';
 import { hasKafkaError, type PlatformaticBaseOptions } from './platformatic-client.js';
 import type { KafkaConsumerSettings } from './consumer.js';
 
@@ -35,9 +36,10 @@ const MAX_FETCH_BYTES = 50 * 1_048_576;
  * is moved at once into a queue bounded in records (`maxBufferedRecords`) and in bytes of
  * values and keys (`maxBufferedBytes`), as on kafkajs: when either is reached the stream is
  * paused (no more fetches), and resumed once `poll` has drained both to half; one fetch
- * (`maxBufferedBytes / 2`, at most 50 MiB) may land on top. The group protocol is the classic one (eager, as kafkajs's): from the start of a
- * rebalance until the next assignment this consumer reports no partitions and `poll`
- * returns nothing, so no partition ever has two reported owners.
+ * (`maxBufferedBytes / 2`, at most 50 MiB) may land on top. The group protocol is the classic
+ * one (eager, as kafkajs's): from the start of a rebalance until the next assignment this
+ * consumer reports no partitions and `poll` returns nothing (EagerAssignment), so no partition
+ * ever has two reported owners.
  *
  * After every join the stream restarts each assigned partition from its committed offset;
  * records below what `poll` has already returned (or what the stream had fetched before a
@@ -49,11 +51,14 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
   private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   /** What this consumer owns; nothing between the start of a rebalance and its assignment. */
   private readonly owned: EagerAssignment;
+  private readonly bounds: QueueBounds;
   /** The group generation from which this consumer has owned each assigned partition. */
   private readonly ownedSince = new Map<string, number>();
   /** Next offset after the last record returned by poll, per assigned partition. */
-  private readonly polledPositions = new Map<string, TopicPartitionOffset>();
-  private readonly nextOffsets = new Map<string, bigint>();
+  private readonly nextOffsets = new Map<
+    string,
+    { topic: string; partition: number; next: bigint }
+  >();
   /** Fetched records not yet polled: `queue[head..]` (the taken ones are dropped in chunks). */
   private queue: Message<Buffer, Buffer, Buffer, Buffer>[] = [];
   private head = 0;
@@ -71,6 +76,7 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
     private readonly settings: KafkaConsumerSettings,
   ) {
     this.owned = new EagerAssignment(options.onAssignmentChange);
+    this.bounds = new QueueBounds(options, settings);
     this.consumer = new Consumer({
       ...base,
       groupId: options.group,
@@ -110,14 +116,14 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
    */
   private async openStream(): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> {
     const start = this.start;
-    const maxBufferedBytes = this.maxBufferedBytes;
+    const maxBufferedBytes = this.bounds.maxBytes;
     const stream = await this.consumer.consume({
       topics: [...this.options.topics],
       mode: 'committed',
       fallbackMode: start === 'latest' ? 'latest' : 'earliest',
       autocommit: false,
       // The stream's own buffer is emptied into the queue as it fills (see drain).
-      highWaterMark: this.maxBufferedRecords,
+      highWaterMark: this.bounds.maxRecords,
       maxWaitTime: this.settings.maxWaitTimeMs,
       maxBytesPerPartition: Math.min(this.settings.maxBytesPerPartition, maxBufferedBytes),
       maxBytes: Math.max(1, Math.min(MAX_FETCH_BYTES, Math.floor(maxBufferedBytes / 2))),
@@ -139,12 +145,11 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
 
   /**
    * Forgets what was fetched and not committed: every assigned partition is read again from
-   * its committed offset (after a fenced state save, see the core runtime). A new stream replaces the old one
-   * (whose fetched records and fetches in flight go with it) without a rejoin, so the other
-   * members of the group are not disturbed.
+   * its committed offset (after a fenced state save, see the core runtime). A new stream
+   * replaces the old one (whose fetched records and fetches in flight go with it) without a
+   * rejoin, so the other members of the group are not disturbed.
    */
   async rewind(): Promise<void> {
-    this.polledPositions.clear();
     this.nextOffsets.clear();
     this.queue = [];
     this.head = 0;
@@ -226,7 +231,6 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
     const { revoked, fresh } = this.owned.diff(next);
     for (const key of revoked) {
       // Revoked: its new owner resumes from the commit.
-      this.polledPositions.delete(key);
       this.nextOffsets.delete(key);
       this.ownedSince.delete(key);
     }
@@ -279,14 +283,6 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
     this.drain(stream);
   }
 
-  private get maxBufferedRecords(): number {
-    return this.options.maxBufferedRecords ?? this.settings.maxBufferedRecords;
-  }
-
-  private get maxBufferedBytes(): number {
-    return this.options.maxBufferedBytes ?? this.settings.maxBufferedBytes;
-  }
-
   /** Moves what `stream` holds into the queue; a full queue pauses the stream's fetches. */
   private drain(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
     if (stream !== this.stream || this.closed) return;
@@ -296,11 +292,7 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
       this.queue.push(message);
       this.queuedBytes += messageBytes(message);
     }
-    const queued = this.queue.length - this.head;
-    if (
-      !this.pausedForBackpressure &&
-      (queued >= this.maxBufferedRecords || this.queuedBytes >= this.maxBufferedBytes)
-    ) {
+    if (!this.pausedForBackpressure && this.bounds.full(this.bufferedRecords, this.queuedBytes)) {
       this.pausedForBackpressure = true;
       stream.pause();
     }
@@ -319,26 +311,25 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
       if (since === undefined) continue; // revoked: its new owner reads it
       const fetchedIn = (message.metadata as FetchedIn | undefined)?.consumer?.generationId;
       if (fetchedIn !== undefined && fetchedIn < since) continue; // fetched before it came back
-      const expected = this.nextOffsets.get(key);
-      if (expected !== undefined && message.offset < expected) continue; // refetched
-      const next = message.offset + 1n;
-      this.nextOffsets.set(key, next);
-      this.polledPositions.set(key, {
-        topic: message.topic,
-        partition: message.partition,
-        offset: next.toString(),
-      });
+      const position = this.nextOffsets.get(key);
+      if (position === undefined)
+        this.nextOffsets.set(key, {
+          topic: message.topic,
+          partition: message.partition,
+          next: message.offset + 1n,
+        });
+      else if (message.offset < position.next)
+        continue; // refetched
+      else position.next = message.offset + 1n;
       out.push(toConsumedMessage(message));
     }
     if (this.head > 1_024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    const queued = this.queue.length - this.head;
     if (
       this.pausedForBackpressure &&
-      queued <= this.maxBufferedRecords / 2 &&
-      this.queuedBytes <= this.maxBufferedBytes / 2
+      this.bounds.halfEmpty(this.bufferedRecords, this.queuedBytes)
     ) {
       this.pausedForBackpressure = false;
       stream?.resume();
@@ -361,7 +352,11 @@ export class PlatformaticBufferConsumer implements BufferConsumer {
   }
 
   positions(): TopicPartitionOffset[] {
-    return [...this.polledPositions.values()];
+    return [...this.nextOffsets.values()].map(({ topic, partition, next }) => ({
+      topic,
+      partition,
+      offset: next.toString(),
+    }));
   }
 
   async commit(positions?: readonly TopicPartitionOffset[]): Promise<void> {

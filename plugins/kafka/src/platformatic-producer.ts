@@ -58,11 +58,12 @@ async function sendOnce(
   const result = await produce({
     acks,
     messages: batch.map((m) => {
-      const headers = new Map<Buffer, Buffer>();
+      let headers: Map<Buffer, Buffer> | undefined;
       if (m.headers !== undefined)
         for (const name in m.headers) {
           const value = m.headers[name];
-          if (value !== undefined) headers.set(Buffer.from(name), Buffer.from(value as string));
+          if (value !== undefined)
+            (headers ??= new Map()).set(Buffer.from(name), Buffer.from(value as string));
         }
       return {
         topic,
