@@ -11,6 +11,7 @@ import {
   type StreamRecord,
 } from '@codefeedr/core';
 import { KafkaRecordTooLargeError } from './errors.js';
+import { errorsIn } from './nested-errors.js';
 import { kafkaBufferConfigSchema } from './buffer.js';
 import { type AnyKafkaBuffer, createKafkaBuffer } from './kafka-buffer.js';
 import { kafkaClientConfigSchema, probeKafka } from './client-config.js';
@@ -52,15 +53,11 @@ const REFUSED_RECORD_TYPES = new Set([
   'CORRUPT_MESSAGE',
 ]);
 
-function refusesRecord(error: unknown, depth = 0): boolean {
-  if (typeof error !== 'object' || error === null || depth > 6) return false;
-  // kafkajs names the broker's error in `type`, @platformatic/kafka in `apiId` (inside an
-  // AggregateError's `errors`); both wrap through `cause`.
-  const e = error as { type?: unknown; apiId?: unknown; cause?: unknown; errors?: unknown };
-  for (const name of [e.type, e.apiId])
-    if (typeof name === 'string' && REFUSED_RECORD_TYPES.has(name)) return true;
-  if (Array.isArray(e.errors) && e.errors.some((x) => refusesRecord(x, depth + 1))) return true;
-  return refusesRecord(e.cause, depth + 1);
+/** kafkajs names the broker's error in `type`, @platformatic/kafka in `apiId` (inside an AggregateError). */
+function refusesRecord(error: unknown): boolean {
+  return errorsIn(error).some((e) =>
+    [e.type, e.apiId].some((name) => typeof name === 'string' && REFUSED_RECORD_TYPES.has(name)),
+  );
 }
 
 /** One `write` batch: its records, their encoded messages, and its send while unconfirmed. */

@@ -2,6 +2,7 @@ import type { SASLOptions } from '@platformatic/kafka';
 import { Admin } from '@platformatic/kafka';
 import type { KafkaClientConfig } from './client-config.js';
 import { KafkaUnavailableError, NETWORK_ERROR_REASONS } from './errors.js';
+import { errorsIn } from './nested-errors.js';
 
 /*
  * The connection settings of kafkaClientConfigSchema in @platformatic/kafka's terms, and its
@@ -48,23 +49,6 @@ export function platformaticOptionsOf(
       password: config.sasl.password,
     };
   return options;
-}
-
-interface ErrorLike {
-  name?: unknown;
-  code?: unknown;
-  message?: unknown;
-  cause?: unknown;
-  errors?: unknown;
-  apiId?: unknown;
-}
-
-/** Every error inside `error`: its causes and, for an AggregateError, each of its errors. */
-function errorsIn(error: unknown, depth = 0): ErrorLike[] {
-  if (typeof error !== 'object' || error === null || depth > 6) return [];
-  const e = error as ErrorLike;
-  const nested = Array.isArray(e.errors) ? e.errors.flatMap((x) => errorsIn(x, depth + 1)) : [];
-  return [e, ...errorsIn(e.cause, depth + 1), ...nested];
 }
 
 /** Whether a @platformatic/kafka error means no broker could be reached. */
