@@ -5,6 +5,7 @@ import shared from '../../tsup.config.ts';
 
 export default defineConfig({
   ...(shared as object),
-  entry: ['src/index.ts', 'src/buffer-api.ts', 'src/internal-api.ts'],
+  // split-worker: the entry of a split run's worker threads (split-run.ts starts them).
+  entry: ['src/index.ts', 'src/buffer-api.ts', 'src/internal-api.ts', 'src/split-worker.ts'],
   splitting: true,
 });

@@ -152,6 +152,8 @@ export function defineInput<Schema extends z.ZodType, Out>(spec: {
   configSchema: Schema;
   guarantees?: readonly DeliveryGuarantee[];
   outputType: MessageType<Out>;
+  /** `createSource` reads only `ctx.split`'s share of the input (see InputStage.splittable). */
+  splittable?: boolean;
   createSource(config: z.output<Schema>, ctx: StageContext): Source<Out> | Promise<Source<Out>>;
 }): InputComponent<Schema, Out> {
   return {
@@ -170,6 +172,7 @@ export function defineInput<Schema extends z.ZodType, Out>(spec: {
         config,
         inputTypes: [],
         outputType: spec.outputType,
+        ...(spec.splittable === true ? { splittable: true } : {}),
         createSource: (ctx) => spec.createSource(config, ctx),
       };
     },

@@ -35,8 +35,10 @@ export const CORE_ERROR_CODES = {
     'A record reached a buffer with a key that is not a string (dead-lettered; a null key counts as none).',
   RESERVED_STAGE_ID: "A stage id names another stage's dead-letter topic (`<stage>.dlq`).",
   RUN_OPTIONS_INVALID:
-    'Run options that cannot work together (a worker on the in-memory buffer, an unknown mode).',
+    'Run options that cannot work together (a worker on the in-memory buffer, an unknown mode, splits a pipeline cannot run in).',
   SCHEMA_MISMATCH: "A record does not match its message type's schema (dead-lettered).",
+  SPLIT_FAILED:
+    "A split run's worker thread failed with an error that has no code of its own (its message follows), or exited before it finished.",
   SOURCE_RECORD_INVALID:
     'A source could not parse a unit of input (dead-lettered with its original bytes).',
   STAGE_FAILED:

@@ -61,13 +61,19 @@ export {
   DeferredNdjsonLine,
 } from './ndjson-file-input.js';
 export type { DeferParse } from './ndjson-file-input.js';
-export { ndjsonFileOutput, NdjsonFileSink, NdjsonWriteError } from './ndjson-file-output.js';
+export {
+  ndjsonFileOutput,
+  NdjsonFileSink,
+  NdjsonWriteError,
+  splitFilePath,
+} from './ndjson-file-output.js';
 export { printerOutput, PrinterSink } from './printer-output.js';
 export * from './pipeline-errors.js';
 export * from './graph-validator.js';
 export * from './pipeline-builder.js';
 export * from './pipeline.js';
 export { RunOptionsError, UnknownWorkerStageError } from './run-errors.js';
+export { SplitWorkerError } from './split-run.js';
 export { StageFailedError } from './retry-policy.js';
 export * from './reserved-headers.js';
 export * from './memory-buffer.js';

@@ -159,14 +159,19 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
       for (const task of tasks)
         await task.restore(restored.positions[task.id], restored.state[task.id]);
     }
-    // Each input's one channel is its upstream stage: it counts for event time (and its idle
-    // timer runs) from now, even if it never delivers.
-    for (const edge of def.edges)
-      byId
-        .get(edge.to)!
-        .assignChannels(edge.inputIndex, [
-          formatOutputRef({ stage: edge.from, output: edge.output }),
-        ]);
+    // An input's channels are its upstream stages (one, or a split run's one per split): each
+    // counts for event time (and its idle timer runs) from now, even if it never delivers.
+    const channels = new Map<StageTask, Map<number, string[]>>();
+    for (const edge of def.edges) {
+      const task = byId.get(edge.to)!;
+      const inputs = channels.get(task) ?? new Map<number, string[]>();
+      channels.set(task, inputs);
+      const list = inputs.get(edge.inputIndex) ?? [];
+      inputs.set(edge.inputIndex, list);
+      list.push(formatOutputRef({ stage: edge.from, output: edge.output }));
+    }
+    for (const [task, inputs] of channels)
+      for (const [inputIndex, list] of inputs) task.assignChannels(inputIndex, list);
 
     for (const task of broadcastSources(ctx, byId))
       readingAhead.set(task, new BroadcastReadAhead());

@@ -1,5 +1,5 @@
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { z } from 'zod';
 import { defineOutput } from './component.js';
 import { CodefeedrError } from './errors.js';
@@ -117,11 +117,34 @@ export class NdjsonFileSink implements Sink<unknown> {
   }
 }
 
-/** Writes each record as one JSON line to a file; flush is fsync-durable. */
+/**
+ * The file split `index` of a split run writes: `events.ndjson` → `events.split-0.ndjson`, so
+ * the splits never share a file. A FIFO or a device (/dev/null) is kept as it is.
+ */
+export async function splitFilePath(
+  path: string,
+  split: { index: number; count: number } | undefined,
+): Promise<string> {
+  if (split === undefined || split.count === 1) return path;
+  const existing = await stat(path).catch(() => undefined);
+  if (existing !== undefined && !existing.isFile()) return path;
+  const ext = extname(path);
+  return join(dirname(path), `${basename(path, ext)}.split-${split.index}${ext}`);
+}
+
+/**
+ * Writes each record as one JSON line to a file; flush is fsync-durable. In a split run, each
+ * split writes a file of its own (splitFilePath).
+ */
 export const ndjsonFileOutput = defineOutput({
   name: 'ndjson-file',
-  description: 'Writes records as JSON lines to a file (append or truncate); flush fsyncs.',
+  description:
+    'Writes records as JSON lines to a file (append or truncate); flush fsyncs. In a split run, one file per split (`<name>.split-<i><ext>`).',
   configSchema,
   inputTypes: [Any] as const,
-  createSink: (config, ctx) => NdjsonFileSink.open(config, ctx.stageId),
+  createSink: async (config, ctx) =>
+    NdjsonFileSink.open(
+      { ...config, path: await splitFilePath(config.path, ctx.split) },
+      ctx.stageId,
+    ),
 });

@@ -7,6 +7,7 @@ import { validateGraph } from './graph-validator.js';
 import { outputTypeIdsOf, parseOutputRef } from './named-outputs.js';
 import type { AnyStage, InputStage, OutputStage, TransformStage } from './stage.js';
 import type { StateBackendChoice } from './disk-keyed-map.js';
+import type { JsonValue } from './record.js';
 
 /** Per-stage runtime settings; `setStageOptions(stageId, ...)` overrides the defaults. */
 export interface StageOptions {
@@ -31,6 +32,25 @@ export interface StageOptions {
   batchSize?: number;
   /** Where this stage keeps its keyed state (default: the run's `stateBackend`). */
   stateBackend?: StateBackendChoice;
+  /**
+   * In a split run (`run({ splits: n })`), this stage runs once per split, each in a worker
+   * thread of its own; its parents must be parallel too (an input stage: a splittable one).
+   * Records crossing from a parallel stage to a stage without it go to the main thread, where
+   * each split is a channel of its own (the watermark is the minimum over splits). Ignored in
+   * runs without splits.
+   */
+  parallel?: boolean;
+}
+
+/**
+ * How a worker thread of a split run builds the pipeline again: `module`'s export `export`,
+ * called with `config` (JSON: it crosses to the thread), must return the same DAG.
+ */
+export interface PipelineFactory {
+  /** A module specifier or file URL the worker thread can import (`import.meta.url`). */
+  readonly module: string;
+  readonly export: string;
+  readonly config?: JsonValue;
 }
 
 export interface DeadLetterOptions {
@@ -60,6 +80,8 @@ export interface PipelineDefinition {
   readonly buffer: BufferSetting | undefined;
   readonly stageOptions: ReadonlyMap<string, StageOptions>;
   readonly deadLetter: DeadLetterOptions;
+  /** Set by setFactory(): what split runs need to build the pipeline in a worker thread. */
+  readonly factory?: PipelineFactory | undefined;
 }
 
 /** Output value type of a stage (never for output stages). */
@@ -111,6 +133,7 @@ export class PipelineBuilder<Last = never> {
   private buffer: BufferSetting | undefined;
   private readonly stageOptions = new Map<string, StageOptions>();
   private deadLetter: DeadLetterOptions = { retries: 0, topicSuffix: '.dlq' };
+  private factory: PipelineFactory | undefined;
 
   constructor(name: string) {
     this.name = name;
@@ -176,6 +199,23 @@ export class PipelineBuilder<Last = never> {
     return this;
   }
 
+  /**
+   * Names the function that builds this pipeline, so a split run can build it again in each
+   * worker thread (stages are code, and code does not cross threads).
+   *
+   * @example
+   * export function numbersPipeline(config: { to: number }): Pipeline {
+   *   return new PipelineBuilder('numbers')
+   *     .setFactory({ module: import.meta.url, export: 'numbersPipeline', config })
+   *     // ... stages, with setStageOptions(id, { parallel: true }) on the per-split ones
+   *     .build();
+   * }
+   */
+  setFactory(factory: PipelineFactory): this {
+    this.factory = factory;
+    return this;
+  }
+
   setDeadLetter(options: Partial<DeadLetterOptions>): this {
     this.deadLetter = { ...this.deadLetter, ...options };
     return this;
@@ -224,6 +264,7 @@ export class PipelineBuilder<Last = never> {
       buffer: this.buffer,
       stageOptions: new Map(this.stageOptions),
       deadLetter: this.deadLetter,
+      factory: this.factory,
     });
   }
 

@@ -78,6 +78,14 @@ export interface RunOptions {
   stateDir?: string;
   /** Checkpoint + commit at most this often (default 1000 ms) and always at the end. */
   checkpointIntervalMs?: number;
+  /**
+   * Inline runs only: run the stages marked `parallel` (setStageOptions) `splits` times, one
+   * worker thread per split, each reading its share of the splittable inputs; the other stages
+   * run in this thread and see each split as a channel (event time merges as the minimum over
+   * splits). Needs setFactory(); keeps no checkpoints (a restart reads from the start). Default 1:
+   * everything in this thread.
+   */
+  splits?: number;
   /** Records per source poll / consumer poll (default 500). */
   batchSize?: number;
   /** How long a consumer poll waits for the first record (default 100 ms). */

@@ -16,6 +16,9 @@ import {
   type DeadLetterDestination,
 } from './dead-letter-destination.js';
 import { runInline } from './inline-run.js';
+import { runSplitInline } from './split-run.js';
+import { planSplits } from './split-plan.js';
+import type { SplitShare } from './stage.js';
 import type { PipelineDescription, RunOptions, RunSummary } from './pipeline.js';
 import type { PipelineDefinition } from './pipeline-builder.js';
 import { RunOptionsError, UnknownWorkerStageError } from './run-errors.js';
@@ -29,11 +32,22 @@ export interface RunHandle {
   readonly done: Promise<RunSummary>;
 }
 
+/** What a split run's worker thread gives its own run (split-worker.ts); not user options. */
+export interface RunInternals {
+  /** The thread's share of the splittable inputs. */
+  split?: SplitShare;
+  /** The main thread's dead letters, through the thread's port. */
+  deadLetters?: DeadLetterDestination;
+}
+
+const WHOLE: SplitShare = { index: 0, count: 1 };
+
 /** `describe` is the DAG as data (Pipeline.describe), served as `/pipeline.json` with the metrics. */
 export function runPipeline(
   def: PipelineDefinition,
   options: RunOptions,
   describe: () => PipelineDescription,
+  internals: RunInternals = {},
 ): RunHandle {
   const mode = options.mode ?? 'inline';
   const metrics = new PipelineMetrics(def.name, mode);
@@ -51,6 +65,8 @@ export function runPipeline(
     if (mode === 'worker' && (options.stage === undefined || !stages.includes(options.stage))) {
       throw new UnknownWorkerStageError(options.stage, stages);
     }
+    const splits = options.splits ?? 1;
+    if (splits !== 1) checkSplitOptions(def, mode, options, splits);
     for (const stage of def.stages) {
       if (mode !== 'worker' || stage.id === options.stage) metrics.stage(stage.id, stage.kind);
     }
@@ -96,7 +112,7 @@ export function runPipeline(
       );
     }
     const stateStore = await resolveStateStore(options, buffer, ownsBuffer);
-    const deadLetters = deadLetterDestination(def, buffer, ownsBuffer);
+    const deadLetters = internals.deadLetters ?? deadLetterDestination(def, buffer, ownsBuffer);
     let server: MetricsServer | undefined;
     try {
       if (options.metricsPort !== undefined) {
@@ -162,6 +178,7 @@ export function runPipeline(
           pipelineName: def.name,
           logger: logger.child({ stage: stage.id }),
           signal: stop.signal,
+          split: internals.split ?? WHOLE,
         }),
         deadLetterQueue: (stage) =>
           new DeadLetterQueue(
@@ -176,7 +193,8 @@ export function runPipeline(
           ),
       };
       try {
-        if (mode === 'inline') await runInline(ctx);
+        if (mode === 'inline' && splits !== 1) await runSplitInline(ctx, options);
+        else if (mode === 'inline') await runInline(ctx);
         else await runOnBuffer(ctx, mode === 'worker' ? [options.stage!] : stages);
       } catch (error) {
         ctx.fail(error);
@@ -214,6 +232,35 @@ export function runPipeline(
     }
   })();
   return { metrics, done };
+}
+
+/** What a split run cannot do, refused before anything starts (planSplits checks the DAG). */
+function checkSplitOptions(
+  def: PipelineDefinition,
+  mode: string,
+  options: RunOptions,
+  splits: number,
+): void {
+  if (mode !== 'inline')
+    throw new RunOptionsError(
+      `splits are for inline runs (mode '${mode}' was asked): on a buffer, run more workers of a stage instead (its topic's partitions are the unit of parallelism).`,
+      { mode, splits },
+    );
+  if (
+    options.checkpointDir !== undefined ||
+    options.checkpointStore !== undefined ||
+    options.stateStore !== undefined
+  )
+    throw new RunOptionsError(
+      'A split run keeps no checkpoints (its threads have no common batch boundary), so it cannot resume from checkpointDir, checkpointStore or stateStore: leave them out, or run without splits.',
+      { splits },
+    );
+  if (typeof options.stateBackend === 'object')
+    throw new RunOptionsError(
+      "A split run's threads cannot share a StateBackend object: use stateBackend 'memory' or 'disk'.",
+      { splits },
+    );
+  planSplits(def, splits);
 }
 
 /**

@@ -7,6 +7,15 @@ import type { Source } from './source.js';
 
 export type StageKind = 'input' | 'transform' | 'output';
 
+/**
+ * Which share of its input one instance of a stage handles in a split run (`run({ splits })`):
+ * split `index` of `count`. Outside split runs, `{ index: 0, count: 1 }`: all of it.
+ */
+export interface SplitShare {
+  readonly index: number;
+  readonly count: number;
+}
+
 /** What a stage's logic gets from the runtime when it starts. */
 export interface StageContext {
   readonly stageId: string;
@@ -14,6 +23,11 @@ export interface StageContext {
   readonly logger: Logger;
   /** Aborted when the stage must stop (SIGINT/SIGTERM, pipeline failure). */
   readonly signal: AbortSignal;
+  /**
+   * The share of the input this instance reads (a splittable source) or writes (a sink that
+   * keeps one file per split); `{ index: 0, count: 1 }` outside split runs.
+   */
+  readonly split?: SplitShare;
 }
 
 /** Message types of a stage's inputs, in order. */
@@ -40,6 +54,11 @@ export interface InputStage<Out = unknown> extends StageBase {
   readonly kind: 'input';
   readonly inputTypes: readonly [];
   readonly outputType: MessageType<Out>;
+  /**
+   * The source reads only `ctx.split`'s share of its input, so a split run can give each
+   * worker thread one share (a file range, a partition set). Sources without it refuse splits.
+   */
+  readonly splittable?: boolean;
   createSource(ctx: StageContext): Source<Out> | Promise<Source<Out>>;
 }
 
