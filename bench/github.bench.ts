@@ -1,6 +1,7 @@
 // bench:github — GH Archive replay → typed transforms → summary (the main job's path) against a
-// hand-written loop doing the same work (not a test). Run: npm run build (the bench imports the
-// builds), then   npm run bench:github [-- --copies 19 --rounds 1]
+// hand-written loop doing the same work (not a test); then the main job over a day of hour files
+// in one thread and in two splits (worker threads). Run: npm run build (the bench imports the
+// builds), then   npm run bench:github [-- --copies 19 --hours 4 --rounds 1]
 //
 // The input hour is built from the repo's shipped fixture (test/fixtures/github/events.ndjson.gz):
 // its one full GH Archive hour (8,273 real events) repeated `copies` times (19: 157,187 events) with fresh unique ids, interleaved so the file
@@ -13,8 +14,12 @@
 //   loop      gunzip stream → split lines → JSON.parse → the same event-shape and PushEvent
 //             checks → the same counts → JSON.stringify of every event to an NDJSON file
 //
+//   splits    githubSummaryPipeline over `hours` hour files (the big hour moved to each hour),
+//             run({ splits: 1 | 2 }): wall time of one thread against two splits
+//
 // Both must report the same counts, or the run fails. Ratios are printed last:
-// CPU ratio = loop CPU / pipeline CPU (target ≥ 0.7), pipeline peak RSS (target < 200 MB).
+// CPU ratio = loop CPU / pipeline CPU (target ≥ 0.7), pipeline peak RSS (target < 200 MB),
+// 2 splits / 1 = wall time of one thread / wall time of two splits (target ≥ 1.7 on 2 cores).
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
@@ -26,7 +31,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import { benchRun, peakRssMb } from './bench-results.ts';
@@ -62,20 +67,25 @@ function finish(counts: Counts, began: number): void {
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
 }
 
-/** The main job's path, as `npm start` runs it, over the big hour. */
-async function runPipeline(file: string): Promise<void> {
+/**
+ * The main job's path, as `npm start` runs it: over the big hour (`splits` 1), or over a day of
+ * hour files in `splits` worker threads (1: no threads). Process CPU time covers every thread.
+ */
+async function runPipeline(paths: string, splits: number, output: string): Promise<void> {
   const began = performance.now();
   const { githubSummaryPipeline, GitHubSummary } = await import('@codefeedr/pipelines-github');
   const summary = new GitHubSummary();
   const sink = { write: () => true } as unknown as NodeJS.WritableStream; // the printed summary
-  const pipeline = githubSummaryPipeline({
-    paths: file,
-    output: join(tmp, 'github-bench-pipeline.ndjson'),
+  await githubSummaryPipeline({
+    paths,
+    output: join(tmp, output),
     out: sink,
     tty: false,
     summary,
+  }).run({
+    mode: 'inline',
+    ...(splits > 1 ? { splits } : {}),
   });
-  await pipeline.run({ mode: 'inline' });
   finish(
     {
       events: summary.events,
@@ -172,27 +182,54 @@ function buildHour(copies: number): string {
   return file;
 }
 
+/**
+ * A day of `hours` GH Archive hour files (2015-01-01-12 … ): the big hour each time, its
+ * created_at moved to that hour, so each file is one hour of event time and the files follow
+ * each other, as GH Archive's do.
+ */
+function buildDay(hourFile: string, hours: number): string {
+  const dir = join(tmp, `github-bench-day-${basename(hourFile, '.json.gz')}-h${hours}`);
+  if (existsSync(join(dir, 'complete'))) return dir;
+  mkdirSync(dir, { recursive: true });
+  const text = gunzipSync(readFileSync(hourFile)).toString('utf8');
+  for (let h = 0; h < hours; h++) {
+    const hour = String(12 + h).padStart(2, '0');
+    const shifted = text.replaceAll(
+      '"created_at":"2015-01-01T12:',
+      `"created_at":"2015-01-01T${hour}:`,
+    );
+    writeFileSync(join(dir, `2015-01-01-${12 + h}.json.gz`), gzipSync(shifted));
+  }
+  writeFileSync(join(dir, 'complete'), '');
+  return dir;
+}
+
 /** The hour is built in a child of its own: a forked child starts with its parent's peak RSS. */
-function buildHourInChild(copies: number): string {
+function buildInChild(what: 'build' | 'build-day', ...args: string[]): string {
   const run = spawnSync(
     process.execPath,
-    [fileURLToPath(import.meta.url), '--child', 'build', String(copies)],
+    [fileURLToPath(import.meta.url), '--child', what, ...args],
     { encoding: 'utf8' },
   );
-  const line = run.stdout.split('\n').find((l) => l.startsWith('HOUR '));
+  const line = run.stdout.split('\n').find((l) => l.startsWith('BUILT '));
   if (run.status !== 0 || line === undefined)
-    throw new Error(`building the hour failed:\n${run.stderr}`);
-  return line.slice('HOUR '.length);
+    throw new Error(`building the input failed (${what}):\n${run.stderr}`);
+  return line.slice('BUILT '.length);
 }
 
 /**
  * One side in a child of its own, both started as `npm start` starts the main job: with the V8
  * flags of every pipeline process (core's PIPELINE_V8_FLAGS), so the loop is judged alike.
  */
-function child(side: 'pipeline' | 'loop', file: string, flags: readonly string[]): Result {
+function child(
+  side: 'pipeline' | 'loop' | 'splits',
+  file: string,
+  flags: readonly string[],
+  ...rest: string[]
+): Result {
   const run = spawnSync(
     process.execPath,
-    [...flags, fileURLToPath(import.meta.url), '--child', side, file],
+    [...flags, fileURLToPath(import.meta.url), '--child', side, file, ...rest],
     { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 },
   );
   const line = run.stdout.split('\n').find((l) => l.startsWith('RESULT '));
@@ -209,14 +246,21 @@ async function main(): Promise<void> {
   if (childAt !== -1) {
     const side = process.argv[childAt + 1];
     const file = process.argv[childAt + 2]!;
-    if (side === 'build') process.stdout.write(`HOUR ${buildHour(Number(file))}\n`);
-    else await (side === 'pipeline' ? runPipeline(file) : runLoop(file));
+    if (side === 'build') process.stdout.write(`BUILT ${buildHour(Number(file))}\n`);
+    else if (side === 'build-day')
+      process.stdout.write(`BUILT ${buildDay(file, Number(process.argv[childAt + 3]))}\n`);
+    else if (side === 'splits')
+      await runPipeline(file, Number(process.argv[childAt + 3]), 'github-bench-splits.ndjson');
+    else if (side === 'pipeline') await runPipeline(file, 1, 'github-bench-pipeline.ndjson');
+    else await runLoop(file);
     return;
   }
   const bench = benchRun('github');
   const copies = arg('copies', 19);
   const rounds = arg('rounds', 1);
-  const file = buildHourInChild(copies);
+  const hours = arg('hours', 4);
+  const file = buildInChild('build', String(copies));
+  const day = buildInChild('build-day', file, String(hours));
   const { PIPELINE_V8_FLAGS: flags } = await import('@codefeedr/core');
   const pipeline: Result[] = [];
   const loop: Result[] = [];
@@ -249,17 +293,45 @@ async function main(): Promise<void> {
   );
   console.log(row('loop', loop));
   console.log(row('pipeline', pipeline));
+
+  // A day of hour files, in one thread and in two splits, rounds alternating which goes first.
+  const one: Result[] = [];
+  const two: Result[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? [1, 2] : [2, 1];
+    for (const n of order) (n === 1 ? one : two).push(child('splits', day, flags, String(n)));
+  }
+  for (const key of ['events', 'pushes', 'commits', 'repositories'] as const) {
+    for (const x of [...one, ...two])
+      if (x[key] !== one[0]![key])
+        throw new Error(`split runs' counts differ: ${key} ${x[key]} vs ${one[0]![key]}`);
+  }
+  if (one[0]!.events !== hours * p.events)
+    throw new Error(`the day holds ${one[0]!.events} events, not ${hours} × ${p.events}`);
+  console.log(
+    `day: ${hours} hour files, ${one[0]!.events.toLocaleString('en-US')} events (the big hour each, moved to its hour)`,
+  );
+  console.log(row('1 split', one));
+  console.log(row('2 splits', two));
+
   const cpuRatio = median(loop.map((x) => x.cpuMs)) / median(pipeline.map((x) => x.cpuMs));
   const rss = median(pipeline.map((x) => x.maxRssMb));
+  const speedUp = median(one.map((x) => x.wallMs)) / median(two.map((x) => x.wallMs));
   console.log(
-    `CPU ratio (loop / pipeline) ${cpuRatio.toFixed(2)} (target ≥ 0.7)   pipeline peak RSS ${rss.toFixed(0)} MB (target < 200 MB)`,
+    `CPU ratio (loop / pipeline) ${cpuRatio.toFixed(2)} (target ≥ 0.7)   pipeline peak RSS ${rss.toFixed(0)} MB (target < 200 MB)   2 splits / 1 (wall) ${speedUp.toFixed(2)}× (target ≥ 1.7)`,
   );
   const written = bench.write(
     [
       { name: 'CPU loop / pipeline', value: cpuRatio, target: '>= 0.7', met: cpuRatio >= 0.7 },
       { name: 'pipeline peak RSS MB', value: rss, target: '< 200', met: rss < 200 },
+      {
+        name: 'day wall 1 split / 2 splits',
+        value: speedUp,
+        target: '>= 1.7',
+        met: speedUp >= 1.7,
+      },
     ],
-    { events: p.events, copies, rounds, loop, pipeline },
+    { events: p.events, copies, rounds, hours, loop, pipeline, oneSplit: one, twoSplits: two },
   );
   console.log(`figures: ${written}`);
 }

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { RunSummary } from '@codefeedr/core';
 import { describe, expect, it } from 'vitest';
 import { cli, closedPort, expectOneError, project } from './cli-fixture.js';
 
@@ -173,6 +175,53 @@ describe('codefeedr under bad input', () => {
     expect(unknown.stderr).toContain(
       '--set in.to: no stage of this file has an id that "in.to" starts with',
     );
+  });
+
+  it('--splits runs a prebuilt pipeline in worker threads; a bad --splits, or a pipeline that cannot split, is refused', async () => {
+    // Two GH Archive hour files cut from the repo's fixture: one for each split.
+    const fixture = join(import.meta.dirname, '../../../test/fixtures/github/events.ndjson.gz');
+    const all = gunzipSync(readFileSync(fixture)).toString('utf8').split('\n');
+    const ofMinutes = (prefix: string) =>
+      all.filter((l) => l.includes(`"created_at":"2015-01-01T12:${prefix}`));
+    const dir = project({
+      'hours/2015-01-01-12.json.gz': '',
+      'p.yaml':
+        'name: n\nstages:\n  - { id: numbers, use: sequence, with: { to: 2 } }\n  - { id: p, use: ndjson-file, from: numbers, with: { path: out.ndjson } }\n',
+    });
+    writeFileSync(join(dir, 'hours/2015-01-01-12.json.gz'), gzipSync(ofMinutes('0').join('\n')));
+    writeFileSync(join(dir, 'hours/2015-01-01-13.json.gz'), gzipSync(ofMinutes('1').join('\n')));
+    withDependency(dir, '@codefeedr/pipelines-github');
+    const events = ofMinutes('0').length + ofMinutes('1').length;
+    const ran = await cli(
+      [
+        '--json',
+        'run',
+        'github-summary',
+        '--set',
+        `paths=${join(dir, 'hours')}`,
+        '--set',
+        `output=${join(dir, 'e.ndjson')}`,
+        '--splits',
+        '2',
+      ],
+      dir,
+    );
+    expect(ran.stderr).toBe('');
+    expect(ran.code).toBe(0);
+    const summary = (JSON.parse(ran.stdout) as { summary: RunSummary }).summary;
+    expect(summary.metrics.stages.find((s) => s.stage === 'events')!.recordsOut).toBe(events);
+    expect(
+      lines(join(dir, 'e.split-0.ndjson')).length + lines(join(dir, 'e.split-1.ndjson')).length,
+    ).toBe(events);
+
+    const zero = await cli(['run', 'github-summary', '--splits', '0'], dir);
+    expect(zero.code).toBe(2);
+    expectOneError(zero.stderr, 'USAGE_INVALID');
+    expect(zero.stderr).toContain('--splits 0 is not a whole number of at least 1');
+    const file = await cli(['run', 'p.yaml', '--splits', '2'], dir);
+    expect(file.code).toBe(2);
+    expectOneError(file.stderr, 'RUN_OPTIONS_INVALID');
+    expect(file.stderr).toContain('has no factory');
   });
 
   it('--cwd naming a missing folder (or a file) is a usage error', async () => {

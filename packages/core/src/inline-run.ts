@@ -58,11 +58,27 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
   /** A stage whose inputs all ended fires what it holds and ends its children. */
   const endTask = (task: StageTask): void => {
     task.finish();
-    for (const { task: child } of outputs.get(task.id)!.children) {
+    for (const { task: child, inputIndex, output } of outputs.get(task.id)!.children) {
       const ended = endedParents.get(child.id)! + 1;
       endedParents.set(child.id, ended);
       if (ended === def.parents.get(child.id)!.length) endTask(child);
+      else releaseChannel(child, inputIndex, formatOutputRef({ stage: task.id, output }));
     }
+  };
+
+  /** The input's channels (upstream stage refs), by task and input: see assignChannels below. */
+  const channels = new Map<StageTask, Map<number, string[]>>();
+  /**
+   * An upstream stage that ended stops holding back the watermark of an input it shares with
+   * others (a split run's splits), as a finished Flink source split emits the end of time. An
+   * input's last channel is kept: its end is the input's end.
+   */
+  const releaseChannel = (task: StageTask, inputIndex: number, ref: string): void => {
+    const list = channels.get(task)?.get(inputIndex);
+    const at = list?.indexOf(ref) ?? -1;
+    if (list === undefined || at === -1 || list.length === 1) return;
+    list.splice(at, 1);
+    task.assignChannels(inputIndex, [...list]);
   };
 
   /** After a batch or tick: sink writes done, dead letters stored. */
@@ -161,7 +177,6 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
     }
     // An input's channels are its upstream stages (one, or a split run's one per split): each
     // counts for event time (and its idle timer runs) from now, even if it never delivers.
-    const channels = new Map<StageTask, Map<number, string[]>>();
     for (const edge of def.edges) {
       const task = byId.get(edge.to)!;
       const inputs = channels.get(task) ?? new Map<number, string[]>();
@@ -171,7 +186,7 @@ export async function runInline(ctx: RuntimeContext): Promise<void> {
       list.push(formatOutputRef({ stage: edge.from, output: edge.output }));
     }
     for (const [task, inputs] of channels)
-      for (const [inputIndex, list] of inputs) task.assignChannels(inputIndex, list);
+      for (const [inputIndex, list] of inputs) task.assignChannels(inputIndex, [...list]);
 
     for (const task of broadcastSources(ctx, byId))
       readingAhead.set(task, new BroadcastReadAhead());

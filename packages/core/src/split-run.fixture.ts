@@ -32,6 +32,8 @@ export interface SplitFixtureConfig {
   output: string;
   /** A split whose source fails at once (-1: none). */
   failingSplit: number;
+  /** A split whose source has nothing and ends at once (-1: none). */
+  emptySplit: number;
 }
 
 // Fields without parameter properties: Node runs this file by stripping types only.
@@ -41,7 +43,15 @@ class NumbersSource implements Source<number> {
   private readonly split: { index: number; count: number };
   private readonly delayMs: number;
   private readonly fail: boolean;
-  constructor(to: number, split: { index: number; count: number }, delayMs: number, fail: boolean) {
+  private readonly empty: boolean;
+  constructor(
+    to: number,
+    split: { index: number; count: number },
+    delayMs: number,
+    fail: boolean,
+    empty: boolean,
+  ) {
+    this.empty = empty;
     this.to = to;
     this.split = split;
     this.delayMs = delayMs;
@@ -50,6 +60,7 @@ class NumbersSource implements Source<number> {
   }
   async poll(max: number): Promise<StreamRecord<number>[] | null> {
     if (this.fail) throw new Error(`split ${this.split.index} cannot read its numbers`);
+    if (this.empty) return null;
     // Its first batch comes well after the other split has sent all of its numbers.
     const delay = this.next === this.split.index ? this.delayMs * 20 : this.delayMs;
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
@@ -77,6 +88,7 @@ const numbers = defineInput({
     to: z.number().int(),
     slowSplitDelayMs: z.number(),
     failingSplit: z.number().int(),
+    emptySplit: z.number().int(),
   }),
   outputType: NumberType,
   splittable: true,
@@ -87,6 +99,7 @@ const numbers = defineInput({
       split,
       split.index === 1 ? config.slowSplitDelayMs : 0,
       split.index === config.failingSplit,
+      split.index === config.emptySplit,
     );
   },
 });
@@ -142,6 +155,10 @@ const windows = defineTransform({
 
 /** Filled by the main thread's output (the test reads it after the run). */
 export const collected: { start: number; count: number; sum: number }[] = [];
+/** The output's writes that held windows: one means they all fired at the end. */
+export const writes = { count: 0 };
+/** Called by the output after each write (the test stops a run from it). */
+export const hooks = { written: (): void => {} };
 
 const collect = defineOutput({
   name: 'collect',
@@ -150,7 +167,9 @@ const collect = defineOutput({
   inputTypes: [WindowCountType] as const,
   createSink: () => ({
     write: (batch) => {
+      if (batch.length > 0) writes.count++;
       for (const r of batch) collected.push(r.value);
+      hooks.written();
     },
     flush: async () => {},
     close: async () => {},
@@ -162,6 +181,7 @@ export function splitFixturePipeline(config: SplitFixtureConfig): Pipeline {
     to: config.to,
     slowSplitDelayMs: config.slowSplitDelayMs,
     failingSplit: config.failingSplit,
+    emptySplit: config.emptySplit,
   });
   const check = checked.create('checked', { failEvery: config.failEvery });
   const ndjson = ndjsonFileOutput.create('ndjson', { path: config.output, mode: 'truncate' });

@@ -7,7 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { PipelineBuilder } from './pipeline-builder.js';
 import { sequenceInput } from './sequence-input.js';
 import { printerOutput } from './printer-output.js';
-import { collected, splitFixturePipeline, type SplitFixtureConfig } from './split-run.fixture.js';
+import {
+  collected,
+  hooks,
+  splitFixturePipeline,
+  writes,
+  type SplitFixtureConfig,
+} from './split-run.fixture.js';
 
 function config(dir: string, overrides: Partial<SplitFixtureConfig> = {}): SplitFixtureConfig {
   return {
@@ -16,6 +22,7 @@ function config(dir: string, overrides: Partial<SplitFixtureConfig> = {}): Split
     failEvery: 0,
     output: join(dir, 'numbers.ndjson'),
     failingSplit: -1,
+    emptySplit: -1,
     ...overrides,
   };
 }
@@ -68,6 +75,19 @@ describe('split runs', () => {
     expect(stage('ndjson').recordsOut).toBe(c.to);
   });
 
+  it('a split that has ended stops holding the watermark back: the windows fire as the other split goes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'split-run-'));
+    collected.length = 0;
+    writes.count = 0;
+    // Split 0 is empty and ends at once; split 1 sends its numbers slowly, 50 at a time.
+    const c = config(dir, { emptySplit: 0, slowSplitDelayMs: 2 });
+    await splitFixturePipeline(c).run({ splits: 2, logger: quiet });
+    const odd = (n: number) => n % 2 === 0; // split 1 of 2 reads the odd numbers
+    expect([...collected].sort((a, b) => a.start - b.start)).toEqual(expectedWindows(c.to, odd));
+    // Held back by the ended split, every window would fire at the end, in one write.
+    expect(writes.count).toBeGreaterThan(10);
+  });
+
   it("the threads' dead letters go to the run's one destination", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'split-run-'));
     collected.length = 0;
@@ -96,6 +116,29 @@ describe('split runs', () => {
       ioRetries: 0,
     });
     await expect(run).rejects.toThrow(/Split 1: .*split 1 cannot read its numbers/);
+  });
+
+  it('a stop ends the threads too: the run resolves as stopped, its files hold whole lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'split-run-'));
+    collected.length = 0;
+    const stop = new AbortController();
+    hooks.written = () => stop.abort(); // at the first window the main thread writes
+    try {
+      const c = config(dir, { to: 1_000_000, slowSplitDelayMs: 1 });
+      const summary = await splitFixturePipeline(c).run({
+        splits: 2,
+        logger: quiet,
+        signal: stop.signal,
+      });
+      expect(summary.status).toBe('stopped');
+      for (const f of readdirSync(dir)) {
+        const text = readFileSync(join(dir, f), 'utf8');
+        expect(text === '' || text.endsWith('\n')).toBe(true);
+        expect(text.split('\n').filter(Boolean).length).toBeLessThan(c.to / 2);
+      }
+    } finally {
+      hooks.written = () => {};
+    }
   });
 
   it('without splits the same pipeline runs in one thread, into one file', async () => {

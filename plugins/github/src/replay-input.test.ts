@@ -26,13 +26,17 @@ function eventTimeOrder(list: readonly GitHubEvent[]): string[] {
     .map((e) => e.id);
 }
 
-async function open(options: ReplayInputOptions): Promise<GitHubReplaySource> {
+async function open(
+  options: ReplayInputOptions,
+  split?: { index: number; count: number },
+): Promise<GitHubReplaySource> {
   const stage = replayInput.create('replay', options);
   return (await stage.createSource({
     stageId: 'replay',
     pipelineName: 'test',
     logger: { debug() {}, info() {}, warn() {}, error() {}, child: () => undefined as never },
     signal,
+    ...(split === undefined ? {} : { split }),
   })) as GitHubReplaySource;
 }
 
@@ -87,6 +91,38 @@ describe('GitHub replay input', () => {
     ]);
     const out = await drain(await open({ paths: hourDir }));
     expect(ids(out)).toEqual([...eventTimeOrder(ofHour('5')), ...eventTimeOrder(ofHour('0'))]);
+  });
+
+  it('in a split run, split i of n replays every n-th hour file from the i-th, each in event-time order', async () => {
+    const hourDir = mkdtempSync(join(dir, 'split-hours-'));
+    // Five "hours": the fixture's 12:00-12:59 hour cut into its minutes 0x, 1x, ... 4x.
+    const minutes = ['0', '1', '2', '3', '4'];
+    const ofMinutes = (m: string) =>
+      events.filter((e) => e.created_at.startsWith(`2015-01-01T12:${m}`));
+    minutes.forEach((m, hour) =>
+      writeFileSync(
+        join(hourDir, `2015-01-02-${hour}.json.gz`),
+        gzipSync(
+          ofMinutes(m)
+            .map((e) => JSON.stringify(e))
+            .join('\n'),
+        ),
+      ),
+    );
+    const split0 = ids(await drain(await open({ paths: hourDir }, { index: 0, count: 2 })));
+    const split1 = ids(await drain(await open({ paths: hourDir }, { index: 1, count: 2 })));
+    expect(split0).toEqual(['0', '2', '4'].flatMap((m) => eventTimeOrder(ofMinutes(m))));
+    expect(split1).toEqual(['1', '3'].flatMap((m) => eventTimeOrder(ofMinutes(m))));
+    // A paced replay cannot split: each split would pace from its own first event.
+    expect(() =>
+      replayInput.create('replay', { paths: hourDir, speed: 60 }).createSource({
+        stageId: 'replay',
+        pipelineName: 'test',
+        logger: undefined as never,
+        signal,
+        split: { index: 0, count: 2 },
+      }),
+    ).toThrow(/speed: a paced replay cannot run in 2 splits/);
   });
 
   it('sends lines that are not JSON or not events to the dead-letter path, keeping the rest', async () => {

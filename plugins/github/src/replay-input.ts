@@ -2,6 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
+  ConfigError,
   DeferredNdjsonLine,
   NdjsonFileSource,
   ndjsonFileInput,
@@ -9,7 +10,7 @@ import {
   sourceRecordError,
   z,
 } from '@codefeedr/core';
-import type { JsonValue, Logger, Source, StreamRecord } from '@codefeedr/core';
+import type { JsonValue, Logger, Source, SplitShare, StreamRecord } from '@codefeedr/core';
 import { ReplayFileError } from './errors.js';
 import { EventTimeReorderBuffer } from './event-time-reorder.js';
 import type { EventTimeKey } from './event-time-reorder.js';
@@ -214,8 +215,9 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
   constructor(
     private readonly config: ReplayInputConfig,
     private readonly logger?: Logger,
+    split: SplitShare = { index: 0, count: 1 },
   ) {
-    this.files = replayFiles(config.paths);
+    this.files = splitFiles(replayFiles(config.paths), split);
     this.reorder = new EventTimeReorderBuffer(
       config.reorderWindowMs,
       config.reorderMaxRecords,
@@ -514,12 +516,32 @@ export class GitHubReplaySource implements Source<GitHubEvent> {
   }
 }
 
+/**
+ * Split `index` of `count` replays every count-th file of the ordered list, from its index-th:
+ * with hour files, the splits read neighbouring hours at the same time, so the watermark
+ * downstream (the minimum over splits) holds back at most about an hour of the others' results.
+ * Contiguous ranges would make it hold back a split's whole range. Each split's files stay in
+ * order, so each split is in event-time order on its own.
+ */
+export function splitFiles(files: readonly string[], split: SplitShare): string[] {
+  return files.filter((_, i) => i % split.count === split.index);
+}
+
 /** `@codefeedr/plugin-github:replay` — GH Archive / NDJSON files of GitHub events. */
 export const replayInput = defineInput({
   name: 'replay',
   description:
-    'Replays GitHub events from GH Archive hour files or NDJSON (plain or .gz) in event-time order (a bounded reorder buffer; memory independent of file size), as fast as possible or paced by a speed factor.',
+    'Replays GitHub events from GH Archive hour files or NDJSON (plain or .gz) in event-time order (a bounded reorder buffer; memory independent of file size), as fast as possible or paced by a speed factor. Splittable: in a split run each split replays every n-th file.',
   configSchema: replayInputConfigSchema,
   outputType: GitHubEventType,
-  createSource: (config, ctx) => new GitHubReplaySource(config, ctx?.logger),
+  splittable: true,
+  createSource: (config, ctx) => {
+    const split = ctx?.split ?? { index: 0, count: 1 };
+    // Each split would pace from its own first event: the splits' hours would play at once.
+    if (split.count > 1 && config.speed !== undefined)
+      throw new ConfigError(ctx.stageId, [
+        `speed: a paced replay cannot run in ${split.count} splits (each split would pace from its own first event); leave speed out, or run without splits`,
+      ]);
+    return new GitHubReplaySource(config, ctx?.logger, split);
+  },
 });

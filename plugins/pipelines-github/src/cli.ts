@@ -2,7 +2,7 @@
 // `codefeedr-github-summary`: the README's first command. Replays the bundled real GitHub
 // events (or polls GitHub live with --live) and prints the summary.
 import { parseArgs } from 'node:util';
-import { CodefeedrError } from '@codefeedr/core';
+import { CodefeedrError, splitFilePath } from '@codefeedr/core';
 import { githubSummaryPipeline } from './github-summary-pipeline.js';
 
 const HELP = `Usage: codefeedr-github-summary [options] [files or folders...]
@@ -15,6 +15,8 @@ Options:
   --output <path>    also write every event as NDJSON here (default: github-events.ndjson)
   --speed <factor>   replay paced by event time (60 = one hour per minute); default: full speed
   --top <n>          rows in the top-repositories tables (default: 10)
+  --splits <n>       replay in n worker threads, each every n-th hour file (many hour files:
+                     one per core); the NDJSON output is then one file per split
   --base-url <url>   GitHub API URL for --live (GitHub Enterprise)
   -h, --help         show this help
 
@@ -30,6 +32,7 @@ async function main(): Promise<number> {
       output: { type: 'string' },
       speed: { type: 'string' },
       top: { type: 'string' },
+      splits: { type: 'string' },
       'base-url': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -53,8 +56,24 @@ async function main(): Promise<number> {
     ...(values.top ? { top: Number(values.top) } : {}),
     ...(values.output ? { output: values.output } : {}),
   });
-  const output = values.output ?? 'github-events.ndjson';
-  const result = await pipeline.run({ mode: 'inline', batchSize: 1000, handleSignals: true });
+  const splits = values.splits === undefined ? 1 : Number(values.splits);
+  if (!Number.isInteger(splits) || splits < 1) {
+    process.stderr.write(
+      `codefeedr-github-summary: --splits ${values.splits} is not a whole number of at least 1\n`,
+    );
+    return 2;
+  }
+  const path = values.output ?? 'github-events.ndjson';
+  const output =
+    splits === 1
+      ? path
+      : `${await splitFilePath(path, { index: 0, count: splits })} … (one file per split)`;
+  const result = await pipeline.run({
+    mode: 'inline',
+    batchSize: 1000,
+    handleSignals: true,
+    ...(splits > 1 ? { splits } : {}),
+  });
   const events = result.metrics.stages.find((s) => s.stage === 'events');
   const deadLettered = result.metrics.stages.reduce((n, s) => n + s.deadLettered, 0);
   process.stderr.write(
@@ -72,6 +91,10 @@ main().then(
         ? `${error.code}: ${error.message}`
         : `${(error as Error)?.message ?? String(error)}`;
     process.stderr.write(`codefeedr-github-summary: ${message}\n`);
-    process.exit(1);
+    // Invalid input (a bad option or config) is 2, a failure while running 1, as `codefeedr`.
+    const invalid =
+      error instanceof CodefeedrError &&
+      ['CONFIG_INVALID', 'RUN_OPTIONS_INVALID'].includes(error.code);
+    process.exit(invalid ? 2 : 1);
   },
 );

@@ -5,7 +5,7 @@ import {
   type DataStream,
   type OutputTag,
 } from '@codefeedr/core';
-import { GitHubEventType, type GitHubEvent } from '@codefeedr/plugin-github';
+import { ActivityType, type Activity } from './activity.js';
 import { LateEventError } from './errors.js';
 import { outOfOrdernessSchema } from './repository-windows.js';
 
@@ -34,21 +34,24 @@ export const eventWindowsConfigSchema = z
   })
   .strict();
 
+/** An event's activity record (not a push's): what the windows count. */
+type EventActivity = Extract<Activity, { kind: 'event' }>;
+
 /** Counts of one window size over `events` (already carrying event time and watermarks). */
 function countsPerWindow(
-  events: DataStream<GitHubEvent>,
+  events: DataStream<EventActivity>,
   sizeMs: number,
   stageId: string,
   outOfOrdernessMs: number,
 ): DataStream<EventWindowCount> {
-  const late: OutputTag<GitHubEvent> = { id: `late-events-${sizeMs}` };
+  const late: OutputTag<EventActivity> = { id: `late-events-${sizeMs}` };
   const counts = events
     .windowAll({ type: 'tumbling', sizeMs })
     .sideOutputLateData(late)
     // Counted incrementally: a process() window function would hold every event of the window.
     .aggregate<{ n: number; at: number }, EventWindowCount>({
       createAccumulator: () => ({ n: 0, at: 0 }),
-      add: (e, acc) => ({ n: acc.n + 1, at: acc.n === 0 ? Date.parse(e.created_at) : acc.at }),
+      add: (e, acc) => ({ n: acc.n + 1, at: acc.n === 0 ? Date.parse(e.createdAt) : acc.at }),
       getResult: (acc) => {
         const start = Math.floor(acc.at / sizeMs) * sizeMs;
         const windowStart = new Date(start).toISOString();
@@ -66,7 +69,7 @@ function countsPerWindow(
     processElement(e, ctx) {
       throw new LateEventError(
         stageId,
-        { repo: e.repo.name, at: Date.parse(e.created_at) },
+        { repo: e.repo, at: Date.parse(e.createdAt) },
         ctx.currentWatermark,
         outOfOrdernessMs,
       );
@@ -77,20 +80,24 @@ function countsPerWindow(
 
 /**
  * Events per tumbling event-time window of each configured size (the main job's "busiest
- * hours / 10-minute windows"). All of GitHub is one window per size (windowAll): run this stage
- * as one worker.
+ * hours / 10-minute windows"), counted from the activity records of events (an event's type,
+ * repository and time: small enough to cross from a split run's threads). All of GitHub is one
+ * window per size (windowAll): run this stage as one worker, or in a split run's main thread.
  */
 export const eventWindowsTransform = defineTransform({
   name: 'event-windows',
-  description: 'Counts GitHub events per tumbling event-time window (default 10 min and 1 h).',
+  description:
+    'Counts GitHub events (their activity records) per tumbling event-time window (default 10 min and 1 h).',
   configSchema: eventWindowsConfigSchema,
-  inputTypes: [GitHubEventType] as const,
+  inputTypes: [ActivityType] as const,
   outputType: EventWindowCountType,
-  transform: ([events], config, ctx) => {
-    const timed = events.assignTimestampsAndWatermarks({
-      timestampAssigner: (e) => Date.parse(e.created_at),
-      maxOutOfOrdernessMs: config.outOfOrdernessMs,
-    });
+  transform: ([activity], config, ctx) => {
+    const timed = activity
+      .filter((a): a is EventActivity => a.kind === 'event')
+      .assignTimestampsAndWatermarks({
+        timestampAssigner: (e) => Date.parse(e.createdAt),
+        maxOutOfOrdernessMs: config.outOfOrdernessMs,
+      });
     const [first, ...rest] = config.sizesMs.map((sizeMs) =>
       countsPerWindow(timed, sizeMs, ctx.stageId, config.outOfOrdernessMs),
     );

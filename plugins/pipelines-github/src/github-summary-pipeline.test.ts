@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stripVTControlCharacters } from 'node:util';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { ConfigError } from '@codefeedr/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLED_EVENTS, githubSummaryPipeline, pipeline } from './github-summary-pipeline.js';
@@ -174,6 +174,28 @@ function parsePrinted(text: string) {
   };
 }
 
+/** Every printed figure equals its independent count. */
+function expectFigures(
+  printed: ReturnType<typeof parsePrinted>,
+  expected: ReturnType<typeof independentCounts>,
+): void {
+  expect(printed.total).toBe(expected.total);
+  expect(printed.totalRow).toBe(expected.total);
+  expect(printed.repos).toBe(expected.repos);
+  expect(printed.first).toBe(expected.first.replace('T', ' '));
+  expect(printed.last).toBe(expected.last.replace('T', ' '));
+  expect(printed.pushCount).toBe(expected.pushCount);
+  expect(printed.commitCount).toBe(expected.commitCount);
+  expect(printed.byType).toEqual(expected.byType);
+  for (const [type, count] of Object.entries(expected.byType))
+    expect(printed.shares[type]).toBe(((100 * count) / expected.total).toFixed(1));
+  expect(printed.topPushes).toEqual(expected.topPushes);
+  expect(printed.topCommits).toEqual(expected.topCommits);
+  expect(printed.busiest10Minutes).toEqual(expected.busiest10Minutes);
+  expect(printed.busiestHours).toEqual(expected.busiestHours);
+  expect(printed.trending).toEqual(expected.trending);
+}
+
 function capture() {
   const out = new PassThrough();
   let text = '';
@@ -195,23 +217,7 @@ describe('github-summary pipeline', () => {
     expect(result.status).toBe('finished');
     expect(Date.now() - began).toBeLessThan(60_000);
 
-    const printed = parsePrinted(text());
-    expect(printed.total).toBe(expected.total);
-    expect(printed.totalRow).toBe(expected.total);
-    expect(printed.repos).toBe(expected.repos);
-    expect(printed.first).toBe(expected.first.replace('T', ' '));
-    expect(printed.last).toBe(expected.last.replace('T', ' '));
-    expect(printed.pushCount).toBe(expected.pushCount);
-    expect(printed.commitCount).toBe(expected.commitCount);
-    expect(printed.byType).toEqual(expected.byType);
-    for (const [type, count] of Object.entries(expected.byType)) {
-      expect(printed.shares[type]).toBe(((100 * count) / expected.total).toFixed(1));
-    }
-    expect(printed.topPushes).toEqual(expected.topPushes);
-    expect(printed.topCommits).toEqual(expected.topCommits);
-    expect(printed.busiest10Minutes).toEqual(expected.busiest10Minutes);
-    expect(printed.busiestHours).toEqual(expected.busiestHours);
-    expect(printed.trending).toEqual(expected.trending);
+    expectFigures(parsePrinted(text()), expected);
     // Plain output off a terminal: no escape codes.
     expect(text()).not.toContain(`${ESC}[`);
 
@@ -221,6 +227,43 @@ describe('github-summary pipeline', () => {
     );
     const deadLettered = result.metrics.stages.reduce((n, s) => n + s.deadLettered, 0);
     expect(deadLettered).toBe(0);
+  });
+
+  it('gives the same figures in a split run: two worker threads, every other GH Archive hour file each', async () => {
+    // The bundled events as GH Archive hour files (YYYY-MM-DD-H.json.gz), one per hour they hold.
+    const hours = join(dir, 'hours');
+    mkdirSync(hours);
+    const byHour = new Map<string, string[]>();
+    for (const line of gunzipSync(readFileSync(BUNDLED_EVENTS)).toString('utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      const at = (JSON.parse(line) as RawEvent).created_at;
+      const name = `${at.slice(0, 10)}-${Number(at.slice(11, 13))}.json.gz`;
+      byHour.set(name, [...(byHour.get(name) ?? []), line]);
+    }
+    for (const [name, lines] of byHour)
+      writeFileSync(join(hours, name), gzipSync(lines.join('\n')));
+    expect(byHour.size).toBeGreaterThan(2);
+
+    const { out, text } = capture();
+    const output = join(dir, 'split.ndjson');
+    const result = await githubSummaryPipeline({ paths: hours, output, out, tty: false }).run({
+      mode: 'inline',
+      batchSize: 1000,
+      splits: 2,
+    });
+    expect(result.status).toBe('finished');
+    expectFigures(parsePrinted(text()), expected);
+    // One NDJSON file per split; together every event once.
+    const written = ['split.split-0.ndjson', 'split.split-1.ndjson'].flatMap((f) =>
+      readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean),
+    );
+    expect(written.map((line) => (JSON.parse(line) as RawEvent).id).sort()).toEqual(
+      [...expected.ids].sort(),
+    );
+    // The threads' counts are the run's.
+    const events = result.metrics.stages.find((s) => s.stage === 'events')!;
+    expect(events.recordsOut).toBe(expected.total);
+    expect(result.metrics.stages.reduce((n, s) => n + s.deadLettered, 0)).toBe(0);
   });
 
   it('gives the same figures when every edge goes through the buffer (local mode)', async () => {
@@ -279,8 +322,6 @@ describe('github-summary pipeline', () => {
         'push-events',
         'activity',
         'event-windows',
-        'watch-events',
-        'fork-events',
         'trending',
         'summary',
         'ndjson',

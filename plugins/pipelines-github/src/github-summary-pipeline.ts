@@ -5,20 +5,15 @@ import {
   ndjsonFileOutput,
   parseConfig,
   z,
+  type JsonValue,
   type Pipeline,
 } from '@codefeedr/core';
-import {
-  eventTransforms,
-  eventsInput,
-  forkEvents,
-  replayInput,
-  watchEvents,
-} from '@codefeedr/plugin-github';
+import { eventTransforms, eventsInput, replayInput } from '@codefeedr/plugin-github';
 import { activityTransform } from './activity.js';
 import { eventWindowsTransform } from './event-windows.js';
 import { GitHubSummary } from './github-summary.js';
 import { summaryOutput } from './summary-output.js';
-import { trendingRepositoriesTransform } from './trending-repositories-ranking.js';
+import { activityTrendingTransform } from './trending-repositories-ranking.js';
 
 /** The real GH Archive events shipped in this package's `data` folder. */
 export const BUNDLED_EVENTS = fileURLToPath(new URL('../data/events.ndjson.gz', import.meta.url));
@@ -52,18 +47,24 @@ export const githubSummaryConfigSchema = z
 
 export type GitHubSummaryOptions = z.input<typeof githubSummaryConfigSchema>;
 
+/** The stages that run once per split in a split run (`run({ splits })`): the per-event work. */
+export const GITHUB_SUMMARY_PARALLEL_STAGES = ['events', 'push-events', 'activity', 'ndjson'];
+
 /**
  * GitHub events (replayed from the bundled GH Archive data, or live) → typed PushEvents →
  * activity → a printed running summary, with event time at work beside it: events per
  * tumbling 10-minute and 1-hour window, and the trending repositories (stars + forks per
  * sliding hour, every 5 minutes); every event also goes to an NDJSON file.
  *
- *   events ──┬──────────────▶ activity ──────▶ summary
- *            ├─▶ push-events ─┘                ▲ ▲
- *            ├─▶ event-windows ────────────────┘ │
- *            ├─▶ watch-events ─┬─▶ trending ─────┘
- *            ├─▶ fork-events ──┘
- *            └─▶ ndjson
+ *   events ──┬─▶ push-events ─▶ activity ──┬──────────────────▶ summary
+ *            ├───────────────▶ activity    ├─▶ event-windows ──▶ summary
+ *            └─▶ ndjson                    └─▶ trending ───────▶ summary
+ *
+ * The windows and the ranking read the activity records (type, repository, time), not the
+ * events, so a replay can run in splits (`pipeline.run({ splits: 2 })`, `--splits 2`): the
+ * events, the typed check, the activity records and the NDJSON file (one per split) are the
+ * per-event work, done once per split in a worker thread of its own; the windows, the ranking
+ * and the summary run in the main thread, on event time merged over the splits.
  */
 export function githubSummaryPipeline(options: GitHubSummaryOptions = {}): Pipeline {
   // Every problem at once, as a ConfigError with a stable code.
@@ -81,9 +82,7 @@ export function githubSummaryPipeline(options: GitHubSummaryOptions = {}): Pipel
   const pushes = eventTransforms.PushEvent.create('push-events');
   const activity = activityTransform.create('activity');
   const windows = eventWindowsTransform.create('event-windows');
-  const watches = watchEvents.create('watch-events');
-  const forks = forkEvents.create('fork-events');
-  const trending = trendingRepositoriesTransform.create('trending', { top: config.top });
+  const trending = activityTrendingTransform.create('trending', { top: config.top });
   const summary = summaryOutput.create('summary', {
     top: config.top,
     source,
@@ -93,21 +92,32 @@ export function githubSummaryPipeline(options: GitHubSummaryOptions = {}): Pipel
     plainEveryMs: config.live ? 30_000 : 0,
   });
   const ndjson = ndjsonFileOutput.create('ndjson', { path: config.output, mode: 'truncate' });
-  return new PipelineBuilder('github-summary')
+  const builder = new PipelineBuilder('github-summary')
+    // A split run's threads build the pipeline again from the JSON part of the options, with
+    // this package as installed (a thread cannot load the TypeScript sources tests run from).
+    .setFactory({
+      module: '@codefeedr/pipelines-github',
+      export: 'githubSummaryPipeline',
+      config: factoryConfig(options),
+    })
     .add(events)
     .edge(events, pushes)
     .edge(events, activity)
     .edge(pushes, activity)
-    .edge(events, windows)
-    .edge(events, watches)
-    .edge(events, forks)
-    .edge(watches, trending)
-    .edge(forks, trending)
+    .edge(activity, windows)
+    .edge(activity, trending)
     .edge(activity, summary)
     .edge(windows, summary)
     .edge(trending, summary)
-    .edge(events, ndjson)
-    .build();
+    .edge(events, ndjson);
+  for (const id of GITHUB_SUMMARY_PARALLEL_STAGES) builder.setStageOptions(id, { parallel: true });
+  return builder.build();
+}
+
+/** The options that describe the pipeline (not where its summary goes): JSON, for a thread. */
+function factoryConfig(options: GitHubSummaryOptions): JsonValue {
+  const { out: _out, tty: _tty, summary: _summary, ...rest } = options;
+  return JSON.parse(JSON.stringify(rest)) as JsonValue;
 }
 
 /** `@codefeedr/pipelines-github:github-summary` — the prebuilt pipeline as a registry component. */

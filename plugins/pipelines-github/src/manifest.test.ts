@@ -22,6 +22,7 @@ describe('@codefeedr/pipelines-github manifest', () => {
       ['summary', 'output', 'summaryOutput'],
       ['trending-repositories', 'pipeline', 'trendingRepositories'],
       ['trending-repositories-ranking', 'transform', 'trendingRepositoriesTransform'],
+      ['activity-trending', 'transform', 'activityTrendingTransform'],
       ['untyped-events', 'transform', 'untypedEvents'],
     ]);
   });

@@ -1,4 +1,5 @@
-import { defineMessageType, defineTransform, z } from '@codefeedr/core';
+import { defineMessageType, defineTransform, z, type DataStream } from '@codefeedr/core';
+import { ActivityType } from './activity.js';
 import { gitHubEventMessageTypes } from '@codefeedr/plugin-github';
 import {
   outOfOrdernessSchema,
@@ -78,16 +79,63 @@ function byTrend(a: RepoCounts, b: RepoCounts): number {
   );
 }
 
+type TrendingConfig = z.output<typeof trendingRepositoriesTransformConfigSchema>;
+
 /**
- * `@codefeedr/pipelines-github:trending-repositories-ranking` — per sliding event-time window,
- * the top N repositories by stars (WatchEvent) plus forks (ForkEvent).
- *
+ * Per sliding event-time window, the top N repositories of `contributions` by stars + forks.
  * Counts are incremental per repository and window (keyBy repo → sliding window → aggregate).
  * Each window's counts carry its end − 1 as their time, so a tumbling window of one slide,
  * aligned to the window ends, gathers exactly one sliding window's counts; it fires on the same
- * watermark and ranks them. The ranking needs all of a window's counts in one place: run this
- * stage as one worker. Late events (behind the watermark's bound) are dead-lettered
+ * watermark and ranks them. Late contributions (behind the watermark's bound) are dead-lettered
  * (LateEventError), never silently uncounted.
+ */
+function rankTrending(
+  contributions: DataStream<StarOrFork>,
+  config: TrendingConfig,
+  stageId: string,
+): DataStream<TrendingRepository> {
+  return perRepositoryWindows(contributions, {
+    window: { type: 'sliding', sizeMs: config.windowMs, slideMs: config.slideMs },
+    outOfOrdernessMs: config.outOfOrdernessMs,
+    stageId,
+    add: (total, v) => {
+      total.stars += v.stars;
+      total.forks += v.forks;
+    },
+    results: (totals) =>
+      totals
+        // A window's totals carry its end − 1 as their time.
+        .map((c, record): RepoCounts => ({ ...c, windowEnd: record.timestamp + 1 }))
+        .keyBy((c) => String(c.windowEnd))
+        .window({
+          type: 'tumbling',
+          sizeMs: config.slideMs,
+          offsetMs: config.windowMs % config.slideMs,
+        })
+        .process<TrendingRepository>((_key, _window, values, out) => {
+          const ranked = [...values].sort(byTrend).slice(0, config.top);
+          const end = ranked[0]!.windowEnd;
+          const windowStart = new Date(end - config.windowMs).toISOString();
+          const windowEnd = new Date(end).toISOString();
+          ranked.forEach((c, i) =>
+            out.collect({
+              id: `${windowStart}#${i + 1}`,
+              windowStart,
+              windowEnd,
+              rank: i + 1,
+              repo: c.repo,
+              stars: c.stars,
+              forks: c.forks,
+            }),
+          );
+        }),
+  });
+}
+
+/**
+ * `@codefeedr/pipelines-github:trending-repositories-ranking` — per sliding event-time window,
+ * the top N repositories by stars (WatchEvent) plus forks (ForkEvent) (see rankTrending). The
+ * ranking needs all of a window's counts in one place: run this stage as one worker.
  */
 export const trendingRepositoriesTransform = defineTransform({
   name: 'trending-repositories-ranking',
@@ -97,7 +145,7 @@ export const trendingRepositoriesTransform = defineTransform({
   inputTypes: [gitHubEventMessageTypes.WatchEvent, gitHubEventMessageTypes.ForkEvent] as const,
   outputType: TrendingRepositoryType,
   transform: ([watches, forks], config, ctx) =>
-    perRepositoryWindows(
+    rankTrending(
       watches
         .map((e): StarOrFork => ({
           repo: e.repo.name,
@@ -113,41 +161,32 @@ export const trendingRepositoriesTransform = defineTransform({
             forks: 1,
           })),
         ),
-      {
-        window: { type: 'sliding', sizeMs: config.windowMs, slideMs: config.slideMs },
-        outOfOrdernessMs: config.outOfOrdernessMs,
-        stageId: ctx.stageId,
-        add: (total, v) => {
-          total.stars += v.stars;
-          total.forks += v.forks;
-        },
-        results: (totals) =>
-          totals
-            // A window's totals carry its end − 1 as their time.
-            .map((c, record): RepoCounts => ({ ...c, windowEnd: record.timestamp + 1 }))
-            .keyBy((c) => String(c.windowEnd))
-            .window({
-              type: 'tumbling',
-              sizeMs: config.slideMs,
-              offsetMs: config.windowMs % config.slideMs,
-            })
-            .process<TrendingRepository>((_key, _window, values, out) => {
-              const ranked = [...values].sort(byTrend).slice(0, config.top);
-              const end = ranked[0]!.windowEnd;
-              const windowStart = new Date(end - config.windowMs).toISOString();
-              const windowEnd = new Date(end).toISOString();
-              ranked.forEach((c, i) =>
-                out.collect({
-                  id: `${windowStart}#${i + 1}`,
-                  windowStart,
-                  windowEnd,
-                  rank: i + 1,
-                  repo: c.repo,
-                  stars: c.stars,
-                  forks: c.forks,
-                }),
-              );
-            }),
-      },
+      config,
+      ctx.stageId,
+    ),
+});
+
+/**
+ * The same ranking from activity records (WatchEvent and ForkEvent ones): how the main job
+ * ranks, since activity records are what its split runs send to the main thread.
+ */
+export const activityTrendingTransform = defineTransform({
+  name: 'activity-trending',
+  description:
+    "Top N repositories by stars + forks per sliding event-time window, from activity records (the main job's form).",
+  configSchema: trendingRepositoriesTransformConfigSchema,
+  inputTypes: [ActivityType] as const,
+  outputType: TrendingRepositoryType,
+  transform: ([activity], config, ctx) =>
+    rankTrending(
+      activity.flatMap<StarOrFork>((a, out) => {
+        if (a.kind !== 'event') return;
+        if (a.type === 'WatchEvent')
+          out.collect({ repo: a.repo, at: Date.parse(a.createdAt), stars: 1, forks: 0 });
+        else if (a.type === 'ForkEvent')
+          out.collect({ repo: a.repo, at: Date.parse(a.createdAt), stars: 0, forks: 1 });
+      }),
+      config,
+      ctx.stageId,
     ),
 });

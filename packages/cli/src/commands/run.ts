@@ -20,6 +20,7 @@ interface RunOptions {
   stateBackend?: 'memory' | 'disk';
   stateDir?: string;
   checkpointDir?: string;
+  splits?: string;
   set: string[];
   metricsPort?: string;
   metricsHost?: string;
@@ -108,6 +109,10 @@ export function registerRunCommand(program: Command, context: CommandContext): v
     )
     .option('-s, --stage <id>', 'run only this stage, as a worker (scale out by starting more)')
     .option(
+      '--splits <n>',
+      "inline: run the pipeline's parallel stages n times, one worker thread each, on its share of the input (a prebuilt pipeline that supports it, e.g. github-summary over many hour files); no checkpoints",
+    )
+    .option(
       '--instance <name>',
       "with --stage: this worker's name, unique among the stage's workers (checkpoints and transactional ids; default 0)",
     )
@@ -160,6 +165,13 @@ export function registerRunCommand(program: Command, context: CommandContext): v
         if (options.instance !== undefined && options.stage === undefined) {
           throw new UsageError('--instance names one worker of a stage; it needs --stage <id>');
         }
+        const splits = options.splits === undefined ? undefined : Number(options.splits);
+        if (splits !== undefined && (!/^\d+$/.test(options.splits!) || splits < 1))
+          throw new UsageError(`--splits ${options.splits} is not a whole number of at least 1`);
+        if (splits !== undefined && (options.stage !== undefined || options.mode === 'local'))
+          throw new UsageError(
+            '--splits is for inline runs: on a buffer, run more workers of a stage (--stage) instead',
+          );
         const metricsPort =
           options.metricsPort === undefined ? undefined : Number(options.metricsPort);
         if (
@@ -207,6 +219,7 @@ export function registerRunCommand(program: Command, context: CommandContext): v
           ...(options.stage !== undefined ? { stage: options.stage } : {}),
           ...(options.instance !== undefined ? { instance: options.instance } : {}),
           ...(checkpointDir !== undefined ? { checkpointDir } : {}),
+          ...(splits !== undefined ? { splits } : {}),
           ...(options.stateStore !== undefined ? { stateStore: options.stateStore } : {}),
           ...(options.stateBackend !== undefined ? { stateBackend: options.stateBackend } : {}),
           ...(stateDir !== undefined ? { stateDir } : {}),
