@@ -74,6 +74,7 @@ export * from './pipeline-builder.js';
 export * from './pipeline.js';
 export { RunOptionsError, UnknownWorkerStageError } from './run-errors.js';
 export { SplitWorkerError } from './split-run.js';
+export type { SerializedError } from './split-ports.js';
 export { StageFailedError } from './retry-policy.js';
 export * from './reserved-headers.js';
 export * from './memory-buffer.js';

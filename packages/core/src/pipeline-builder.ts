@@ -49,7 +49,9 @@ export interface StageOptions {
 export interface PipelineFactory {
   /** A module specifier or file URL the worker thread can import (`import.meta.url`). */
   readonly module: string;
+  /** The name of the module's export that builds the pipeline. */
   readonly export: string;
+  /** What it is called with. */
   readonly config?: JsonValue;
 }
 

@@ -12,7 +12,9 @@ export type StageKind = 'input' | 'transform' | 'output';
  * split `index` of `count`. Outside split runs, `{ index: 0, count: 1 }`: all of it.
  */
 export interface SplitShare {
+  /** This instance's split, from 0. */
   readonly index: number;
+  /** How many splits the run has. */
   readonly count: number;
 }
 
