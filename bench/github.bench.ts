@@ -73,7 +73,8 @@ function finish(counts: Counts, began: number): void {
  */
 async function runPipeline(paths: string, splits: number, output: string): Promise<void> {
   const began = performance.now();
-  const { githubSummaryPipeline, GitHubSummary } = await import('@codefeedr/pipelines-github');
+  const { githubSummaryPipeline, GitHubSummary } =
+    await import('@codefeedr/pipelines-github/summary');
   const summary = new GitHubSummary();
   const sink = { write: () => true } as unknown as NodeJS.WritableStream; // the printed summary
   await githubSummaryPipeline({

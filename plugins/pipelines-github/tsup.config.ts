@@ -4,7 +4,8 @@ import shared from '../../tsup.config.ts';
 
 export default defineConfig({
   ...(shared as object),
-  entry: ['src/index.ts', 'src/cli.ts'],
+  // summary: the main job alone (see src/summary.ts).
+  entry: ['src/index.ts', 'src/cli.ts', 'src/summary.ts'],
   // BUNDLED_EVENTS is found with import.meta.url, which the CJS build needs shimmed.
   shims: true,
 });

@@ -94,9 +94,10 @@ export function githubSummaryPipeline(options: GitHubSummaryOptions = {}): Pipel
   const ndjson = ndjsonFileOutput.create('ndjson', { path: config.output, mode: 'truncate' });
   const builder = new PipelineBuilder('github-summary')
     // A split run's threads build the pipeline again from the JSON part of the options, with
-    // this package as installed (a thread cannot load the TypeScript sources tests run from).
+    // this package as installed (a thread cannot load the TypeScript sources tests run from),
+    // from the entry that loads no database driver.
     .setFactory({
-      module: '@codefeedr/pipelines-github',
+      module: '@codefeedr/pipelines-github/summary',
       export: 'githubSummaryPipeline',
       config: factoryConfig(options),
     })
