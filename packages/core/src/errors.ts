@@ -39,6 +39,8 @@ export const CORE_ERROR_CODES = {
   SCHEMA_MISMATCH: "A record does not match its message type's schema (dead-lettered).",
   SPLIT_FAILED:
     "A split run's worker thread failed with an error that has no code of its own (its message follows), or exited before it finished.",
+  SPLIT_RECORD_UNCLONEABLE:
+    "A record leaving a split run's parallel stage holds a value a structured clone refuses (a function, a symbol): it cannot reach the main thread.",
   SOURCE_RECORD_INVALID:
     'A source could not parse a unit of input (dead-lettered with its original bytes).',
   STAGE_FAILED:

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { BufferMessage } from './buffer.js';
 import type { DeadLetterDestination } from './dead-letter-destination.js';
+import { CodefeedrError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { StageMetricsSnapshot } from './metrics.js';
 import type { JsonValue, StreamRecord } from './record.js';
@@ -47,6 +48,22 @@ export function serializeError(error: unknown): SerializedError {
 // 4 left the threads waiting for acks while the main thread was off the CPU (three threads on
 // two cores); 32 ran the day of hour files in bench:github about 5 % faster. 16 keeps most of
 // that with half the memory for large records.
+/**
+ * A record cannot cross from a split's thread to the main thread: its value holds something
+ * a structured clone refuses (a function, a symbol, a socket). Not retryable: it is the stage's
+ * code, not the data, so the run fails naming the output.
+ */
+export class SplitRecordError extends CodefeedrError {
+  constructor(ref: string, cause: unknown) {
+    super(
+      'SPLIT_RECORD_UNCLONEABLE',
+      `Records of "${ref}" cannot cross from a split's worker thread to the main thread: ${(cause as Error)?.message ?? String(cause)}. Values that leave a parallel stage must be plain data (objects, arrays, strings, numbers, Dates, typed arrays); map them to plain data in the stage, or mark the stages that read them parallel too.`,
+      { output: ref },
+      { cause },
+    );
+  }
+}
+
 export const MAX_BATCHES_IN_FLIGHT = 16;
 
 type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -93,6 +110,8 @@ export class PortSink implements Sink<unknown> {
 
   constructor(
     private readonly port: number,
+    /** The output it carries (`stage` or `stage:output`), for errors. */
+    private readonly ref: string,
     private readonly parent: MessagePort,
     private readonly signal: AbortSignal,
   ) {
@@ -107,7 +126,11 @@ export class PortSink implements Sink<unknown> {
 
   async write(batch: readonly StreamRecord<unknown>[]): Promise<void> {
     const message: FromSplit = { t: 'batch', port: this.port, records: batch as StreamRecord[] };
-    this.parent.postMessage(message);
+    try {
+      this.parent.postMessage(message);
+    } catch (error) {
+      throw new SplitRecordError(this.ref, error);
+    }
     this.inFlight++;
     // Stopped: the main thread reads no more, so waiting for its acks would never end.
     while (this.inFlight >= MAX_BATCHES_IN_FLIGHT && !this.signal.aborted)

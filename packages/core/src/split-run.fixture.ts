@@ -34,6 +34,8 @@ export interface SplitFixtureConfig {
   failingSplit: number;
   /** A split whose source has nothing and ends at once (-1: none). */
   emptySplit: number;
+  /** The parallel transform turns 5 into a function, which cannot cross threads. */
+  uncloneable?: boolean;
 }
 
 // Fields without parameter properties: Node runs this file by stripping types only.
@@ -107,12 +109,13 @@ const numbers = defineInput({
 const checked = defineTransform({
   name: 'checked',
   description: 'Passes numbers on; throws on multiples of failEvery (they become dead letters).',
-  configSchema: z.object({ failEvery: z.number().int() }),
+  configSchema: z.object({ failEvery: z.number().int(), uncloneable: z.boolean() }),
   inputTypes: [NumberType] as const,
   outputType: NumberType,
   transform: ([input], config) =>
     input.map((n) => {
       if (config.failEvery > 0 && n % config.failEvery === 0) throw new Error(`${n} refused`);
+      if (config.uncloneable && n === 5) return (() => n) as unknown as number;
       return n;
     }),
 });
@@ -183,7 +186,10 @@ export function splitFixturePipeline(config: SplitFixtureConfig): Pipeline {
     failingSplit: config.failingSplit,
     emptySplit: config.emptySplit,
   });
-  const check = checked.create('checked', { failEvery: config.failEvery });
+  const check = checked.create('checked', {
+    failEvery: config.failEvery,
+    uncloneable: config.uncloneable === true,
+  });
   const ndjson = ndjsonFileOutput.create('ndjson', { path: config.output, mode: 'truncate' });
   const window = windows.create('windows', {});
   const out = collect.create('collect', {});

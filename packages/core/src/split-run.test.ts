@@ -118,6 +118,17 @@ describe('split runs', () => {
     await expect(run).rejects.toThrow(/Split 1: .*split 1 cannot read its numbers/);
   });
 
+  it('a record that cannot cross threads fails the run, naming the output and what to do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'split-run-'));
+    const run = splitFixturePipeline(config(dir, { uncloneable: true })).run({
+      splits: 2,
+      logger: quiet,
+    });
+    await expect(run).rejects.toThrow(
+      /Split 1: [\s\S]*Records of "checked" cannot cross from a split's worker thread to the main thread: [\s\S]*must be plain data/,
+    );
+  });
+
   it('a stop ends the threads too: the run resolves as stopped, its files hold whole lines', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'split-run-'));
     collected.length = 0;

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     inputTypes: [p.type],
     config: {},
     createSink: () => {
-      const sink = new PortSink(p.index, port, stop.signal);
+      const sink = new PortSink(p.index, p.ref, port, stop.signal);
       sinks.set(p.index, sink);
       return sink;
     },
