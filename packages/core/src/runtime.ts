@@ -17,7 +17,7 @@ import {
 } from './dead-letter-destination.js';
 import { runInline } from './inline-run.js';
 import { runSplitInline } from './split-run.js';
-import { planSplits } from './split-plan.js';
+import { planSplits, type SplitPlan } from './split-plan.js';
 import type { SplitShare } from './stage.js';
 import type { PipelineDescription, RunOptions, RunSummary } from './pipeline.js';
 import type { PipelineDefinition } from './pipeline-builder.js';
@@ -66,7 +66,7 @@ export function runPipeline(
       throw new UnknownWorkerStageError(options.stage, stages);
     }
     const splits = options.splits ?? 1;
-    if (splits !== 1) checkSplitOptions(def, mode, options, splits);
+    const splitPlan = splits === 1 ? undefined : checkSplitOptions(def, mode, options, splits);
     for (const stage of def.stages) {
       if (mode !== 'worker' || stage.id === options.stage) metrics.stage(stage.id, stage.kind);
     }
@@ -193,7 +193,7 @@ export function runPipeline(
           ),
       };
       try {
-        if (mode === 'inline' && splits !== 1) await runSplitInline(ctx, options);
+        if (splitPlan !== undefined) await runSplitInline(ctx, options, splitPlan);
         else if (mode === 'inline') await runInline(ctx);
         else await runOnBuffer(ctx, mode === 'worker' ? [options.stage!] : stages);
       } catch (error) {
@@ -234,13 +234,13 @@ export function runPipeline(
   return { metrics, done };
 }
 
-/** What a split run cannot do, refused before anything starts (planSplits checks the DAG). */
+/** What a split run cannot do, refused before anything starts; the plan of one that can. */
 function checkSplitOptions(
   def: PipelineDefinition,
   mode: string,
   options: RunOptions,
   splits: number,
-): void {
+): SplitPlan {
   if (mode !== 'inline')
     throw new RunOptionsError(
       `splits are for inline runs (mode '${mode}' was asked): on a buffer, run more workers of a stage instead (its topic's partitions are the unit of parallelism).`,
@@ -260,7 +260,7 @@ function checkSplitOptions(
       "A split run's threads cannot share a StateBackend object: use stateBackend 'memory' or 'disk'.",
       { splits },
     );
-  planSplits(def, splits);
+  return planSplits(def, splits);
 }
 
 /**

@@ -160,16 +160,13 @@ export function mainDefinition(
       parents.get(edge.to)!.push(id);
     }
   }
-  // Sources first, then the kept stages' edges in their order: still topological.
-  edges.sort((a, b) => stageOrder(stages, a) - stageOrder(stages, b));
+  // By target (sources first, then the kept stages in their order), then input: still topological.
+  const order = new Map(stages.map((st, i) => [st.id, i]));
+  edges.sort((a, b) => order.get(a.to)! - order.get(b.to)! || a.inputIndex - b.inputIndex);
   const stageOptions = new Map<string, StageOptions>();
   for (const s of kept) {
     const options = def.stageOptions.get(s.id);
     if (options !== undefined) stageOptions.set(s.id, options);
   }
   return { ...def, stages, parents, edges, stageOptions, factory: undefined };
-}
-
-function stageOrder(stages: readonly AnyStage[], edge: PipelineEdge): number {
-  return stages.findIndex((s) => s.id === edge.to) * 1_000_000 + edge.inputIndex;
 }

@@ -7,7 +7,7 @@ import type { StageMetricsSnapshot } from './metrics.js';
 import type { RunOptions } from './pipeline.js';
 import type { PipelineDefinition, PipelineFactory } from './pipeline-builder.js';
 import type { RuntimeContext } from './runtime-context.js';
-import { mainDefinition, planSplits, portSourceId, type SplitPlan } from './split-plan.js';
+import { mainDefinition, portSourceId, type SplitPlan } from './split-plan.js';
 import { PortSource, type FromSplit, type SerializedError, type ToSplit } from './split-ports.js';
 import type { InputStage, SplitShare } from './stage.js';
 
@@ -68,10 +68,13 @@ function workerEntry(): URL {
  * metrics of the threads come here too. No checkpoints: the threads and this thread have no
  * common batch boundary (Flink's barriers would give one), so a restart reads from the start.
  */
-export async function runSplitInline(ctx: RuntimeContext, options: RunOptions): Promise<void> {
+export async function runSplitInline(
+  ctx: RuntimeContext,
+  options: RunOptions,
+  plan: SplitPlan,
+): Promise<void> {
   const { def } = ctx;
-  const count = options.splits!;
-  const plan = planSplits(def, count);
+  const { count } = plan;
   const sources: PortSource[][] = plan.ports.map(() => []);
   const workers: Worker[] = [];
   const exited: Promise<void>[] = [];
@@ -92,37 +95,32 @@ export async function runSplitInline(ctx: RuntimeContext, options: RunOptions): 
       }, ctx.pollTimeoutMs);
     }
     let finished = false;
+    /** The thread is done (or failed): its port sources end once read. */
+    const finish = (failure?: SerializedError): void => {
+      finished = true;
+      if (failure !== undefined) ctx.fail(new SplitWorkerError(split, failure));
+      for (const perSplit of sources) perSplit[split]!.end();
+    };
     worker.on('message', (message: FromSplit) => {
       if (message.t === 'batch') sources[message.port]![split]!.push(message.records);
       else if (message.t === 'dead-letters') storeDeadLetters(ctx, worker, message);
       else if (message.t === 'log') ctx.logger[message.level](message.message, message.fields);
       else if (message.t === 'metrics') addMetrics(ctx, lastStages, split, message.stages, plan);
       else if (message.t === 'done') {
-        finished = true;
         addMetrics(ctx, lastStages, split, message.stages, plan);
-        for (const perSplit of sources) perSplit[split]!.end();
-      } else {
-        finished = true;
-        ctx.fail(new SplitWorkerError(split, message.error));
-        for (const perSplit of sources) perSplit[split]!.end();
-      }
+        finish();
+      } else finish(message.error);
     });
-    worker.on('error', (error) => {
-      finished = true;
-      ctx.fail(new SplitWorkerError(split, { name: error.name, message: error.message }));
-      for (const perSplit of sources) perSplit[split]!.end();
-    });
+    worker.on('error', (error) => finish({ name: error.name, message: error.message }));
     exited.push(
       new Promise<void>((resolve) =>
         worker.once('exit', (code) => {
           if (!finished && !ctx.signal.aborted)
-            ctx.fail(
-              new SplitWorkerError(split, {
-                name: 'Error',
-                message: `its worker thread exited (code ${code}) before it finished`,
-              }),
-            );
-          for (const perSplit of sources) perSplit[split]!.end();
+            finish({
+              name: 'Error',
+              message: `its worker thread exited (code ${code}) before it finished`,
+            });
+          else finish();
           resolve();
         }),
       ),

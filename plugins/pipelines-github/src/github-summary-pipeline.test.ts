@@ -238,7 +238,9 @@ describe('github-summary pipeline', () => {
       if (line.trim() === '') continue;
       const at = (JSON.parse(line) as RawEvent).created_at;
       const name = `${at.slice(0, 10)}-${Number(at.slice(11, 13))}.json.gz`;
-      byHour.set(name, [...(byHour.get(name) ?? []), line]);
+      const hour = byHour.get(name) ?? [];
+      byHour.set(name, hour);
+      hour.push(line);
     }
     for (const [name, lines] of byHour)
       writeFileSync(join(hours, name), gzipSync(lines.join('\n')));
