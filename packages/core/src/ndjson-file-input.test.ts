@@ -148,6 +148,43 @@ describe('ndjsonFileInput', () => {
     expect(seen.some((b) => b.length === 0)).toBe(true); // the blank line was asked, then skipped
   });
 
+  it('deferParse: a held line stays whole while the reader moves on, and its chunk is released once every line of it is parsed', async () => {
+    // Lines over many 256 KiB read chunks (gzip, as GH Archive's are): hold the first line of
+    // the file unparsed through the whole read, parse the rest as they come.
+    const wanted = Array.from({ length: 6_000 }, (_, i) => ({
+      created_at: new Date(Date.UTC(2015, 0, 1, 12, 0, i % 60)).toISOString(),
+      i,
+      pad: 'é'.repeat(100),
+    }));
+    const path = join(dir, 'held.ndjson.gz');
+    writeFileSync(path, gzipSync(wanted.map((v) => JSON.stringify(v)).join('\n')));
+    const config = ndjsonFileInput.configSchema.parse({ path, timestampField: 'created_at' });
+    const defer = (line: Buffer) => ({ timestamp: Date.UTC(2015, 0, 1), note: line.length });
+    const source = new NdjsonFileSource(config, undefined, defer);
+    const first = (await source.poll(1))![0]!.value as DeferredNdjsonLine;
+    const firstView = first.bytes;
+    const parsed: unknown[] = [];
+    let secondChunkView: Buffer | undefined;
+    for (;;) {
+      const batch = await source.poll(500);
+      if (batch === null) break;
+      for (const r of batch) {
+        const line = r.value as DeferredNdjsonLine;
+        if (secondChunkView === undefined && line.bytes.buffer !== firstView.buffer)
+          secondChunkView = line.bytes;
+        parsed.push(source.parseDeferred(line).value);
+      }
+    }
+    // Every line of the later chunks was parsed and the reader passed them: released.
+    expect(secondChunkView!.buffer.byteLength).toBe(0);
+    // The first chunk is still viewed by the held line: whole, and parsed right.
+    expect(firstView.buffer.byteLength).toBeGreaterThan(0);
+    parsed.unshift(source.parseDeferred(first).value);
+    expect(parsed).toEqual(wanted);
+    expect(firstView.buffer.byteLength).toBe(0); // its last line parsed: released too
+    expect(() => source.parseDeferred(first)).toThrow(/parsed before/);
+  });
+
   it('a line that is not valid UTF-8 is a dead letter holding its exact bytes, never replacement characters', async () => {
     const bad = Buffer.from([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d]); // {"t":"\xc3(\xff"}
     for (const gzip of [false, true]) {

@@ -81,6 +81,32 @@ describe('ndjsonFileOutput', () => {
     await sink.close();
   });
 
+  it('encodes every line exactly as UTF-8, lines longer than its write buffer too, and a batch that fails writes none of its lines', async () => {
+    const path = join(dir, 'utf8.ndjson');
+    const sink = await ndjsonFileOutput
+      .create('out', { path, mode: 'truncate' })
+      .createSink(stageContext());
+    const values: unknown[] = [
+      { text: 'é ü — 中文 😀', quote: '"\\\n' },
+      'x'.repeat(3 * 2 ** 20), // over the 2 MiB buffer: it grows for the line
+      { lone: '\ud800' }, // a lone surrogate: JSON.stringify escapes it
+      { after: 'the long line' },
+    ];
+    await sink.write(values.map((value) => ({ value, timestamp: 0 })));
+    // The second record cannot be written: nothing of this batch may reach the file.
+    await expect(
+      sink.write([
+        { value: { partial: 1 }, timestamp: 0 },
+        { value: 1n, timestamp: 0 },
+      ]),
+    ).rejects.toMatchObject({ code: 'NDJSON_WRITE_FAILED' });
+    await sink.write([{ value: { last: true }, timestamp: 0 }]);
+    await sink.close();
+    // Independent of the sink: what JSON.stringify gives, line by line, as Node encodes it.
+    const expected = [...values, { last: true }].map((v) => `${JSON.stringify(v)}\n`).join('');
+    expect(readFileSync(path).equals(Buffer.from(expected, 'utf8'))).toBe(true);
+  });
+
   it('writes to /dev/null in both modes (no fsync of a device: it fails with EINVAL)', async () => {
     for (const mode of ['append', 'truncate'] as const) {
       const sink = await ndjsonFileOutput
