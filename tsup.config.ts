@@ -10,4 +10,6 @@ export default defineConfig({
   target: 'node22',
   platform: 'node',
   splitting: false,
+  // import.meta.url (split runs find their worker with it) must work in the CJS build too.
+  shims: true,
 });

@@ -9,4 +9,6 @@ export default defineConfig({
   clean: true,
   target: 'node22',
   platform: 'node',
+  // import.meta.url in your code works in the CJS build too.
+  shims: true,
 });
