@@ -30,7 +30,6 @@ import {
   createWriteStream,
   existsSync,
   mkdirSync,
-  readdirSync,
   readFileSync,
   writeFileSync,
 } from 'node:fs';
@@ -174,17 +173,16 @@ async function runLoop(file: string): Promise<void> {
 
 /**
  * The hand-written loop over the day's hour files in `threads` worker threads, thread i taking
- * every threads-th file from the i-th (the split runs' rule), with nothing shared and nothing
+ * every threads-th file from the i-th (the split runs' splitFiles), with nothing shared and nothing
  * crossing but the counts at the end: how much two cores can speed this work up at best here.
  */
 async function runLoopDay(dir: string, threads: number): Promise<void> {
   const began = performance.now();
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.json.gz'))
-    .sort()
-    .map((f) => join(dir, f));
-  const shares = Array.from({ length: threads }, (_, i) =>
-    files.filter((_, k) => k % threads === i),
+  // The replay's own listing and split rule, so each thread reads what a split would.
+  const { replayFiles, splitFiles } = await import('@codefeedr/plugin-github');
+  const files = replayFiles(dir);
+  const shares = Array.from({ length: threads }, (_, index) =>
+    splitFiles(files, { index, count: threads }),
   );
   const parts = await Promise.all(
     shares.map((share, i) => {

@@ -153,10 +153,12 @@ export class NdjsonFileSource implements Source<unknown> {
   private line = 0;
   private stream: ReadStream | NodeJS.ReadableStream | undefined;
   private chunks: AsyncIterator<Buffer> | undefined;
-  /** The bytes read and not consumed yet start at `cursor` of `chunk.bytes` (`buffer`). */
+  /** The bytes read and not consumed yet start at `cursor` of `chunk.bytes`. */
   private chunk = new ReadChunk(Buffer.alloc(0));
-  private buffer: Buffer = this.chunk.bytes;
   private cursor = 0;
+  private get buffer(): Buffer {
+    return this.chunk.bytes;
+  }
   /** Where to look for the next newline: bytes before it (from cursor) have none. */
   private scanFrom = 0;
   private ended = false;
@@ -226,7 +228,6 @@ export class NdjsonFileSource implements Source<unknown> {
   private replaceChunk(bytes: Buffer): void {
     const before = this.chunk;
     this.chunk = new ReadChunk(bytes);
-    this.buffer = bytes;
     before.passed = true;
     before.releaseIfUnused();
   }

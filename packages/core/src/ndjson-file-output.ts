@@ -33,6 +33,8 @@ export class NdjsonWriteError extends CodefeedrError {
 
 /** Bytes of lines gathered before they are handed to the OS in one write. */
 const WRITE_THRESHOLD_BYTES = 1 << 20;
+/** The reused buffer: room for a threshold's worth and a batch's lines past it. */
+const BUFFER_BYTES = 2 * WRITE_THRESHOLD_BYTES;
 
 /**
  * Appends JSON lines. write() encodes each line straight into one reused byte buffer, and the
@@ -46,7 +48,7 @@ const WRITE_THRESHOLD_BYTES = 1 << 20;
  * written into while the file write that reads it is in flight.
  */
 export class NdjsonFileSink implements Sink<unknown> {
-  private bytes = Buffer.allocUnsafe(2 * WRITE_THRESHOLD_BYTES);
+  private bytes = Buffer.allocUnsafe(BUFFER_BYTES);
   private used = 0;
   /** One batch's lines, reused. */
   private readonly lines: string[] = [];
@@ -123,6 +125,8 @@ export class NdjsonFileSink implements Sink<unknown> {
       const { bytesWritten } = await this.file.write(this.bytes, at, length - at);
       at += bytesWritten;
     }
+    // A line longer than the buffer grew it: back to its size, so one such line is not kept.
+    if (this.bytes.length > BUFFER_BYTES) this.bytes = Buffer.allocUnsafe(BUFFER_BYTES);
   }
 
   async flush(): Promise<void> {
